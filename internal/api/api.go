@@ -1,0 +1,75 @@
+// Package api serves kafkaesm's one HTTP endpoint: the Lambda API subset (event source mappings,
+// functions, Invoke, tags), the Secrets Manager subset, /healthz and /metrics. It decodes,
+// validates and answers; it never talks to Kafka and never runs functions itself.
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+)
+
+// Config is what the API needs to know about its deployment.
+type Config struct {
+	// Region for ARNs; default us-east-1.
+	Region string
+	// AccountID for ARNs; default 000000000000.
+	AccountID string
+	Logger    *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.AccountID == "" {
+		c.AccountID = "000000000000"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New builds the API. Routes are registered in routes().
+func New(cfg Config) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+}
+
+// Handle registers an extra route (metrics, console) on the API's mux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("x-amzn-RequestId", newRequestID())
+	defer func() {
+		// A bug must cost one request a 500, never the server.
+		if v := recover(); v != nil {
+			s.cfg.Logger.Error("api panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+			WriteError(w, &Error{Code: Service, Message: "An internal error occurred."})
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}

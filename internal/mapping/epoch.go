@@ -1,0 +1,27 @@
+package mapping
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// EpochTime is a timestamp encoded as restJson1 does by default: epoch seconds as a JSON number,
+// fractional allowed ("LastModified": 1569284520.333).
+type EpochTime struct{ time.Time }
+
+func (t EpochTime) MarshalJSON() ([]byte, error) {
+	ms := t.UnixMilli()
+	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', -1, 64), nil
+}
+
+func (t *EpochTime) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("timestamp %s is not epoch seconds", b)
+	}
+	sec, frac := math.Modf(f)
+	t.Time = time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	return nil
+}

@@ -1,0 +1,110 @@
+// Package server assembles one kafkaesm node: store, API, function runtime and pollers, and runs
+// them until its context ends. It owns start-up order and shutdown; the pieces own their work.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/kafkaesm/kafkaesm/internal/api"
+)
+
+// Config for one node.
+type Config struct {
+	// Listen is the API address; default 127.0.0.1:9001.
+	Listen string
+	// DataDir holds the database, function code and logs; default ./kafkaesm-data.
+	DataDir string
+	// Region and AccountID are used in ARNs; defaults us-east-1 and 000000000000.
+	Region    string
+	AccountID string
+	Logger    *slog.Logger
+}
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:9001"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./kafkaesm-data"
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.AccountID == "" {
+		c.AccountID = "000000000000"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	return nil
+}
+
+// Server is a running node.
+type Server struct {
+	cfg  Config
+	api  *api.Server
+	ln   net.Listener
+	http *http.Server
+}
+
+// New prepares a node; Start opens the listener.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s := &Server{cfg: cfg}
+	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
+	return s, nil
+}
+
+// Start opens the listener. Addr is valid afterwards.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.http = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
+// Addr is the address the API listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves until ctx is done, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Start(); err != nil {
+			return err
+		}
+	}
+	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir)
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(shutdownCtx)
+	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
