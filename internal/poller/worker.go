@@ -231,7 +231,10 @@ func (w *worker) run() {
 		if batch.Len() == 0 {
 			continue
 		}
-		if !w.deliver(batch) {
+		ok := w.deliver(batch)
+		// An idle partition should not pin a 6 MB buffer: hand it back to the pool.
+		batch.Release()
+		if !ok {
 			return
 		}
 		w.mark(last)
