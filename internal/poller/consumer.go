@@ -268,16 +268,28 @@ func (c *consumer) stop(ctx context.Context) error {
 		drain = min(drain, time.Until(d))
 	}
 	stopWorkers(ws, drain, false)
-	err := c.cl.CommitMarkedOffsets(ctx)
+	// A cluster that went away must not make Stop hang: commit and leave are bounded. A
+	// commit that fails only means redelivery after the restart (at-least-once holds).
+	bounded, cancel := context.WithTimeout(ctx, stopIOTimeout)
+	defer cancel()
+	err := c.cl.CommitMarkedOffsets(bounded)
 	if err != nil {
 		c.log.Warn("final commit failed; delivered records may be redelivered", "err", err)
+		err = fmt.Errorf("poller: final commit of mapping %s: %w", c.uuid, err)
 	}
 	c.status.closing.Store(true)
 	// Leaving the group runs c.revoked once more with no workers left: it commits nothing new.
-	c.cl.CloseAllowingRebalance()
+	c.cl.AllowRebalance()
+	if lerr := c.cl.LeaveGroupContext(bounded); lerr != nil {
+		c.log.Warn("leaving the group failed; the broker drops us after the session timeout", "err", lerr)
+	}
+	c.cl.Close()
 	c.log.Info("mapping consumer stopped")
 	return err
 }
+
+// stopIOTimeout bounds the final commit and LeaveGroup of a stopping consumer.
+const stopIOTimeout = 10 * time.Second
 
 func (c *consumer) stats() Stats {
 	s := Stats{
