@@ -179,7 +179,11 @@ func (c *consumer) poll() {
 				return
 			}
 			c.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
+			c.status.fetchFailed(err)
 		})
+		if fs.NumRecords() > 0 {
+			c.status.fetchFailed(nil)
+		}
 		c.mu.Lock()
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			w := c.workers[tp{p.Topic, p.Partition}]
@@ -322,11 +326,12 @@ type status struct {
 	c       *consumer
 	closing atomic.Bool
 
-	mu                  sync.Mutex
-	failing             map[*worker]bool
-	processed           string // "", OK or Function call failed
-	connReason, connRes string // current connection problem, "" when none
-	reported            string
+	mu                    sync.Mutex
+	failing               map[*worker]bool
+	processed             string // "", OK or Function call failed
+	connReason, connRes   string // current connection problem, "" when none
+	fetchReason, fetchRes string // current classified fetch/group problem, "" when none
+	reported              string
 }
 
 func (s *status) connected(err error) {
@@ -336,11 +341,35 @@ func (s *status) connected(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
+		if s.connRes == "" {
+			return
+		}
 		s.connReason, s.connRes = "", ""
 	} else {
-		s.connReason, s.connRes = s.c.cfg.ClassifyConnError(err)
+		s.connReason, s.connRes = s.c.cfg.ClassifyError(err)
+		if s.connRes == "" {
+			s.connRes = ResultConnectionError
+		}
 		s.c.log.Warn("broker connection failed", "err", err)
 	}
+	s.publish()
+}
+
+// fetchFailed records a classified fetch or group error; nil clears it (records flow again).
+func (s *status) fetchFailed(err error) {
+	var reason, res string
+	if err != nil {
+		reason, res = s.c.cfg.ClassifyError(err)
+		if res == "" {
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fetchRes == res && s.fetchReason == reason {
+		return
+	}
+	s.fetchReason, s.fetchRes = reason, res
 	s.publish()
 }
 
@@ -373,11 +402,15 @@ func (s *status) forget(ws []*worker) {
 }
 
 // publish reports the current result if it changed. Called with s.mu held. A connection
-// problem outranks the processing result: the function may be fine, but nothing reaches it.
+// problem outranks a fetch problem, which outranks the processing result: the function may be
+// fine, but nothing reaches it.
 func (s *status) publish() {
 	res, reason := s.processed, ""
-	if s.connRes != "" {
+	switch {
+	case s.connRes != "":
 		res, reason = s.connRes, s.connReason
+	case s.fetchRes != "":
+		res, reason = s.fetchRes, s.fetchReason
 	}
 	if res == "" || res == s.reported {
 		return

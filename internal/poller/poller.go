@@ -53,7 +53,8 @@ type Runner interface {
 // Reporter receives status changes of a running mapping. Empty arguments mean "unchanged".
 // The poller reports only changes (not one call per batch): lastResult is "OK" after a successful
 // batch, "PROBLEM: Function call failed" while any partition's batch fails, and
-// ResultConnectionError (or what Config.ClassifyConnError says) while brokers cannot be reached;
+// ResultConnectionError (or what Config.ClassifyError says) while brokers cannot be reached,
+// and ClassifyError's verdict on fetch and group errors (authorization) until records flow again;
 // state stays "" (the reconciler owns State). Report is called from poller goroutines, possibly
 // concurrently: it must be fast and must not call back into the Manager.
 type Reporter interface {
@@ -99,9 +100,13 @@ type Config struct {
 	// ClientOpts returns extra franz-go options for a mapping (SASL, TLS from
 	// SourceAccessConfigurations). They are appended after the poller's own options. Optional.
 	ClientOpts func(ctx context.Context, m *mapping.EventSourceMapping) ([]kgo.Opt, error)
-	// ClassifyConnError maps a broker connection error to a StateTransitionReason ("" for none)
-	// and a LastProcessingResult. Default: "", ResultConnectionError.
-	ClassifyConnError func(err error) (reason, result string)
+	// ClassifyError maps a Kafka error to a StateTransitionReason ("" for none) and a
+	// LastProcessingResult (e.g. "PROBLEM: SASL authentication failed."). It sees failed broker
+	// connections (dial, TLS, SASL: they never surface in fetches) and fetch/group errors (topic
+	// or group authorization). A result of "" means "not classified": a connection failure then
+	// reports ResultConnectionError and a fetch error is only logged. Optional; the auth package
+	// provides the real one (STYLE: Kafka errors are classified in one place).
+	ClassifyError func(err error) (reason, result string)
 	// Backoff between retries of a failed batch.
 	Backoff Backoff
 	// DrainTimeout bounds how long a revoke or Stop waits for a partition's in-flight invoke
@@ -137,8 +142,8 @@ func (c *Config) setDefaults() {
 	if c.EventSource == "" {
 		c.EventSource = event.SourceSelfManagedKafka
 	}
-	if c.ClassifyConnError == nil {
-		c.ClassifyConnError = func(error) (string, string) { return "", ResultConnectionError }
+	if c.ClassifyError == nil {
+		c.ClassifyError = func(error) (string, string) { return "", "" }
 	}
 	if c.Backoff.Initial <= 0 {
 		c.Backoff.Initial = 500 * time.Millisecond
