@@ -277,6 +277,12 @@ func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	mg.mu.Lock()
+	closed := mg.closed
+	mg.mu.Unlock()
+	if closed { // Close may have stopped this entry before we got it: start nothing new
+		return ErrClosed
+	}
 	if c := e.c.Load(); c != nil {
 		if c.spec.identity == spec.identity {
 			c.settings.Store(spec.settings)
