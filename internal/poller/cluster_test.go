@@ -78,7 +78,7 @@ func (c *testCluster) CreateTopic(t testing.TB, partitions int32, configs map[st
 }
 
 func (c *testCluster) producer(t testing.TB, opts ...kgo.Opt) *kgo.Client {
-	return c.Client(t, append([]kgo.Opt{kgo.ProducerLinger(5 * time.Millisecond), kgo.ProducerBatchMaxBytes(16 << 20), kgo.MaxBufferedRecords(1 << 20)}, opts...)...)
+	return c.Client(t, append([]kgo.Opt{kgo.ProducerLinger(5 * time.Millisecond), kgo.ProducerBatchMaxBytes(16 << 20), kgo.MaxBufferedRecords(1 << 20), kgo.MetadataMinAge(100 * time.Millisecond)}, opts...)...)
 }
 
 func (c *testCluster) ProduceWith(t testing.TB, cl *kgo.Client, recs ...*kgo.Record) {

@@ -107,6 +107,11 @@ type Config struct {
 	// reports ResultConnectionError and a fetch error is only logged. Optional; the auth package
 	// provides the real one (STYLE: Kafka errors are classified in one place).
 	ClassifyError func(err error) (reason, result string)
+	// OnDrop, when set, receives each record dropped for being too large for one payload
+	// (before its offset is committed), e.g. to send it to an on-failure destination with
+	// condition MaximumPayloadSizeExceeded. Called from the partition's worker: while it runs,
+	// that partition waits. Optional.
+	OnDrop func(ctx context.Context, uuid string, r *kgo.Record)
 	// Backoff between retries of a failed batch.
 	Backoff Backoff
 	// DrainTimeout bounds how long a revoke or Stop waits for a partition's in-flight invoke

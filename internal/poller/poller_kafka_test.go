@@ -328,7 +328,11 @@ func TestOversizedRecordIsDropped(t *testing.T) {
 	kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Value: []byte("small-4")})
 
 	rec := newRecorder()
-	mg := newTestManager(t, testConfig(rec, nil))
+	cfg := testConfig(rec, nil)
+	var droppedAt atomic.Int64
+	droppedAt.Store(-1)
+	cfg.OnDrop = func(_ context.Context, _ string, r *kgo.Record) { droppedAt.Store(r.Offset) }
+	mg := newTestManager(t, cfg)
 	m := newMapping(kt.Plaintext, topic)
 	apply(t, mg, m)
 	waitFor(t, 60*time.Second, func() error {
@@ -345,8 +349,8 @@ func TestOversizedRecordIsDropped(t *testing.T) {
 		t.Fatalf("delivered offsets %v, want [0 2 3 4]", offs)
 	}
 	st, _ := mg.Stats(m.UUID)
-	if st.Dropped != 1 {
-		t.Fatalf("dropped %d, want 1", st.Dropped)
+	if st.Dropped != 1 || droppedAt.Load() != 1 {
+		t.Fatalf("dropped %d (OnDrop saw offset %d), want 1 at offset 1", st.Dropped, droppedAt.Load())
 	}
 	waitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, map[int32]int64{0: 5}) })
 }

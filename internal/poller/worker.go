@@ -221,6 +221,9 @@ func (w *worker) run() {
 				c.log.Warn("record dropped: larger than the 6 MB invocation payload limit",
 					"topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 					"key_bytes", len(r.Key), "value_bytes", len(r.Value))
+				if c.cfg.OnDrop != nil {
+					c.cfg.OnDrop(w.ctx, c.uuid, r)
+				}
 				if batch.Len() == 0 {
 					w.mark(r) // nothing undelivered precedes it
 				} else {
