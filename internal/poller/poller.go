@@ -172,7 +172,7 @@ func (c *Config) setDefaults() {
 		c.FetchMaxBytes = 32 << 20
 	}
 	if c.FetchMaxPartitionBytes <= 0 {
-		c.FetchMaxPartitionBytes = 8 << 20
+		c.FetchMaxPartitionBytes = 2 << 20
 	}
 	if c.MaxConcurrentFetches == 0 {
 		c.MaxConcurrentFetches = 3

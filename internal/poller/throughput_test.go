@@ -3,6 +3,8 @@ package poller
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,10 +29,22 @@ func (c *countingInvoker) Invoke(_ context.Context, req invoke.Request) (invoke.
 // reads the whole topic; MB/s counts record values. Run with
 //
 //	go test -run XXX -bench Throughput -benchtime 3x ./internal/poller/
+//
+// KAFKAESM_BENCH_RECORDS sets the record count (default 200,000; small sets mostly measure the
+// group join and, with the default window, the last batches' 500 ms wait).
 func BenchmarkThroughput(b *testing.B) {
 	kt := getCluster(b)
-	const parts, n, size = 12, 200_000, 1024
+	const parts, size = 12, 1024
+	n := 200_000
+	if v, err := strconv.Atoi(os.Getenv("KAFKAESM_BENCH_RECORDS")); err == nil && v > 0 {
+		n = v
+	}
 	topic := kt.CreateTopic(b, parts, nil)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = kt.Admin(b).DeleteTopics(ctx, topic)
+	})
 	prod := kt.producer(b)
 	val := make([]byte, size)
 	for i := range val {
@@ -46,7 +60,7 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 
 	b.Run("raw-franz-go", func(b *testing.B) {
-		b.SetBytes(n * size)
+		b.SetBytes(int64(n * size))
 		for i := 0; i < b.N; i++ {
 			cl := kt.Client(b, kgo.ConsumerGroup(uniqueName("raw")), kgo.ConsumeTopics(topic),
 				kgo.FetchMaxWait(500*time.Millisecond), kgo.FetchMaxBytes(32<<20), kgo.FetchMaxPartitionBytes(8<<20),

@@ -22,10 +22,10 @@ type worker struct {
 	// mu guards the queue the poll loop fills and the paused flag. Pause and resume happen
 	// under it so that a resume can never overtake the pause it undoes.
 	mu     sync.Mutex
-	queue  []*kgo.Record
-	qBytes int
+	queue  []*kgo.Record // records not yet taken are queue[head:]
+	head   int
+	qBytes int // key+value bytes of queue[head:]
 	paused bool
-	spare  []*kgo.Record // the worker's previous chunk, reused as the next queue
 
 	wake     chan struct{} // cap 1: records arrived
 	stopping chan struct{} // closed: finish the in-flight invoke, start nothing new
@@ -65,7 +65,7 @@ func (w *worker) enqueue(rs []*kgo.Record, hwm int64) {
 	for _, r := range rs {
 		w.qBytes += len(r.Key) + len(r.Value)
 	}
-	if !w.paused && (len(w.queue) >= w.highWater() || w.qBytes >= w.c.cfg.QueueBytes) {
+	if !w.paused && (len(w.queue)-w.head >= w.highWater() || w.qBytes >= w.c.cfg.QueueBytes) {
 		w.c.cl.PauseFetchPartitions(w.tpMap)
 		w.paused = true
 	}
@@ -80,16 +80,31 @@ func (w *worker) highWater() int {
 	return max(w.c.cfg.QueueRecords, 2*w.c.settings.Load().batchSize)
 }
 
-// take hands the whole queue to the worker and resumes fetching if it was paused: the worker's
-// chunk plus a refilled queue bound the memory of a partition to about twice the high water.
+// takeMax is how many records the worker takes from its queue at a time.
+const takeMax = 1024
+
+// take hands the worker up to takeMax queued records, and resumes fetching once the queue has
+// drained below half the high water. Resuming only then (not at every take) matters: pausing
+// discards the partition's already-fetched buffered data, which is fetched and decoded again
+// after the resume.
+//
+// The returned slice aliases the queue: enqueue only appends past it, and compaction happens
+// here, when the worker has finished with the previous chunk.
 func (w *worker) take() []*kgo.Record {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	chunk := w.queue
-	clear(w.spare) // let delivered records be collected
-	w.queue, w.spare = w.spare[:0], chunk
-	w.qBytes = 0
-	if w.paused {
+	if w.head > 0 && w.head >= len(w.queue)/2 {
+		n := copy(w.queue, w.queue[w.head:])
+		clear(w.queue[n:]) // let delivered records be collected
+		w.queue, w.head = w.queue[:n], 0
+	}
+	n := min(len(w.queue)-w.head, takeMax)
+	chunk := w.queue[w.head : w.head+n : w.head+n]
+	w.head += n
+	for _, r := range chunk {
+		w.qBytes -= len(r.Key) + len(r.Value)
+	}
+	if w.paused && len(w.queue)-w.head < w.highWater()/2 && w.qBytes < w.c.cfg.QueueBytes/2 {
 		w.c.cl.ResumeFetchPartitions(w.tpMap)
 		w.paused = false
 	}
