@@ -110,7 +110,7 @@ type consumer struct {
 	mu      sync.Mutex
 	workers map[tp]*worker
 
-	polled, invoked, failed, dropped, batches atomic.Int64
+	polled, invoked, failed, dropped, batches, pauses atomic.Int64
 
 	status status
 }
@@ -302,6 +302,7 @@ func (c *consumer) stats() Stats {
 		Failed:  c.failed.Load(),
 		Dropped: c.dropped.Load(),
 		Batches: c.batches.Load(),
+		Pauses:  c.pauses.Load(),
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

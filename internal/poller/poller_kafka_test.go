@@ -522,3 +522,46 @@ func TestConnectionErrorReported(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBackpressurePauseResume forces the pause/resume path on every few records (tiny queue,
+// slow function) and checks exactly-once, in-order delivery through it.
+func TestBackpressurePauseResume(t *testing.T) {
+	kt := getCluster(t)
+	const parts, each = 4, 1000
+	topic := kt.CreateTopic(t, parts, nil)
+	// Small record batches and one-batch fetches: data arrives a few records at a time.
+	var recs []*kgo.Record
+	for i := 0; i < each; i++ {
+		for p := int32(0); p < parts; p++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: make([]byte, 100)})
+		}
+	}
+	kt.ProduceWith(t, kt.producer(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1000)), recs...)
+	rec := newRecorder()
+	slow := invokerFunc(func(ctx context.Context, req invoke.Request) (invoke.Result, error) {
+		time.Sleep(time.Millisecond)
+		return rec.Invoke(ctx, req)
+	})
+	cfg := testConfig(slow, nil)
+	cfg.QueueRecords = 1
+	cfg.QueueBytes = 64
+	cfg.FetchMaxPartitionBytes = 1
+	mg := newTestManager(t, cfg)
+	m := newMapping(kt.Plaintext, topic)
+	m.BatchSize = 7
+	apply(t, mg, m)
+	waitFor(t, 60*time.Second, func() error {
+		if got := rec.total(); got < parts*each {
+			return fmt.Errorf("%d of %d", got, parts*each)
+		}
+		return nil
+	})
+	for p := int32(0); p < parts; p++ {
+		checkPartition(t, fmt.Sprintf("partition %d", p), rec.partition(topic, p), 0, each, true)
+	}
+	if st, _ := mg.Stats(m.UUID); st.Pauses == 0 {
+		t.Fatal("no partition was ever paused: the test did not exercise backpressure")
+	} else {
+		t.Logf("%d pauses", st.Pauses)
+	}
+}

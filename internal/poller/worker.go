@@ -68,6 +68,7 @@ func (w *worker) enqueue(rs []*kgo.Record, hwm int64) {
 	if !w.paused && (len(w.queue)-w.head >= w.highWater() || w.qBytes >= w.c.cfg.QueueBytes) {
 		w.c.cl.PauseFetchPartitions(w.tpMap)
 		w.paused = true
+		w.c.pauses.Add(1)
 	}
 	w.mu.Unlock()
 	select {
