@@ -222,7 +222,11 @@ func (c *consumer) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 // franz-go, and a paused partition given back to us later would silently never fetch).
 func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	c.removeWorkers(revoked, false)
-	if err := cl.CommitMarkedOffsets(ctx); err != nil && ctx.Err() == nil {
+	// Bounded: a rebalance must finish within RebalanceTimeout even if the coordinator is
+	// unreachable (an uncommitted mark only means redelivery).
+	cctx, cancel := context.WithTimeout(ctx, stopIOTimeout)
+	defer cancel()
+	if err := cl.CommitMarkedOffsets(cctx); err != nil && ctx.Err() == nil {
 		c.log.Warn("commit on revoke failed; delivered records may be redelivered", "err", err)
 	}
 	cl.ResumeFetchPartitions(revoked)

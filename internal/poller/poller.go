@@ -13,7 +13,9 @@
 // successful invoke) flushed by autocommit, by OnPartitionsRevoked after the revoked partitions'
 // in-flight batches finish, and on Stop.
 //
-// Lock order: Manager.mu → entry.mu → consumer.mu → consumer.status.mu; worker.mu is a leaf.
+// Lock order: entry.mu → Manager.mu (Manager.mu is never held while taking entry.mu);
+// consumer.mu → worker.mu; consumer.status.mu is a leaf, and so is worker.mu apart from franz-go's
+// own locks taken by Pause/ResumeFetchPartitions.
 package poller
 
 import (
