@@ -39,6 +39,7 @@ type recorder struct {
 	got     map[string][]delivery
 	batches []int // sizes of successful batches
 	calls   int
+	fns     map[string]int // invocations per function name
 	// fail decides whether a payload's invocation fails (FunctionError "Unhandled"). Called
 	// with mu held.
 	fail func(ev *events.KafkaEvent) bool
@@ -58,6 +59,10 @@ func (r *recorder) Invoke(ctx context.Context, req invoke.Request) (invoke.Resul
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
+	if r.fns == nil {
+		r.fns = map[string]int{}
+	}
+	r.fns[req.Function]++
 	if r.err != nil {
 		return invoke.Result{}, r.err
 	}

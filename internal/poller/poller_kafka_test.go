@@ -363,7 +363,11 @@ func TestStopAndReapplyResumes(t *testing.T) {
 	topic := kt.CreateTopic(t, parts, nil)
 	producePerPartition(t, kt, topic, parts, each)
 	rec := newRecorder()
-	mg := newTestManager(t, testConfig(rec, nil))
+	slow := invokerFunc(func(ctx context.Context, req invoke.Request) (invoke.Result, error) {
+		time.Sleep(5 * time.Millisecond) // so that Stop lands mid-stream
+		return rec.Invoke(ctx, req)
+	})
+	mg := newTestManager(t, testConfig(slow, nil))
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 10
 	apply(t, mg, m)
@@ -382,6 +386,17 @@ func TestStopAndReapplyResumes(t *testing.T) {
 	if _, ok := mg.Stats(m.UUID); ok {
 		t.Fatal("stats of a stopped mapping")
 	}
+	// Stopping left the group: no members remain.
+	waitFor(t, 10*time.Second, func() error {
+		gs, err := kt.Admin(t).DescribeGroups(ctx, m.GroupID())
+		if err != nil {
+			return err
+		}
+		if g := gs[m.GroupID()]; len(g.Members) != 0 || g.State != "Empty" {
+			return fmt.Errorf("group %s state %s with %d members", m.GroupID(), g.State, len(g.Members))
+		}
+		return nil
+	})
 	atStop := rec.total()
 	m.Enabled = true
 	apply(t, mg, m)
@@ -429,8 +444,9 @@ func TestReconfigureBatchSize(t *testing.T) {
 	rec.batches = nil
 	rec.mu.Unlock()
 	uuidBefore := m.UUID
-	window := 2
+	window := 1
 	m.BatchSize = 100
+	m.FunctionArn = "renamed"
 	m.MaximumBatchingWindowInSeconds = &window
 	apply(t, mg, m)
 	producePerPartition(t, kt, topic, 1, 100) // one produce request: one fetch
@@ -448,6 +464,12 @@ func TestReconfigureBatchSize(t *testing.T) {
 	rec.mu.Unlock()
 	if maxB <= 1 || maxB > 100 {
 		t.Fatalf("largest batch after reconfiguration %d, want 2..100", maxB)
+	}
+	rec.mu.Lock()
+	renamed := rec.fns["renamed"]
+	rec.mu.Unlock()
+	if renamed == 0 {
+		t.Fatal("the new function name was never invoked")
 	}
 	st, _ := mg.Stats(uuidBefore)
 	if st.Polled != 150 { // same consumer: not restarted
