@@ -38,7 +38,7 @@ var (
 	bootstrapServerRE  = regexp.MustCompile(`^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}$`)
 	topicRE            = regexp.MustCompile(`^[^.]([a-zA-Z0-9\-_.]+)$`)
 	uriRE              = regexp.MustCompile(`^[a-zA-Z0-9-\/*:_+=.@-]*$`)
-	kmsKeyRE           = regexp.MustCompile(`^(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()$`)
+	kmsKeyRE           = regexp.MustCompile(`^(?:(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|())$`)
 	kafkaDestinationRE = regexp.MustCompile(`^kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))$`)
 )
 
@@ -145,7 +145,9 @@ func checkFramework(m *EventSourceMapping) error {
 		}
 	}
 	if m.KMSKeyArn != "" {
-		f.pattern("kMSKeyArn", m.KMSKeyArn, kmsKeyRE)
+		if !kmsKeyRE.MatchString(m.KMSKeyArn) {
+			f = append(f, fmt.Sprintf("Value '%s' at 'kMSKeyArn' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()", m.KMSKeyArn))
+		}
 	}
 	return f.err()
 }
