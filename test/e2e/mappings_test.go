@@ -260,7 +260,9 @@ func TestMappingValidation(t *testing.T) {
 			in.StartingPosition = types.EventSourcePositionLatest
 			in.StartingPositionTimestamp = aws.Time(time.Unix(1700000000, 0))
 		}, ipv, "Timestamp only valid with StartingPosition AT_TIMESTAMP", true},
-		{"AT_TIMESTAMP without timestamp", func(in *lambda.CreateEventSourceMappingInput) { in.StartingPosition = types.EventSourcePositionAtTimestamp }, ipv, "StartingPositionTimestamp", false},
+		{"AT_TIMESTAMP without timestamp", func(in *lambda.CreateEventSourceMappingInput) {
+			in.StartingPosition = types.EventSourcePositionAtTimestamp
+		}, ipv, "StartingPositionTimestamp", false},
 		{"future timestamp", func(in *lambda.CreateEventSourceMappingInput) {
 			in.StartingPosition = types.EventSourcePositionAtTimestamp
 			in.StartingPositionTimestamp = aws.Time(time.Now().Add(time.Hour))
@@ -300,7 +302,9 @@ func TestMappingValidation(t *testing.T) {
 		{"retry attempts 10001", func(in *lambda.CreateEventSourceMappingInput) { in.MaximumRetryAttempts = aws.Int32(10001) }, ipv, "maximumRetryAttempts", false},
 		{"record age 30", func(in *lambda.CreateEventSourceMappingInput) { in.MaximumRecordAgeInSeconds = aws.Int32(30) }, ipv, "MaximumRecordAgeInSeconds", false},
 		{"record age 604801", func(in *lambda.CreateEventSourceMappingInput) { in.MaximumRecordAgeInSeconds = aws.Int32(604801) }, ipv, "maximumRecordAgeInSeconds", false},
-		{"bad response type", func(in *lambda.CreateEventSourceMappingInput) { in.FunctionResponseTypes = []types.FunctionResponseType{"Nope"} }, "ValidationException", "functionResponseTypes", false},
+		{"bad response type", func(in *lambda.CreateEventSourceMappingInput) {
+			in.FunctionResponseTypes = []types.FunctionResponseType{"Nope"}
+		}, "ValidationException", "functionResponseTypes", false},
 		{"pollers max < min", func(in *lambda.CreateEventSourceMappingInput) {
 			in.ProvisionedPollerConfig = &types.ProvisionedPollerConfig{MinimumPollers: aws.Int32(5), MaximumPollers: aws.Int32(2)}
 		}, ipv, "MaximumPollers", false},
