@@ -116,7 +116,7 @@ func (s *SQLite) CreateMapping(ctx context.Context, m *mapping.EventSourceMappin
 	defer func() { _ = tx.Rollback() }()
 	base := function.UnqualifiedArn(m.FunctionArn)
 	if check != nil {
-		others, err := queryMappings(ctx, tx, `SELECT doc, enabled, revision FROM mappings WHERE function_base = ? ORDER BY seq`, base)
+		others, err := queryMappings(ctx, tx, `SELECT doc, enabled, revision FROM mappings WHERE function_base = ? AND topic = ? ORDER BY seq`, base, firstTopic(m))
 		if err != nil {
 			return err
 		}
@@ -137,8 +137,8 @@ func (s *SQLite) CreateMapping(ctx context.Context, m *mapping.EventSourceMappin
 	if n > 0 {
 		return ErrGroupIDTaken
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO mappings (uuid, function_arn, function_base, group_id, enabled, revision, doc) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		m.UUID, m.FunctionArn, base, m.GroupID(), m.Enabled, m.Revision, string(doc))
+	_, err = tx.ExecContext(ctx, `INSERT INTO mappings (uuid, function_arn, function_base, topic, group_id, enabled, revision, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.UUID, m.FunctionArn, base, firstTopic(m), m.GroupID(), m.Enabled, m.Revision, string(doc))
 	if err != nil {
 		if isUnique(err) {
 			return ErrGroupIDTaken
@@ -146,6 +146,13 @@ func (s *SQLite) CreateMapping(ctx context.Context, m *mapping.EventSourceMappin
 		return err
 	}
 	return tx.Commit()
+}
+
+func firstTopic(m *mapping.EventSourceMapping) string {
+	if len(m.Topics) == 0 {
+		return ""
+	}
+	return m.Topics[0]
 }
 
 type querier interface {

@@ -51,8 +51,8 @@ type Status struct {
 // is atomic. Returned models are copies the caller owns.
 type Store interface {
 	// CreateMapping inserts m. Inside the same transaction it calls check with every existing
-	// mapping whose unqualified function ARN equals m's, so duplicate rules are enforced
-	// atomically; a non-nil error from check aborts and is returned as is.
+	// mapping whose unqualified function ARN and first topic equal m's (Lambda's duplicate rule
+	// needs both), so duplicate rules are enforced atomically; a non-nil error from check aborts and is returned as is.
 	// ErrExists for a taken UUID, ErrGroupIDTaken for a taken consumer group.
 	CreateMapping(ctx context.Context, m *mapping.EventSourceMapping, check func(others []*mapping.EventSourceMapping) error) error
 	GetMapping(ctx context.Context, uuid string) (*mapping.EventSourceMapping, error)

@@ -4,13 +4,14 @@ CREATE TABLE mappings (
     uuid         TEXT    NOT NULL UNIQUE,
     function_arn TEXT    NOT NULL, -- as given, qualifier kept
     function_base TEXT   NOT NULL, -- unqualified function ARN
+    topic        TEXT    NOT NULL, -- the mapping's one topic
     group_id     TEXT    NOT NULL UNIQUE,
     enabled      INTEGER NOT NULL,
     revision     INTEGER NOT NULL,
     doc          TEXT    NOT NULL
 );
 CREATE INDEX mappings_function_arn ON mappings (function_arn);
-CREATE INDEX mappings_function_base ON mappings (function_base);
+CREATE INDEX mappings_function_base ON mappings (function_base, topic);
 
 -- Functions: configuration as JSON; reserved concurrency and the code directory are not wire members.
 CREATE TABLE functions (

@@ -132,18 +132,22 @@ func testMappingCRUD(t *testing.T, s store.Store) {
 
 func testMappingCreateCheck(t *testing.T, s store.Store) {
 	c := ctx(t)
-	if err := s.CreateMapping(c, NewMapping("a", fnArn), nil); err != nil {
-		t.Fatal(err)
+	onTopic := func(uuid, fn, topic string) *mapping.EventSourceMapping {
+		m := NewMapping(uuid, fn)
+		m.Topics = []string{topic}
+		return m
 	}
-	if err := s.CreateMapping(c, NewMapping("b", fnArn+":1"), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateMapping(c, NewMapping("x", fnArn+"x"), nil); err != nil {
-		t.Fatal(err)
+	for _, m := range []*mapping.EventSourceMapping{
+		onTopic("a", fnArn, "orders"), onTopic("b", fnArn+":1", "orders"),
+		onTopic("x", fnArn+"x", "orders"), onTopic("y", fnArn, "other"),
+	} {
+		if err := s.CreateMapping(c, m, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	conflict := errors.New("conflict")
 	var seen []string
-	err := s.CreateMapping(c, NewMapping("c", fnArn+":2"), func(others []*mapping.EventSourceMapping) error {
+	err := s.CreateMapping(c, onTopic("c", fnArn+":2", "orders"), func(others []*mapping.EventSourceMapping) error {
 		for _, o := range others {
 			seen = append(seen, o.UUID)
 		}
@@ -153,7 +157,7 @@ func testMappingCreateCheck(t *testing.T, s store.Store) {
 		t.Fatalf("check error not returned: %v", err)
 	}
 	if fmt.Sprint(seen) != "[a b]" {
-		t.Fatalf("check saw %v, want the mappings of the same unqualified function [a b]", seen)
+		t.Fatalf("check saw %v, want the mappings of the same unqualified function and topic [a b]", seen)
 	}
 	if _, err := s.GetMapping(c, "c"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("rejected mapping was stored")
