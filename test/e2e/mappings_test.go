@@ -461,6 +461,23 @@ func TestMappingUpdateValidation(t *testing.T) {
 	if err != nil || aws.ToInt32(got.BatchSize) != 100 || aws.ToString(got.State) != "Enabled" {
 		t.Fatalf("rejected updates changed the mapping: %+v %v", got, err)
 	}
+	// Retargeting onto a function that already has the same topic and servers is a duplicate.
+	other, err := c.CreateEventSourceMapping(ctx, kafkaInput("fn2:prod", "topic-t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: m.UUID, FunctionName: aws.String("fn2:prod")})
+	wantErr(t, err, "ResourceConflictException", "Please update or delete the existing mapping with UUID "+aws.ToString(other.UUID), false)
+	if _, err := c.DeleteEventSourceMapping(ctx, &lambda.DeleteEventSourceMappingInput{UUID: other.UUID}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		_, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: other.UUID})
+		if err == nil {
+			return fmt.Errorf("still there")
+		}
+		return nil
+	})
 	up, err := c.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: m.UUID, FunctionName: aws.String("fn2:prod")})
 	if err != nil {
 		t.Fatal(err)
@@ -573,5 +590,32 @@ func TestTags(t *testing.T) {
 	code, _, body := rawRequest(t, "GET", n.url()+"/2017-03-31/tags/"+aws.ToString(m.EventSourceMappingArn), "")
 	if code != 200 || body != "{\"Tags\":{\"b\":\"2\"}}\n" {
 		t.Fatalf("raw ListTags: %d %s", code, body)
+	}
+}
+
+// Parallel identical creates: the duplicate rule holds atomically, exactly one wins.
+func TestConcurrentDuplicateCreates(t *testing.T) {
+	n := startServer(t, t.TempDir(), nil)
+	c := n.client()
+	createFunction(t, c, "fn")
+	const workers = 8
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			_, err := c.CreateEventSourceMapping(testCtx(t), kafkaInput("fn", "race-topic"))
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range workers {
+		err := <-errs
+		if err == nil {
+			ok++
+			continue
+		}
+		wantErr(t, err, "ResourceConflictException", "already exists", false)
+	}
+	if ok != 1 {
+		t.Fatalf("%d creates succeeded, want 1", ok)
 	}
 }
