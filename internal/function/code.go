@@ -137,6 +137,9 @@ func unpackInto(data []byte, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	// Symlinks are created after every file and directory, so no file is ever written through a
+	// link from the archive.
+	var links []*zip.File
 	var written int64
 	for _, f := range zr.File {
 		name, err := safeName(f.Name)
@@ -155,9 +158,7 @@ func unpackInto(data []byte, dir string) error {
 			}
 			continue
 		case mode&os.ModeSymlink != 0:
-			if err := writeSymlink(f, dir, name, target); err != nil {
-				return err
-			}
+			links = append(links, f)
 			continue
 		}
 		perm := os.FileMode(0o644)
@@ -173,6 +174,11 @@ func unpackInto(data []byte, dir string) error {
 		n, err := writeFile(f, target, perm, MaxUnzippedSize-written)
 		written += n
 		if err != nil {
+			return err
+		}
+	}
+	for _, f := range links {
+		if err := writeSymlink(f, dir); err != nil {
 			return err
 		}
 	}
@@ -206,25 +212,59 @@ func writeFile(f *zip.File, target string, perm os.FileMode, budget int64) (int6
 	return n, nil
 }
 
-func writeSymlink(f *zip.File, dir, name, target string) error {
+// writeSymlink creates a link from the archive. A link must not sit below another link (its
+// parent path is then what it appears to be) and must resolve inside dir; a dangling link may
+// only point downwards (no ".." in its target), so nothing created later can make it escape.
+func writeSymlink(f *zip.File, dir string) error {
+	name, _ := safeName(f.Name) // checked by the caller
 	rc, err := f.Open()
 	if err != nil {
 		return errBadZip
 	}
-	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, 4096))
+	rc.Close()
 	if err != nil {
 		return errBadZip
 	}
 	link := string(b)
-	resolved := path.Join(path.Dir(name), link)
-	if path.IsAbs(link) || !filepath.IsLocal(resolved) {
-		return invalid("The deployment package contains a symbolic link leaving the package: %q -> %q.", f.Name, link)
+	leaves := invalid("The deployment package contains a symbolic link leaving the package: %q -> %q.", f.Name, link)
+	if link == "" || path.IsAbs(link) || strings.Contains(link, "\x00") || !filepath.IsLocal(path.Join(path.Dir(name), link)) {
+		return leaves
 	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+	// No link below a link.
+	for p := path.Dir(name); p != "." && p != "/"; p = path.Dir(p) {
+		st, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(p)))
+		if err == nil && st.Mode()&os.ModeSymlink != 0 {
+			return invalid("The deployment package contains a symbolic link inside a linked directory: %q.", f.Name)
+		}
+	}
+	at := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(at), 0o755); err != nil {
 		return err
 	}
-	return os.Symlink(link, target)
+	if err := os.Symlink(link, at); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return invalid("The deployment package contains %q twice.", f.Name)
+		}
+		return err
+	}
+	// Lexical checks cannot see links the target passes through (d -> ".", l -> "d/../x"):
+	// resolve it for real.
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	resolved, err := filepath.EvalSymlinks(at)
+	if err != nil {
+		if hasDotDot(link) {
+			return leaves
+		}
+		return nil
+	}
+	if resolved != root && !strings.HasPrefix(resolved, root+string(os.PathSeparator)) {
+		return leaves
+	}
+	return nil
 }
 
 // CodeDir is where a function's code with hex digest sum lives under root (data-dir/functions).

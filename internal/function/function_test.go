@@ -89,6 +89,9 @@ func TestInspectAndUnpack(t *testing.T) {
 		{"absolute", "python3.12", zipOf(t, entry{"/x", "x", 0o644}), "invalid path"},
 		{"backslash slip", "python3.12", zipOf(t, entry{`..\x`, "x", 0o644}), "invalid path"},
 		{"escaping symlink", "python3.12", zipOf(t, entry{"l", "../../etc/passwd", os.ModeSymlink | 0o777}), "symbolic link"},
+		{"link through a link", "python3.12", zipOf(t, entry{"d", ".", os.ModeSymlink | 0o777}, entry{"l", "d/../evil", os.ModeSymlink | 0o777}), "symbolic link"},
+		{"link below a link", "python3.12", zipOf(t, entry{"d", "sub", os.ModeSymlink | 0o777}, entry{"sub/", "", os.ModeDir | 0o755}, entry{"d/l", "x", os.ModeSymlink | 0o777}), "inside a linked directory"},
+		{"file where a link goes", "python3.12", zipOf(t, entry{"d", ".", os.ModeSymlink | 0o777}, entry{"d/f", "x", 0o644}), "twice"},
 		{"not a zip", "provided", []byte("PK\x03\x04garbage"), "Could not unzip"},
 	}
 	for _, tt := range tests {
