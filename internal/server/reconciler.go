@@ -69,7 +69,8 @@ func (c *ReconcilerConfig) Validate() error {
 // A user change that lands while the Runner works bumps the mapping's Revision; the
 // reconciler then leaves the newer state alone (its own Notify follows) instead of
 // overwriting it. At start and every Resync it reconciles every mapping, so a restart resumes
-// polling and a failed step is retried.
+// polling and a failed step is retried. It does not stop running mappings when the node shuts
+// down: the Runner's owner does that.
 type Reconciler struct {
 	cfg  ReconcilerConfig
 	kick chan struct{}

@@ -110,12 +110,12 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Run serves until ctx is done, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
+	defer s.store.Close()
 	if s.ln == nil {
 		if err := s.Start(); err != nil {
 			return err
 		}
 	}
-	defer s.store.Close()
 	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir)
 	recCtx, stopRec := context.WithCancel(ctx)
 	recDone := make(chan struct{})
