@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -158,7 +159,7 @@ func makeZip(t *testing.T, entries ...zipEntry) []byte {
 	for _, e := range entries {
 		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
 		if e.mode != 0 {
-			h.SetMode(fsMode(e.mode))
+			h.SetMode(fs.FileMode(e.mode))
 		}
 		w, err := zw.CreateHeader(h)
 		if err != nil {
