@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
 )
 
 // Config is what the API needs to know about its deployment.
@@ -17,6 +19,12 @@ type Config struct {
 	// AccountID for ARNs; default 000000000000.
 	AccountID string
 	Logger    *slog.Logger
+
+	// Invoker runs Invoke (RequestResponse); Functions resolves the function it names (404s,
+	// DryRun); Async queues Event invocations. Invoke answers ServiceException without them.
+	Invoker   invoke.Invoker
+	Functions invoke.Functions
+	Async     AsyncInvoker
 }
 
 func (c *Config) setDefaults() {
@@ -50,6 +58,7 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	s.mux.HandleFunc("POST /2015-03-31/functions/{FunctionName}/invocations", s.handleInvoke)
 }
 
 // Handle registers an extra route (metrics, console) on the API's mux.

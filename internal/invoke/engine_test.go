@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -376,6 +377,7 @@ func TestHTTPTarget(t *testing.T) {
 		case "/fail":
 			http.Error(w, "nope", http.StatusInternalServerError)
 		case "/slow":
+			_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the client leaving
 			select {
 			case <-r.Context().Done():
 			case <-time.After(10 * time.Second):
