@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
+	"testing"
 )
 
 // GoHandlerPkg is the test handler's import path (internal/invoke/testdata/handler).
@@ -38,4 +40,37 @@ func AwslambdaricAvailable(python string) bool {
 		python = "python3"
 	}
 	return exec.Command(python, "-c", "import awslambdaric").Run() == nil
+}
+
+var (
+	goOnce sync.Once
+	goDir  string
+	goErr  error
+)
+
+// GoHandler returns a directory holding the Go test handler as bootstrap, building it once per
+// test process. The directory is shared by test runs (per user) and replaced atomically, so
+// packages testing in parallel do not disturb each other.
+func GoHandler(tb testing.TB) string {
+	tb.Helper()
+	goOnce.Do(func() {
+		goDir = filepath.Join(os.TempDir(), fmt.Sprintf("kafkaesm-test-gohandler-%d", os.Getuid()))
+		if goErr = os.MkdirAll(goDir, 0o700); goErr != nil {
+			return
+		}
+		tmp, err := os.MkdirTemp(goDir, "build-")
+		if err != nil {
+			goErr = err
+			return
+		}
+		defer os.RemoveAll(tmp)
+		if goErr = BuildGoHandler(tmp); goErr != nil {
+			return
+		}
+		goErr = os.Rename(filepath.Join(tmp, "bootstrap"), filepath.Join(goDir, "bootstrap"))
+	})
+	if goErr != nil {
+		tb.Fatal(goErr)
+	}
+	return goDir
 }
