@@ -367,9 +367,7 @@ func (v *env) response(w http.ResponseWriter, r *http.Request) {
 	}
 	body, ok := readLimited(r.Body, r.ContentLength, function.MaxPayload)
 	if !ok {
-		inv.done <- outcome{tooLarge: true}
-		runtimeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-			fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", function.MaxPayload))
+		v.tooLarge(w, r, inv)
 		return
 	}
 	inv.done <- outcome{payload: body}
@@ -383,9 +381,7 @@ func (v *env) error(w http.ResponseWriter, r *http.Request) {
 	}
 	body, ok := readLimited(r.Body, r.ContentLength, function.MaxPayload)
 	if !ok {
-		inv.done <- outcome{tooLarge: true}
-		runtimeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-			fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", function.MaxPayload))
+		v.tooLarge(w, r, inv)
 		return
 	}
 	inv.done <- outcome{payload: body, failed: true, errType: r.Header.Get("Lambda-Runtime-Function-Error-Type")}
@@ -457,4 +453,20 @@ func readLimited(body io.Reader, length int64, limit int) ([]byte, bool) {
 		return nil, false
 	}
 	return buf.Bytes(), true
+}
+
+// drain reads what is left of a rejected body (up to a bound) so that the runtime receives the
+// error status instead of a reset connection.
+func drain(body io.Reader) { _, _ = io.CopyN(io.Discard, body, 4*function.MaxPayload) }
+
+// tooLarge answers an oversized response or error with 413 before reporting it: once
+// reported, the environment is killed and the runtime would see a reset instead.
+func (v *env) tooLarge(w http.ResponseWriter, r *http.Request, inv *invocation) {
+	drain(r.Body)
+	runtimeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+		fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", function.MaxPayload))
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	inv.done <- outcome{tooLarge: true}
 }
