@@ -55,6 +55,10 @@ type env struct {
 	initErrType string
 
 	lastUsed time.Time // guarded by Engine.mu
+
+	// Owned by the invocation running on the env.
+	memMB int
+	memAt time.Time
 }
 
 type invocation struct {

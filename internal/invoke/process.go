@@ -133,7 +133,7 @@ func (e *Engine) run(ctx context.Context, fn *function.Function, v *env, cold bo
 		v.kill()
 		return Result{}, false, false, ctx.Err()
 	}
-	mem := maxRSSMB(v.cmd.Process.Pid)
+	mem := v.maxMemory()
 	healthy = true
 	switch {
 	case o.tooLarge:
@@ -157,7 +157,7 @@ func (e *Engine) run(ctx context.Context, fn *function.Function, v *env, cold bo
 
 // timedOut kills v at the deadline and reports Lambda's timeout error.
 func (e *Engine) timedOut(v *env, inv *invocation, capture *tailBuf, start time.Time, timeout, initDur time.Duration) Result {
-	mem := maxRSSMB(v.cmd.Process.Pid)
+	mem := v.maxMemory()
 	v.kill()
 	secs := fmt.Sprintf("%.2f", timeout.Seconds())
 	res := Result{FunctionError: "Unhandled", Payload: errorJSON("Sandbox.Timedout",
@@ -239,4 +239,18 @@ func errorJSON(typ, msg string) []byte {
 		ErrorType    string `json:"errorType"`
 	}{msg, typ})
 	return b
+}
+
+// maxMemory is the REPORT line's Max Memory Used. Reading /proc/PID/status costs more than the
+// rest of a warm invocation's bookkeeping, and the peak only grows, so it is re-read at most
+// once a second per environment: the figure may lag by that much.
+func (v *env) maxMemory() int {
+	now := time.Now()
+	if now.Sub(v.memAt) >= time.Second {
+		if m := maxRSSMB(v.cmd.Process.Pid); m > 0 {
+			v.memMB = m
+		}
+		v.memAt = now
+	}
+	return v.memMB
 }
