@@ -362,6 +362,23 @@ func (e *Engine) reap() {
 	}
 }
 
+// Retire retires a function's environments after its code or configuration changed or it was
+// deleted (api.Config.FunctionChanged): idle ones are killed now, busy ones when their
+// invocation ends. Invoke notices new revisions by itself; Retire frees the processes of a
+// deleted function at once and does not wait for the next invocation.
+func (e *Engine) Retire(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.pools[name]
+	if p == nil || e.closed {
+		return
+	}
+	p.rev = "" // matches no environment
+	e.retireLocked(p.idle)
+	clear(p.idle)
+	p.idle = nil
+}
+
 // fnLog returns the function's log writer.
 func (e *Engine) fnLog(name string) *fnLog {
 	e.mu.Lock()

@@ -2,6 +2,7 @@ package invoke
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -78,4 +79,57 @@ func (m *MapFunctions) Resolve(_ context.Context, nameOrArn string) (*function.F
 		return nil, q, ErrFunctionNotFound
 	}
 	return fn, q, nil
+}
+
+// FunctionGetter reads one function by bare name (the store's GetFunction).
+type FunctionGetter func(ctx context.Context, name string) (*function.Function, error)
+
+// CachedFunctions resolves functions through a FunctionGetter and caches them, so that a
+// poller invoking at high rates does not read the store for every batch. The API must call
+// Invalidate whenever a function changes or is deleted (api.Config.FunctionChanged).
+type CachedFunctions struct {
+	get      FunctionGetter
+	notFound func(error) bool
+
+	mu  sync.Mutex
+	gen uint64 // bumped by Invalidate: a read that raced with it is not cached
+	m   map[string]*function.Function
+}
+
+// NewCachedFunctions wraps get; isNotFound recognises get's not-found error (store.ErrNotFound).
+func NewCachedFunctions(get FunctionGetter, isNotFound func(error) bool) *CachedFunctions {
+	return &CachedFunctions{get: get, notFound: isNotFound, m: make(map[string]*function.Function)}
+}
+
+// Resolve implements Functions.
+func (c *CachedFunctions) Resolve(ctx context.Context, nameOrArn string) (*function.Function, string, error) {
+	name, q := ParseFunctionName(nameOrArn)
+	c.mu.Lock()
+	fn, ok := c.m[name]
+	gen := c.gen
+	c.mu.Unlock()
+	if ok {
+		return fn, q, nil
+	}
+	fn, err := c.get(ctx, name)
+	if err != nil {
+		if c.notFound != nil && c.notFound(err) {
+			return nil, q, fmt.Errorf("%w: %s", ErrFunctionNotFound, name)
+		}
+		return nil, q, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		c.m[name] = fn
+	}
+	c.mu.Unlock()
+	return fn, q, nil
+}
+
+// Invalidate forgets a function after it changed or was deleted.
+func (c *CachedFunctions) Invalidate(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.m, name)
 }
