@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -67,6 +68,10 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(payload) == 0 {
 		payload = []byte("{}") // the SDKs send no body when Payload is unset
+	}
+	if !json.Valid(payload) {
+		WriteError(w, Errorf(InvalidRequestContent, "Could not parse request body into json: Could not parse payload into json: the payload is not valid JSON"))
+		return
 	}
 	if typ == "Event" && len(payload) > invoke.MaxAsyncPayload {
 		WriteError(w, Errorf(RequestTooLarge, "%d byte payload is too large for the Event invocation type (limit %d bytes)", len(payload), invoke.MaxAsyncPayload))

@@ -135,6 +135,13 @@ func TestInvokeGoHandlerThroughSDK(t *testing.T) {
 		t.Errorf("unknown qualifier: %v", err)
 	}
 
+	// Not JSON.
+	var bad *types.InvalidRequestContentException
+	_, err = env.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("echo"), Payload: []byte(`{not json`)})
+	if !errors.As(err, &bad) || !strings.HasPrefix(aws.ToString(bad.Message), "Could not parse request body into json") {
+		t.Errorf("invalid JSON: %v", err)
+	}
+
 	// 6 MB limit.
 	var tl *types.RequestTooLargeException
 	_, err = env.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("echo"), Payload: make([]byte, function.MaxPayload+1)})

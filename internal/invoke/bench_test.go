@@ -79,3 +79,23 @@ func BenchmarkInvokeHTTPTarget(b *testing.B) {
 		b.Run(p.name, func(b *testing.B) { benchInvoke(b, e, "benchhttp", p.payload) })
 	}
 }
+
+// BenchmarkInvokeRuntimeAPIParallel: concurrent warm invocations of one function, as several
+// partitions' pollers do; environments are started on demand up to the parallelism.
+func BenchmarkInvokeRuntimeAPIParallel(b *testing.B) {
+	e, fns := benchEngine(b)
+	fns.Put(goFunction("benchpar"))
+	payload := benchPayloads[0].payload
+	b.SetParallelism(2) // 2×GOMAXPROCS callers
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			res, err := e.Invoke(ctx, Request{Function: "benchpar", Payload: payload})
+			if err != nil || res.FunctionError != "" {
+				b.Errorf("invoke: %v %s", err, res.Payload)
+				return
+			}
+		}
+	})
+}
