@@ -113,6 +113,9 @@ func TestInvocationLogsInFile(t *testing.T) {
 			t.Errorf("log file lacks %q:\n%s", want, all)
 		}
 	}
+	if strings.Contains(all, "WARNING!") { // lambda.WithEnableSIGTERM's extension registration
+		t.Errorf("runtime warned:\n%s", all)
+	}
 	// Output lines sit between START and END of their invocation.
 	start := strings.Index(all, "START RequestId: "+res.RequestID)
 	end := strings.Index(all, "END RequestId: "+res.RequestID)
