@@ -158,6 +158,7 @@ func (e *Engine) Close() error {
 		v.signalKill()
 	}
 	e.wg.Wait()
+	e.cfg.HTTPClient.CloseIdleConnections()
 	e.mu.Lock()
 	for _, l := range e.logs {
 		l.close()
