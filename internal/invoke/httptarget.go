@@ -39,7 +39,7 @@ func (e *Engine) invokeHTTP(ctx context.Context, fn *function.Function, inv *inv
 	req, err := http.NewRequestWithContext(hctx, http.MethodPost, fn.HTTPTarget.URL, bytes.NewReader(inv.payload))
 	if err != nil {
 		res := Result{FunctionError: "Unhandled", Payload: errorJSON("HTTPTarget.InvalidURL", err.Error())}
-		e.report(v, inv, capture, &res, start, 0, 0, "")
+		e.report(v, inv, capture, &res, start, 0, 0, "", "")
 		return res, nil
 	}
 	h := req.Header
@@ -53,7 +53,7 @@ func (e *Engine) invokeHTTP(ctx context.Context, fn *function.Function, inv *inv
 	}
 
 	var res Result
-	var before string
+	var before, after string
 	resp, err := e.cfg.HTTPClient.Do(req)
 	if err == nil {
 		body, ok := readLimited(resp.Body, resp.ContentLength, function.MaxPayload)
@@ -84,13 +84,13 @@ func (e *Engine) invokeHTTP(ctx context.Context, fn *function.Function, inv *inv
 			secs := fmt.Sprintf("%.2f", timeout.Seconds())
 			res = Result{FunctionError: "Unhandled", Payload: errorJSON("Sandbox.Timedout",
 				"RequestId: "+inv.id+" Error: Task timed out after "+secs+" seconds")}
-			before = time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " " + inv.id + " Task timed out after " + secs + " seconds"
+			after = time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " " + inv.id + " Task timed out after " + secs + " seconds"
 		default:
 			msg := "RequestId: " + inv.id + " Error: HTTP target unreachable: " + err.Error()
 			res = Result{FunctionError: "Unhandled", Payload: errorJSON("HTTPTarget.TransportError", msg)}
 			before = msg
 		}
 	}
-	e.report(v, inv, capture, &res, start, 0, 0, before)
+	e.report(v, inv, capture, &res, start, 0, 0, before, after)
 	return res, nil
 }

@@ -124,7 +124,7 @@ func (e *Engine) run(ctx context.Context, fn *function.Function, v *env, cold bo
 		default:
 			v.kill()
 			res = Result{Payload: exitError(inv.id, v.exitErr), FunctionError: "Unhandled"}
-			e.report(v, inv, capture, &res, start, initDur, 0, "")
+			e.report(v, inv, capture, &res, start, initDur, 0, "", "")
 			return res, false, false, nil
 		}
 	case <-timer.C:
@@ -151,7 +151,7 @@ func (e *Engine) run(ctx context.Context, fn *function.Function, v *env, cold bo
 		healthy = false
 	default:
 	}
-	e.report(v, inv, capture, &res, start, initDur, mem, "")
+	e.report(v, inv, capture, &res, start, initDur, mem, "", "")
 	return res, healthy, false, nil
 }
 
@@ -162,14 +162,15 @@ func (e *Engine) timedOut(v *env, inv *invocation, capture *tailBuf, start time.
 	secs := fmt.Sprintf("%.2f", timeout.Seconds())
 	res := Result{FunctionError: "Unhandled", Payload: errorJSON("Sandbox.Timedout",
 		"RequestId: "+inv.id+" Error: Task timed out after "+secs+" seconds")}
-	e.report(v, inv, capture, &res, start, initDur, mem,
+	e.report(v, inv, capture, &res, start, initDur, mem, "",
 		time.Now().UTC().Format("2006-01-02T15:04:05.000Z")+" "+inv.id+" Task timed out after "+secs+" seconds")
 	return res
 }
 
-// report writes END and REPORT (and an optional line before them) and fills the result's
+// report writes END and REPORT (and optional lines before and after them, as Lambda writes
+// its timeout line after REPORT) and fills the result's
 // duration and log tail.
-func (e *Engine) report(v *env, inv *invocation, capture *tailBuf, res *Result, start time.Time, initDur time.Duration, memMB int, before string) {
+func (e *Engine) report(v *env, inv *invocation, capture *tailBuf, res *Result, start time.Time, initDur time.Duration, memMB int, before, after string) {
 	d := time.Since(start)
 	res.Duration = d
 	mem := v.fn.MemorySize
@@ -197,6 +198,9 @@ func (e *Engine) report(v *env, inv *invocation, capture *tailBuf, res *Result, 
 		r += fmt.Sprintf("\tInit Duration: %.2f ms", float64(initDur.Microseconds())/1000)
 	}
 	line(r)
+	if after != "" {
+		line(after)
+	}
 	if capture != nil {
 		res.LogTail = capture.bytes()
 	}
@@ -214,7 +218,7 @@ func (e *Engine) failReport(v *env, inv *invocation, tail bool, payload []byte, 
 	if capture != nil {
 		capture.writeLine([]byte(msg))
 	}
-	e.report(v, inv, capture, &res, time.Now(), 0, 0, before)
+	e.report(v, inv, capture, &res, time.Now(), 0, 0, before, "")
 	return res
 }
 
