@@ -47,7 +47,7 @@ func TestInvokeZippedGoHandler(t *testing.T) {
 	_, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
 		FunctionName: aws.String("gofn"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
 		Role: aws.String("arn:aws:iam::000000000000:role/r"), Timeout: aws.Int32(1),
-		Code: &types.FunctionCode{ZipFile: zipBootstrap(t)},
+		Code:        &types.FunctionCode{ZipFile: zipBootstrap(t)},
 		Environment: &types.Environment{Variables: map[string]string{"USER_VAR": "one"}},
 	})
 	if err != nil {
