@@ -85,3 +85,46 @@ func TestInvokeZippedGoHandler(t *testing.T) {
 	_, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("gofn")})
 	wantErr(t, err, "ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:000000000000:function:gofn", true)
 }
+
+// TestInvokeZippedPythonHandler does the same for a Python handler run by awslambdaric.
+func TestInvokeZippedPythonHandler(t *testing.T) {
+	if !invoketest.AwslambdaricAvailable("") {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("awslambdaric is not importable; CI must run: pip install awslambdaric")
+		}
+		t.Skip("awslambdaric not installed")
+	}
+	src, err := os.ReadFile(filepath.Join(invoketest.PythonHandlerDir(), "app.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("app.py")
+	w.Write(src)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n := startServer(t, t.TempDir(), nil)
+	c := n.client()
+	ctx := testCtx(t)
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("pyfn"), Runtime: types.RuntimePython312, Handler: aws.String("app.handler"),
+		Role: aws.String("arn:aws:iam::000000000000:role/r"), Code: &types.FunctionCode{ZipFile: buf.Bytes()},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("pyfn"), Payload: []byte(`{"action":"echo","k":"v"}`),
+		LogType: types.LogTypeTail})
+	if err != nil || out.FunctionError != nil || !strings.Contains(string(out.Payload), `"k"`) {
+		t.Fatalf("python echo: %v %s", err, out.Payload)
+	}
+	logs, _ := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+	if !strings.Contains(string(logs), "handling echo") {
+		t.Errorf("python LogResult:\n%s", logs)
+	}
+	out, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("pyfn"), Payload: []byte(`{"action":"error"}`)})
+	if err != nil || aws.ToString(out.FunctionError) != "Unhandled" || !strings.Contains(string(out.Payload), "ValueError") {
+		t.Fatalf("python error: %v %s", err, out.Payload)
+	}
+}
