@@ -2,6 +2,26 @@
 // targets, concurrency limits, timeouts and logs. It must not know about Kafka or mappings: the
 // poller hands it a payload and gets a Result back.
 //
+// Behaviour, as Lambda's:
+//   - An execution environment is a child process in its own process group with its own
+//     loopback Runtime API listener (env.go). provided* runs CodeDir/bootstrap; python3.* runs
+//     "python3 -m awslambdaric HANDLER" with PYTHONPATH=CodeDir. Warm environments are reused;
+//     new ones start on demand up to min(ReservedConcurrentExecutions, Config.MaxConcurrency);
+//     beyond that Invoke returns a *ThrottleError.
+//   - Function errors are Results with FunctionError "Unhandled": the runtime's error object;
+//     Sandbox.Timedout ("Task timed out after N.NN seconds", the process group is killed);
+//     Runtime.ExitError (the runtime exited mid-invocation or during init); the runtime's
+//     /init/error object; Runtime.InvalidEntrypoint (no bootstrap); Function.ResponseSizeTooLarge
+//     (response over 6 MB). Environments that failed are replaced, never reused.
+//   - A new revision (RevisionId, CodeSha256, LastModified, code dir or configuration) retires
+//     the old environments; busy ones finish their invocation first. Idle ones are reaped after
+//     Config.IdleTimeout.
+//   - An HTTP target receives the event as a JSON POST with the Runtime API's invocation headers;
+//     2xx is success, anything else an Unhandled error, under the same timeout and limits.
+//   - Logs: START/END/REPORT lines and the runtime's stdout and stderr go to rotated files under
+//     <data-dir>/logs/<function>/ (logs.go) and, with Request.Tail, the last 4 KB to the Result.
+//   - Event invocations go through Async: in memory, lost on restart (async.go).
+//
 // Lock order: Engine.mu, then env.mu, then fnLog.mu. No lock is held while waiting on a process,
 // a channel or the network.
 package invoke
