@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
@@ -20,6 +21,11 @@ type Config struct {
 	AccountID string
 	Logger    *slog.Logger
 
+	// Invoker runs Invoke (RequestResponse); Functions resolves the function it names (404s,
+	// DryRun); Async queues Event invocations. Invoke answers ServiceException without them.
+	Invoker   invoke.Invoker
+	Functions invoke.Functions
+	Async     AsyncInvoker
 	// Store holds mappings, functions and tags. Required for the Lambda API routes; without it
 	// only /healthz and extra routes are served.
 	Store store.Store
@@ -64,6 +70,7 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	s.mux.HandleFunc("POST /2015-03-31/functions/{FunctionName}/invocations", s.handleInvoke)
 	if s.cfg.Store != nil {
 		s.mappingRoutes()
 		s.functionRoutes()

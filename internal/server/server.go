@@ -60,6 +60,7 @@ type Server struct {
 	cfg   Config
 	store *store.SQLite
 	rec   *Reconciler
+	fr    *functionRuntime
 	api   *api.Server
 	ln    net.Listener
 	http  *http.Server
@@ -82,9 +83,15 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, rec: rec}
+	fr, err := newFunctionRuntime(cfg, st.GetFunction, func(err error) bool { return errors.Is(err, store.ErrNotFound) })
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, rec: rec, fr: fr}
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
-		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify})
+		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
+		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
 	return s, nil
 }
 
@@ -116,6 +123,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	defer s.fr.Close() // after the HTTP server: no invocation starts any more
 	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir)
 	recCtx, stopRec := context.WithCancel(ctx)
 	recDone := make(chan struct{})
