@@ -22,6 +22,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newVersionCmd())
+	root.AddCommand(newLogsCmd())
 	return root
 }
 

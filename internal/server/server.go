@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
+	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
 // Config for one node.
@@ -25,6 +26,10 @@ type Config struct {
 	Region    string
 	AccountID string
 	Logger    *slog.Logger
+	// Runner runs mappings (the poller); default NopRunner.
+	Runner Runner
+	// Resync is the reconciler's full resync period; default 30 s.
+	Resync time.Duration
 }
 
 // Validate fills defaults and checks the configuration.
@@ -52,10 +57,13 @@ func (c *Config) Validate() error {
 
 // Server is a running node.
 type Server struct {
-	cfg  Config
-	api  *api.Server
-	ln   net.Listener
-	http *http.Server
+	cfg   Config
+	store *store.SQLite
+	rec   *Reconciler
+	fr    *functionRuntime
+	api   *api.Server
+	ln    net.Listener
+	http  *http.Server
 }
 
 // New prepares a node; Start opens the listener.
@@ -66,10 +74,32 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	s := &Server{cfg: cfg}
-	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
+	st, err := store.OpenSQLite(context.Background(), cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := NewReconciler(ReconcilerConfig{Store: st, Runner: cfg.Runner, Resync: cfg.Resync, Logger: cfg.Logger})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	fr, err := newFunctionRuntime(cfg, st.GetFunction, func(err error) bool { return errors.Is(err, store.ErrNotFound) })
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, rec: rec, fr: fr}
+	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
+		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
+		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
 	return s, nil
 }
+
+// Store is the node's state store (pollers report status through it).
+func (s *Server) Store() *store.SQLite { return s.store }
+
+// API is the HTTP API, for registering extra routes before Run.
+func (s *Server) API() *api.Server { return s.api }
 
 // Start opens the listener. Addr is valid afterwards.
 func (s *Server) Start() error {
@@ -87,12 +117,21 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Run serves until ctx is done, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
+	defer s.store.Close()
 	if s.ln == nil {
 		if err := s.Start(); err != nil {
 			return err
 		}
 	}
+	defer s.fr.Close() // after the HTTP server: no invocation starts any more
 	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir)
+	recCtx, stopRec := context.WithCancel(ctx)
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		_ = s.rec.Run(recCtx)
+	}()
+	defer func() { stopRec(); <-recDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	select {
