@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
+	"github.com/kafkaesm/kafkaesm/internal/poller"
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
@@ -26,8 +27,14 @@ type Config struct {
 	Region    string
 	AccountID string
 	Logger    *slog.Logger
-	// Runner runs mappings (the poller); default NopRunner.
+	// Runner runs mappings. Default: the Kafka poller when Pollers is set, else NopRunner
+	// (mappings only move through their states).
 	Runner Runner
+	// Pollers runs mappings with internal/poller (serve sets it).
+	Pollers bool
+	// EventSource is the eventSource of Kafka payloads: "SelfManagedKafka" (default, what AWS
+	// sends) or the seed document's "aws:SelfManagedKafka".
+	EventSource string
 	// Resync is the reconciler's full resync period; default 30 s.
 	Resync time.Duration
 }
@@ -61,9 +68,11 @@ type Server struct {
 	store *store.SQLite
 	rec   *Reconciler
 	fr    *functionRuntime
-	api   *api.Server
-	ln    net.Listener
-	http  *http.Server
+	// pollers is the Runner when Config.Pollers built it; Run stops its mappings on shutdown.
+	pollers *poller.Manager
+	api     *api.Server
+	ln      net.Listener
+	http    *http.Server
 }
 
 // New prepares a node; Start opens the listener.
@@ -78,17 +87,27 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := NewReconciler(ReconcilerConfig{Store: st, Runner: cfg.Runner, Resync: cfg.Resync, Logger: cfg.Logger})
-	if err != nil {
-		_ = st.Close()
-		return nil, err
-	}
 	fr, err := newFunctionRuntime(cfg, st.GetFunction, func(err error) bool { return errors.Is(err, store.ErrNotFound) })
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, rec: rec, fr: fr}
+	var pollers *poller.Manager
+	if cfg.Runner == nil && cfg.Pollers {
+		if pollers, err = newPollers(cfg, st, fr.Engine); err != nil {
+			_ = fr.Close()
+			_ = st.Close()
+			return nil, err
+		}
+		cfg.Runner = pollers
+	}
+	rec, err := NewReconciler(ReconcilerConfig{Store: st, Runner: cfg.Runner, Resync: cfg.Resync, Logger: cfg.Logger})
+	if err != nil {
+		_ = fr.Close()
+		_ = st.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, rec: rec, fr: fr, pollers: pollers}
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
@@ -124,6 +143,17 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	defer s.fr.Close() // after the HTTP server: no invocation starts any more
+	if s.pollers != nil {
+		// After the reconciler stopped (deferred below, so it runs first), before the function
+		// runtime closes: in-flight batches finish and are committed, consumers leave their groups.
+		defer func() {
+			closeCtx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+			defer cancel()
+			if err := s.pollers.Close(closeCtx); err != nil {
+				s.cfg.Logger.Warn("stopping pollers", "err", err)
+			}
+		}()
+	}
 	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir)
 	recCtx, stopRec := context.WithCancel(ctx)
 	recDone := make(chan struct{})
