@@ -15,19 +15,20 @@ import (
 
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
 // TestDeliversEverythingInOrder: 12 partitions, 100,000 keyed records, fault-free: every record
 // delivered exactly once, per-partition offset order, per-key production order.
 func TestDeliversEverythingInOrder(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	const parts, n = 12, 100_000
 	topic := kt.CreateTopic(t, parts, nil)
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		recs[i] = &kgo.Record{Topic: topic, Key: []byte("k" + strconv.Itoa(i%997)), Value: []byte(strconv.Itoa(i))}
 	}
-	kt.ProduceWith(t, kt.producer(t), recs...)
+	kt.ProduceWith(t, producer(t, kt), recs...)
 
 	rec := newRecorder()
 	rep := &reporter{}
@@ -35,7 +36,7 @@ func TestDeliversEverythingInOrder(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 1000
 	apply(t, mg, m)
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		if got := rec.total(); got < n {
 			return fmt.Errorf("%d of %d records delivered", got, n)
 		}
@@ -63,7 +64,7 @@ func TestDeliversEverythingInOrder(t *testing.T) {
 			t.Fatalf("batch of %d records, BatchSize %d", b, m.BatchSize)
 		}
 	}
-	waitFor(t, 10*time.Second, func() error {
+	kafkatest.WaitFor(t, 10*time.Second, func() error {
 		st, _ := mg.Stats(m.UUID)
 		if st.Invoked != n || st.Polled != n || st.Lag != 0 || st.Partitions != parts {
 			return fmt.Errorf("stats %+v", st)
@@ -74,10 +75,10 @@ func TestDeliversEverythingInOrder(t *testing.T) {
 		t.Fatalf("last result %q", rep.last())
 	}
 	// Offsets are committed: the group's lag goes to zero.
-	waitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, ends) })
+	kafkatest.WaitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, ends) })
 }
 
-func endOffsets(t *testing.T, kt *testCluster, topic string) map[int32]int64 {
+func endOffsets(t *testing.T, kt *kafkatest.Cluster, topic string) map[int32]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -90,7 +91,7 @@ func endOffsets(t *testing.T, kt *testCluster, topic string) map[int32]int64 {
 	return out
 }
 
-func groupCaughtUp(kt *testCluster, group, topic string, ends map[int32]int64) error {
+func groupCaughtUp(kt *kafkatest.Cluster, group, topic string, ends map[int32]int64) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kt.Plaintext))
 	if err != nil {
 		return err
@@ -111,11 +112,11 @@ func groupCaughtUp(kt *testCluster, group, topic string, ends map[int32]int64) e
 	return nil
 }
 
-func manualProducer(t *testing.T, kt *testCluster) *kgo.Client {
-	return kt.producer(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+func manualProducer(t *testing.T, kt *kafkatest.Cluster) *kgo.Client {
+	return producer(t, kt, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 }
 
-func producePerPartition(t *testing.T, kt *testCluster, topic string, parts int32, each int) {
+func producePerPartition(t *testing.T, kt *kafkatest.Cluster, topic string, parts int32, each int) {
 	t.Helper()
 	var recs []*kgo.Record
 	for i := 0; i < each; i++ {
@@ -129,7 +130,7 @@ func producePerPartition(t *testing.T, kt *testCluster, topic string, parts int3
 // TestFailingPartitionDoesNotStopOthers: the function fails every batch of partition 3; the
 // other eleven complete; once fixed, partition 3 completes from where it stopped (offset 0).
 func TestFailingPartitionDoesNotStopOthers(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	const parts, each = 12, 200
 	topic := kt.CreateTopic(t, parts, nil)
 	producePerPartition(t, kt, topic, parts, each)
@@ -145,7 +146,7 @@ func TestFailingPartitionDoesNotStopOthers(t *testing.T) {
 	m.BatchSize = 50
 	apply(t, mg, m)
 
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		for p := int32(0); p < parts; p++ {
 			if got := len(rec.partition(topic, p)); p != 3 && got < each {
 				return fmt.Errorf("partition %d: %d of %d", p, got, each)
@@ -156,7 +157,7 @@ func TestFailingPartitionDoesNotStopOthers(t *testing.T) {
 	if got := rec.partition(topic, 3); len(got) != 0 {
 		t.Fatalf("failing partition delivered %d records", len(got))
 	}
-	waitFor(t, 10*time.Second, func() error {
+	kafkatest.WaitFor(t, 10*time.Second, func() error {
 		if st, _ := mg.Stats(m.UUID); st.Failed == 0 || rep.last() != mapping.ResultFunctionCallFailed {
 			return fmt.Errorf("failed %d, last result %q", st.Failed, rep.last())
 		}
@@ -164,7 +165,7 @@ func TestFailingPartitionDoesNotStopOthers(t *testing.T) {
 	})
 
 	broken.Store(false)
-	waitFor(t, 30*time.Second, func() error {
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
 		if got := len(rec.partition(topic, 3)); got < each {
 			return fmt.Errorf("partition 3: %d of %d", got, each)
 		}
@@ -173,7 +174,7 @@ func TestFailingPartitionDoesNotStopOthers(t *testing.T) {
 	for p := int32(0); p < parts; p++ {
 		checkPartition(t, fmt.Sprintf("partition %d", p), rec.partition(topic, p), 0, each, true)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	kafkatest.WaitFor(t, 10*time.Second, func() error {
 		if rep.last() != mapping.ResultOK {
 			return fmt.Errorf("last result %q", rep.last())
 		}
@@ -183,7 +184,7 @@ func TestFailingPartitionDoesNotStopOthers(t *testing.T) {
 
 // TestInvokeErrorsAreRetried: throttling (an invoke error, not a function error) retries too.
 func TestInvokeErrorsAreRetried(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	topic := kt.CreateTopic(t, 1, nil)
 	producePerPartition(t, kt, topic, 1, 30)
 	rec := newRecorder()
@@ -192,7 +193,7 @@ func TestInvokeErrorsAreRetried(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 10
 	apply(t, mg, m)
-	waitFor(t, 30*time.Second, func() error {
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		if rec.calls < 3 {
@@ -203,7 +204,7 @@ func TestInvokeErrorsAreRetried(t *testing.T) {
 	rec.mu.Lock()
 	rec.err = nil
 	rec.mu.Unlock()
-	waitFor(t, 30*time.Second, func() error {
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
 		if got := rec.total(); got < 30 {
 			return fmt.Errorf("%d of 30", got)
 		}
@@ -214,7 +215,7 @@ func TestInvokeErrorsAreRetried(t *testing.T) {
 
 // TestLatestSkipsEarlierRecords: records produced before the consumer starts are not delivered.
 func TestLatestSkipsEarlierRecords(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	topic := kt.CreateTopic(t, 2, nil)
 	prod := manualProducer(t, kt)
 	for p := int32(0); p < 2; p++ {
@@ -229,7 +230,7 @@ func TestLatestSkipsEarlierRecords(t *testing.T) {
 	apply(t, mg, m)
 	// The start offset is resolved after the assignment; keep producing "after" records
 	// until both partitions deliver one, then nothing "before" may have been seen.
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		for p := int32(0); p < 2; p++ {
 			kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Partition: p, Value: []byte("after")})
 		}
@@ -254,10 +255,10 @@ func TestLatestSkipsEarlierRecords(t *testing.T) {
 // TestCustomGroupResumesFromCommittedOffsets: an existing group's commits win over
 // StartingPosition; a partition it never committed follows StartingPosition.
 func TestCustomGroupResumesFromCommittedOffsets(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	topic := kt.CreateTopic(t, 2, nil)
 	producePerPartition(t, kt, topic, 2, 20)
-	group := uniqueName("custom-group")
+	group := kafkatest.UniqueName("custom-group")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var os kadm.Offsets
@@ -275,7 +276,7 @@ func TestCustomGroupResumesFromCommittedOffsets(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.SelfManagedKafkaEventSourceConfig = &mapping.SelfManagedKafkaEventSourceConfig{ConsumerGroupId: group}
 	apply(t, mg, m)
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		if a, b := len(rec.partition(topic, 0)), len(rec.partition(topic, 1)); a < 8 || b < 20 {
 			return fmt.Errorf("delivered %d and %d", a, b)
 		}
@@ -287,7 +288,7 @@ func TestCustomGroupResumesFromCommittedOffsets(t *testing.T) {
 
 // TestAtTimestamp starts at the first record whose timestamp is at or after the given time.
 func TestAtTimestamp(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	topic := kt.CreateTopic(t, 1, nil)
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	var recs []*kgo.Record
@@ -298,14 +299,14 @@ func TestAtTimestamp(t *testing.T) {
 		}
 		recs = append(recs, &kgo.Record{Topic: topic, Value: []byte(strconv.Itoa(i)), Timestamp: ts})
 	}
-	kt.ProduceWith(t, kt.producer(t), recs...)
+	kt.ProduceWith(t, producer(t, kt), recs...)
 	rec := newRecorder()
 	mg := newTestManager(t, testConfig(rec, nil))
 	m := newMapping(kt.Plaintext, topic)
 	m.StartingPosition = "AT_TIMESTAMP"
 	m.StartingPositionTimestamp = &mapping.EpochTime{Time: base.Add(30 * time.Second)}
 	apply(t, mg, m)
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		if got := rec.total(); got < 4 {
 			return fmt.Errorf("%d of 4", got)
 		}
@@ -317,10 +318,10 @@ func TestAtTimestamp(t *testing.T) {
 // TestOversizedRecordIsDropped: a record whose payload alone exceeds 6 MB is counted as dropped
 // and the records after it are delivered.
 func TestOversizedRecordIsDropped(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	maxBytes := strconv.Itoa(12 << 20)
 	topic := kt.CreateTopic(t, 1, map[string]*string{"max.message.bytes": &maxBytes})
-	prod := kt.producer(t, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	prod := producer(t, kt, kgo.ProducerBatchCompression(kgo.NoCompression()))
 	kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Value: []byte("small-0")})
 	kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Value: make([]byte, 5<<20)}) // base64: 6.7 MB
 	kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Value: []byte("small-2")})
@@ -335,7 +336,7 @@ func TestOversizedRecordIsDropped(t *testing.T) {
 	mg := newTestManager(t, cfg)
 	m := newMapping(kt.Plaintext, topic)
 	apply(t, mg, m)
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		if got := rec.total(); got < 4 {
 			return fmt.Errorf("%d of 4", got)
 		}
@@ -352,13 +353,13 @@ func TestOversizedRecordIsDropped(t *testing.T) {
 	if st.Dropped != 1 || droppedAt.Load() != 1 {
 		t.Fatalf("dropped %d (OnDrop saw offset %d), want 1 at offset 1", st.Dropped, droppedAt.Load())
 	}
-	waitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, map[int32]int64{0: 5}) })
+	kafkatest.WaitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, map[int32]int64{0: 5}) })
 }
 
 // TestStopAndReapplyResumes: Stop commits what was delivered and leaves the group; Apply again
 // resumes from the commits: nothing is lost.
 func TestStopAndReapplyResumes(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	const parts, each = 3, 400
 	topic := kt.CreateTopic(t, parts, nil)
 	producePerPartition(t, kt, topic, parts, each)
@@ -371,7 +372,7 @@ func TestStopAndReapplyResumes(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 10
 	apply(t, mg, m)
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		if got := rec.total(); got < 300 {
 			return fmt.Errorf("%d of 300", got)
 		}
@@ -387,7 +388,7 @@ func TestStopAndReapplyResumes(t *testing.T) {
 		t.Fatal("stats of a stopped mapping")
 	}
 	// Stopping left the group: no members remain.
-	waitFor(t, 10*time.Second, func() error {
+	kafkatest.WaitFor(t, 10*time.Second, func() error {
 		gs, err := kt.Admin(t).DescribeGroups(ctx, m.GroupID())
 		if err != nil {
 			return err
@@ -400,7 +401,7 @@ func TestStopAndReapplyResumes(t *testing.T) {
 	atStop := rec.total()
 	m.Enabled = true
 	apply(t, mg, m)
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		for p := int32(0); p < parts; p++ {
 			ds := rec.partition(topic, p)
 			if len(ds) == 0 || ds[len(ds)-1].offset < each-1 {
@@ -421,7 +422,7 @@ func TestStopAndReapplyResumes(t *testing.T) {
 
 // TestReconfigureBatchSize: a new BatchSize applies to the running consumer.
 func TestReconfigureBatchSize(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	topic := kt.CreateTopic(t, 1, nil)
 	producePerPartition(t, kt, topic, 1, 50)
 	rec := newRecorder()
@@ -429,7 +430,7 @@ func TestReconfigureBatchSize(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 1
 	apply(t, mg, m)
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		if got := rec.total(); got < 50 {
 			return fmt.Errorf("%d of 50", got)
 		}
@@ -450,7 +451,7 @@ func TestReconfigureBatchSize(t *testing.T) {
 	m.MaximumBatchingWindowInSeconds = &window
 	apply(t, mg, m)
 	producePerPartition(t, kt, topic, 1, 100) // one produce request: one fetch
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		if got := rec.total(); got < 150 {
 			return fmt.Errorf("%d of 150", got)
 		}
@@ -481,11 +482,11 @@ func TestReconfigureBatchSize(t *testing.T) {
 // TestSharedGroupRebalance: two managers (think two kafkaesm nodes) in one group share the
 // partitions; stopping one hands its partitions to the other: all delivered, order kept.
 func TestSharedGroupRebalance(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	const parts, each = 6, 300
 	topic := kt.CreateTopic(t, parts, nil)
 	producePerPartition(t, kt, topic, parts, each/3)
-	group := uniqueName("shared")
+	group := kafkatest.UniqueName("shared")
 	rec := newRecorder()
 	mg1 := newTestManager(t, testConfig(rec, nil))
 	mg2 := newTestManager(t, testConfig(rec, nil))
@@ -496,7 +497,7 @@ func TestSharedGroupRebalance(t *testing.T) {
 	m2.UUID = m1.UUID + "-2"
 	apply(t, mg1, m1)
 	apply(t, mg2, &m2)
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		s1, _ := mg1.Stats(m1.UUID)
 		s2, _ := mg2.Stats(m2.UUID)
 		if s1.Partitions == 0 || s2.Partitions == 0 || s1.Partitions+s2.Partitions != parts {
@@ -511,7 +512,7 @@ func TestSharedGroupRebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 	producePerPartition(t, kt, topic, parts, each/3)
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		for p := int32(0); p < parts; p++ {
 			ds := rec.partition(topic, p)
 			if len(ds) == 0 || ds[len(ds)-1].offset < each-1 {
@@ -537,7 +538,7 @@ func TestConnectionErrorReported(t *testing.T) {
 	mg := newTestManager(t, testConfig(newRecorder(), rep))
 	m := newMapping("127.0.0.1:1", "nowhere")
 	apply(t, mg, m)
-	waitFor(t, 30*time.Second, func() error {
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
 		if !rep.seen(ResultConnectionError) {
 			return errors.New("no connection error reported")
 		}
@@ -548,7 +549,7 @@ func TestConnectionErrorReported(t *testing.T) {
 // TestBackpressurePauseResume forces the pause/resume path on every few records (tiny queue,
 // slow function) and checks exactly-once, in-order delivery through it.
 func TestBackpressurePauseResume(t *testing.T) {
-	kt := getCluster(t)
+	kt := kafkatest.Get(t)
 	const parts, each = 4, 1000
 	topic := kt.CreateTopic(t, parts, nil)
 	// Small record batches and one-batch fetches: data arrives a few records at a time.
@@ -558,7 +559,7 @@ func TestBackpressurePauseResume(t *testing.T) {
 			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: make([]byte, 100)})
 		}
 	}
-	kt.ProduceWith(t, kt.producer(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1000)), recs...)
+	kt.ProduceWith(t, producer(t, kt, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1000)), recs...)
 	rec := newRecorder()
 	slow := invokerFunc(func(ctx context.Context, req invoke.Request) (invoke.Result, error) {
 		time.Sleep(time.Millisecond)
@@ -572,7 +573,7 @@ func TestBackpressurePauseResume(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 7
 	apply(t, mg, m)
-	waitFor(t, 60*time.Second, func() error {
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		if got := rec.total(); got < parts*each {
 			return fmt.Errorf("%d of %d", got, parts*each)
 		}

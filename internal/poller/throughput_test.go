@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
 // countingInvoker is the cheapest possible function: it only counts payload bytes, so the
@@ -33,7 +34,7 @@ func (c *countingInvoker) Invoke(_ context.Context, req invoke.Request) (invoke.
 // KAFKAESM_BENCH_RECORDS sets the record count (default 200,000; small sets mostly measure the
 // group join and, with the default window, the last batches' 500 ms wait).
 func BenchmarkThroughput(b *testing.B) {
-	kt := getCluster(b)
+	kt := kafkatest.Get(b)
 	const parts, size = 12, 1024
 	n := 200_000
 	if v, err := strconv.Atoi(os.Getenv("KAFKAESM_BENCH_RECORDS")); err == nil && v > 0 {
@@ -45,7 +46,7 @@ func BenchmarkThroughput(b *testing.B) {
 		defer cancel()
 		_, _ = kt.Admin(b).DeleteTopics(ctx, topic)
 	})
-	prod := kt.producer(b)
+	prod := producer(b, kt)
 	val := make([]byte, size)
 	for i := range val {
 		val[i] = byte('a' + i%26)
@@ -62,7 +63,7 @@ func BenchmarkThroughput(b *testing.B) {
 	b.Run("raw-franz-go", func(b *testing.B) {
 		b.SetBytes(int64(n * size))
 		for i := 0; i < b.N; i++ {
-			cl := kt.Client(b, kgo.ConsumerGroup(uniqueName("raw")), kgo.ConsumeTopics(topic),
+			cl := kt.Client(b, kgo.ConsumerGroup(kafkatest.UniqueName("raw")), kgo.ConsumeTopics(topic),
 				kgo.FetchMaxWait(500*time.Millisecond), kgo.FetchMaxBytes(32<<20), kgo.FetchMaxPartitionBytes(8<<20),
 				kgo.AutoCommitInterval(time.Second))
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -95,7 +96,7 @@ func BenchmarkThroughput(b *testing.B) {
 }
 
 // benchPoller reads the whole topic through a Manager; window -1 is Lambda's 500 ms default.
-func benchPoller(b *testing.B, kt *testCluster, topic string, n, size, window int) {
+func benchPoller(b *testing.B, kt *kafkatest.Cluster, topic string, n, size, window int) {
 	{
 		b.SetBytes(int64(n * size))
 		for i := 0; i < b.N; i++ {

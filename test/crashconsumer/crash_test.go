@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
 // TestKillNineMidStream: SIGKILL the consumer process twice mid-stream and restart it; every
@@ -28,10 +27,8 @@ func TestKillNineMidStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a process")
 	}
-	brokers := os.Getenv("KAFKA_TEST_BOOTSTRAP_PLAINTEXT")
-	if brokers == "" {
-		brokers = "127.0.0.1:19092"
-	}
+	kt := kafkatest.Get(t)
+	brokers := kt.Plaintext
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "crashconsumer")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -39,18 +36,10 @@ func TestKillNineMidStream(t *testing.T) {
 	}
 
 	const parts, firstWave, secondWave = 4, 20_000, 20_000
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	topic := unique("crash")
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, parts, 1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
+	topic := kt.CreateTopic(t, parts, nil)
 	produce := func(from, n int) {
 		recs := make([]*kgo.Record, 0, n)
 		for i := from; i < from+n; i++ {
@@ -63,7 +52,7 @@ func TestKillNineMidStream(t *testing.T) {
 	produce(0, firstWave)
 
 	outFile := filepath.Join(dir, "delivered.txt")
-	id := unique("crash-esm")
+	id := kafkatest.UniqueName("crash-esm")
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "-brokers", brokers, "-topic", topic, "-uuid", id, "-out", outFile,
 			"-batch-size", "20", "-delay", "5ms", "-session-timeout", "6s")
@@ -75,7 +64,7 @@ func TestKillNineMidStream(t *testing.T) {
 		return cmd
 	}
 	killAt := func(cmd *exec.Cmd, lines int) {
-		waitFor(t, 60*time.Second, func() error {
+		kafkatest.WaitFor(t, 60*time.Second, func() error {
 			if n := countLines(t, outFile); n < lines {
 				return fmt.Errorf("%d of %d lines", n, lines)
 			}
@@ -93,7 +82,7 @@ func TestKillNineMidStream(t *testing.T) {
 	killAt(start(), firstWave)
 	final := start()
 	total := firstWave + secondWave
-	waitFor(t, 90*time.Second, func() error {
+	kafkatest.WaitFor(t, 90*time.Second, func() error {
 		got := parse(t, outFile)
 		for p := 0; p < parts; p++ {
 			if n := distinct(got[p]); n < total/parts {
@@ -178,25 +167,4 @@ func countLines(t *testing.T, path string) int {
 		t.Fatal(err)
 	}
 	return bytes.Count(b, []byte{'\n'})
-}
-
-func unique(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + "-" + hex.EncodeToString(b[:])
-}
-
-func waitFor(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
