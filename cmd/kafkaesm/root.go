@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -47,6 +48,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.Region, "region", "us-east-1", "AWS region used in ARNs")
 	f.StringVar(&cfg.AccountID, "account-id", "000000000000", "AWS account id used in ARNs")
 	f.StringVar(&cfg.EventSource, "event-source", "SelfManagedKafka", `eventSource in Kafka payloads: "SelfManagedKafka" (what AWS sends) or "aws:SelfManagedKafka" (the seed document's example)`)
+	f.DurationVar(&cfg.KafkaSessionTimeout, "kafka-session-timeout", 45*time.Second, "consumer group session timeout: how long a crashed node keeps its partitions (the broker allows 6s..30m by default)")
 	cfg.Pollers = true
 	return cmd
 }

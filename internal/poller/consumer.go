@@ -146,6 +146,9 @@ func startConsumer(ctx context.Context, cfg *Config, m *mapping.EventSourceMappi
 		kgo.MaxConcurrentFetches(cfg.MaxConcurrentFetches),
 		kgo.WithHooks(connHook{c}),
 	}
+	if cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(max(cfg.SessionTimeout/10, 100*time.Millisecond)))
+	}
 	if cfg.ClientOpts != nil {
 		extra, err := cfg.ClientOpts(ctx, m)
 		if err != nil {

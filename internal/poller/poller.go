@@ -122,6 +122,10 @@ type Config struct {
 	// RebalanceTimeout is the group's rebalance timeout; it must exceed DrainTimeout, since
 	// OnPartitionsRevoked waits for in-flight batches. Default DrainTimeout + 30 s.
 	RebalanceTimeout time.Duration
+	// SessionTimeout is the group session timeout. Default franz-go's 45 s (Kafka's
+	// session.timeout.ms). After a crash, the dead member keeps its partitions this long, so it
+	// is how long a restarted node waits before consuming them again.
+	SessionTimeout time.Duration
 	// AutoCommitInterval is how often marked offsets are committed. Default 1 s (a crash
 	// redelivers at most this much; franz-go's default is 5 s).
 	AutoCommitInterval time.Duration

@@ -15,10 +15,11 @@ import (
 // node's function engine and reports status into the store.
 func newPollers(cfg Config, st store.Store, inv invoke.Invoker) (*poller.Manager, error) {
 	return poller.NewManager(poller.Config{
-		Invoker:     inv,
-		Reporter:    storeReporter{st: st, log: cfg.Logger},
-		Logger:      cfg.Logger,
-		EventSource: cfg.EventSource,
+		Invoker:        inv,
+		Reporter:       storeReporter{st: st, log: cfg.Logger},
+		Logger:         cfg.Logger,
+		EventSource:    cfg.EventSource,
+		SessionTimeout: cfg.KafkaSessionTimeout,
 	})
 }
 

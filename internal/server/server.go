@@ -35,6 +35,9 @@ type Config struct {
 	// EventSource is the eventSource of Kafka payloads: "SelfManagedKafka" (default, what AWS
 	// sends) or the seed document's "aws:SelfManagedKafka".
 	EventSource string
+	// KafkaSessionTimeout is the consumer groups' session timeout; default 45 s. A node that
+	// crashed holds its partitions this long.
+	KafkaSessionTimeout time.Duration
 	// Resync is the reconciler's full resync period; default 30 s.
 	Resync time.Duration
 }

@@ -2,7 +2,7 @@
 // end-to-end test: aws-lambda-go decodes each payload into events.KafkaEvent, and the handler
 // appends one line per record ("topic-partition offset key value", key and value as sent in
 // base64) to $OUT_FILE with a single write. While $FAIL_FILE exists it fails every batch of
-// partition 1.
+// partition 1. $DELAY_MS makes every batch take that long (so a test can kill mid-stream).
 package main
 
 import (
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -18,6 +19,9 @@ import (
 func handle(_ context.Context, ev events.KafkaEvent) error {
 	if ev.EventSource != "SelfManagedKafka" || ev.BootstrapServers == "" {
 		return errors.New("unexpected event source " + ev.EventSource + " / " + ev.BootstrapServers)
+	}
+	if ms, _ := strconv.Atoi(os.Getenv("DELAY_MS")); ms > 0 {
+		time.Sleep(time.Duration(ms) * time.Millisecond)
 	}
 	var buf []byte
 	for k, rs := range ev.Records {
