@@ -103,7 +103,9 @@ func TestSigV4(t *testing.T) {
 			s.path = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A000000000000%3Afunction%3Af/invocations?Qualifier=%24LATEST&b=x%20y&a=1"
 		}), 200, "", ""},
 		{"valid POST", with(func(s *signed) { s.method, s.body = "POST", `{"FunctionName":"f","Topics":["t"]}` }), 200, "", ""},
-		{"secretsmanager service", with(func(s *signed) { s.service, s.method, s.path, s.body = "secretsmanager", "POST", "/", `{"SecretId":"x"}` }), 200, "", ""},
+		{"secretsmanager service", with(func(s *signed) {
+			s.service, s.method, s.path, s.body = "secretsmanager", "POST", "/", `{"SecretId":"x"}`
+		}), 200, "", ""},
 		{"bad secret", with(func(s *signed) { s.secret = "wrong" }), 403, "InvalidSignatureException", msgBadSig},
 		{"unknown key id", with(func(s *signed) { s.keyID = "AKIDUNKNOWN" }), 403, "UnrecognizedClientException", msgBadToken},
 		{"no authorization", with(func(s *signed) { s.keyID = "" }), 403, "MissingAuthenticationTokenException", "Missing Authentication Token"},
