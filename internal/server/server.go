@@ -24,7 +24,12 @@ type Config struct {
 	// Region and AccountID are used in ARNs; defaults us-east-1 and 000000000000.
 	Region    string
 	AccountID string
-	Logger    *slog.Logger
+	// AccessKeyID and SecretAccessKey enable AWS Signature V4 on the API (flags
+	// --access-key-id/--secret-access-key or env KAFKAESM_ACCESS_KEY_ID/KAFKAESM_SECRET_ACCESS_KEY).
+	// Without them the API is unauthenticated and may only listen on a loopback address.
+	AccessKeyID     string
+	SecretAccessKey string
+	Logger          *slog.Logger
 }
 
 // Validate fills defaults and checks the configuration.
@@ -44,18 +49,38 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
 		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
+		return errors.New("set both an access key id and a secret access key, or neither")
+	}
+	if c.AccessKeyID == "" && !isLoopback(host) {
+		return fmt.Errorf("refusing to listen on %s without credentials: anyone who can reach it could read secrets and run functions; "+
+			"set --access-key-id and --secret-access-key (or KAFKAESM_ACCESS_KEY_ID and KAFKAESM_SECRET_ACCESS_KEY), "+
+			"or listen on a loopback address such as 127.0.0.1", c.Listen)
 	}
 	return nil
 }
 
+// isLoopback reports whether host (from a listen address) only accepts local connections.
+// An empty host or 0.0.0.0 listens on every interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Server is a running node.
 type Server struct {
-	cfg  Config
-	api  *api.Server
-	ln   net.Listener
-	http *http.Server
+	cfg     Config
+	api     *api.Server
+	handler http.Handler // api, behind SigV4 when credentials are configured
+	ln      net.Listener
+	http    *http.Server
 }
 
 // New prepares a node; Start opens the listener.
@@ -68,6 +93,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg}
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
+	s.handler = s.api
+	if cfg.AccessKeyID != "" {
+		h, err := api.SigV4(api.SigV4Config{
+			Credentials: map[string]string{cfg.AccessKeyID: cfg.SecretAccessKey},
+			Region:      cfg.Region,
+		}, s.api)
+		if err != nil {
+			return nil, err
+		}
+		s.handler = h
+	}
 	return s, nil
 }
 
@@ -78,7 +114,7 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.ln = ln
-	s.http = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	return nil
 }
 
@@ -92,7 +128,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir)
+	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir, "sigv4", s.cfg.AccessKeyID != "")
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	select {
