@@ -103,7 +103,9 @@ func Classify(err error) Problem {
 func IsStop(err error) bool { return Classify(err).Reason != "" }
 
 // Certificate-related TLS alerts the broker sends when it does not accept our client
-// certificate. crypto/tls reports a received alert as *net.OpError{Op: "remote error"} whose
+// certificate, spelled as crypto/tls prints them (alert.go). Java's broker sends "bad
+// certificate" for a missing certificate and "certificate unknown" (Go: "unknown certificate")
+// for an untrusted one, both observed against the test broker. crypto/tls reports a received alert as *net.OpError{Op: "remote error"} whose
 // Err prints "tls: <alert>"; tls.AlertError is only used by QUIC. Under TLS 1.3 the alert
 // arrives on the first read after the handshake, so it is not always under "unable to dial".
 var clientCertAlerts = []string{
@@ -111,9 +113,9 @@ var clientCertAlerts = []string{
 	"bad certificate",
 	"unknown certificate authority",
 	"unsupported certificate",
-	"certificate revoked",
-	"certificate expired",
-	"certificate unknown",
+	"revoked certificate",
+	"expired certificate",
+	"unknown certificate",
 	"access denied",
 }
 

@@ -87,6 +87,7 @@ func TestClassify(t *testing.T) {
 		{"sasl mechanism", kerr.UnsupportedSaslMechanism, authn, ResultSASLFailed},
 		{"cert required", remoteAlert("certificate required"), authn, ResultServerRejected},
 		{"unknown ca remote", remoteAlert("unknown certificate authority"), authn, ResultServerRejected},
+		{"untrusted cert remote (Java's certificate_unknown)", remoteAlert("unknown certificate"), authn, ResultServerRejected},
 		{"bad cert remote", &net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}, authn, ResultServerRejected},
 		{"other remote alert", remoteAlert("protocol version not supported"), "", ResultConnectionError},
 		{"unknown ca local", fmt.Errorf("unable to dial: %w", x509.UnknownAuthorityError{}), authn, ResultServerNotTrusted},
