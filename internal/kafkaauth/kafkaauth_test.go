@@ -198,3 +198,6 @@ func TestPlaintextWithoutAuth(t *testing.T) {
 		t.Fatalf("VPC only: %d options, %v", len(opts), err)
 	}
 }
+
+// The store-backed repository is the production SecretSource.
+var _ SecretSource = (*secrets.Repo)(nil)
