@@ -210,3 +210,33 @@ func TestSigV4BodyLimit(t *testing.T) {
 		t.Fatal("no credentials accepted")
 	}
 }
+
+// FuzzSigV4 feeds arbitrary Authorization and X-Amz-Date headers, paths and bodies: the
+// middleware must answer an AWS error (or pass a valid request) and never panic.
+func FuzzSigV4(f *testing.F) {
+	f.Add("AWS4-HMAC-SHA256 Credential=AKIDKAFKAESMTEST/20260101/eu-west-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=00", "20260101T000000Z", "/a%2Fb?x=1", "{}")
+	f.Add("AWS4-HMAC-SHA256 Credential=/, SignedHeaders=, Signature=", "", "/", "")
+	h, err := SigV4(SigV4Config{Credentials: map[string]string{testKeyID: testSecret}, Region: "eu-west-1"}, echo)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, auth, date, target, body string) {
+		if !strings.HasPrefix(target, "/") {
+			target = "/" + target
+		}
+		req, err := http.NewRequest("POST", "http://localhost"+target, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("X-Amz-Date", date)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 && rec.Header().Get("X-Amzn-ErrorType") == "" {
+			t.Fatalf("status %d without an AWS error type", rec.Code)
+		}
+		if strings.Contains(rec.Body.String(), testSecret) {
+			t.Fatal("secret in response")
+		}
+	})
+}
