@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kafkaesm/kafkaesm/internal/secrets"
 	"github.com/kafkaesm/kafkaesm/internal/server"
 )
 
@@ -22,6 +23,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newVersionCmd())
+	root.AddCommand(newLogsCmd())
 	return root
 }
 
@@ -40,6 +42,7 @@ func newServeCmd() *cobra.Command {
 			if cfg.SecretAccessKey == "" {
 				cfg.SecretAccessKey = os.Getenv("KAFKAESM_SECRET_ACCESS_KEY")
 			}
+			cfg.SecretKey = os.Getenv(secrets.EnvKey) // env only: a key on the command line shows in ps
 			s, err := server.New(cfg)
 			if err != nil {
 				return err

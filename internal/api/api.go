@@ -8,6 +8,9 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
+	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
 // Config is what the API needs to know about its deployment.
@@ -17,6 +20,23 @@ type Config struct {
 	// AccountID for ARNs; default 000000000000.
 	AccountID string
 	Logger    *slog.Logger
+
+	// Invoker runs Invoke (RequestResponse); Functions resolves the function it names (404s,
+	// DryRun); Async queues Event invocations. Invoke answers ServiceException without them.
+	Invoker   invoke.Invoker
+	Functions invoke.Functions
+	Async     AsyncInvoker
+	// Store holds mappings, functions and tags. Required for the Lambda API routes; without it
+	// only /healthz and extra routes are served.
+	Store store.Store
+	// DataDir is the node's data directory; function code goes to DataDir/functions.
+	DataDir string
+	// MappingChanged is called after a mapping was created, updated or marked for deletion,
+	// with its UUID (the reconciler's Notify). Optional.
+	MappingChanged func(uuid string)
+	// FunctionChanged is called after a function's code or configuration changed or it was
+	// deleted, so the invoker can retire environments. Optional.
+	FunctionChanged func(name string)
 }
 
 func (c *Config) setDefaults() {
@@ -50,6 +70,12 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	s.mux.HandleFunc("POST /2015-03-31/functions/{FunctionName}/invocations", s.handleInvoke)
+	if s.cfg.Store != nil {
+		s.mappingRoutes()
+		s.functionRoutes()
+		s.tagRoutes()
+	}
 }
 
 // Handle registers an extra route (metrics, console) on the API's mux.

@@ -1,5 +1,6 @@
 // Package function owns the Lambda function model: configuration as Lambda's API names it,
-// defaults and validation. It does no I/O: the store persists functions, invoke runs them.
+// defaults and validation, and the checking and unpacking of code archives (code.go: its only
+// I/O, into a directory the caller names). The store persists functions, invoke runs them.
 package function
 
 // Runtimes kafkaesm runs as local processes speaking the Lambda Runtime API.
@@ -36,6 +37,8 @@ type Function struct {
 	PackageType   string       `json:"PackageType,omitempty"`
 	Architectures []string     `json:"Architectures,omitempty"`
 	RevisionId    string       `json:"RevisionId,omitempty"`
+	// LastUpdateStatus is "Successful": kafkaesm applies updates synchronously.
+	LastUpdateStatus string `json:"LastUpdateStatus,omitempty"`
 
 	// HTTPTarget, when set, makes the function an existing HTTP endpoint instead of a process:
 	// the event is POSTed to URL. A kafkaesm extension member of CreateFunction.

@@ -21,7 +21,7 @@ func (t *EpochTime) UnmarshalJSON(b []byte) error {
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return fmt.Errorf("timestamp %s is not epoch seconds", b)
 	}
-	sec, frac := math.Modf(f)
-	t.Time = time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	// Millisecond precision is what MarshalJSON writes; rounding undoes float error.
+	t.Time = time.UnixMilli(int64(math.Round(f * 1000))).UTC()
 	return nil
 }

@@ -62,6 +62,9 @@ type EventSourceMapping struct {
 
 	// Enabled is the user's wish; State is where the mapping is. Not a wire member.
 	Enabled bool `json:"-"`
+	// Revision counts user changes (create, update, delete requests). The reconciler only
+	// settles a transitional state if the revision it acted on is still current. Not a wire member.
+	Revision int64 `json:"-"`
 	// Tags are returned by ListTags, never in the configuration.
 	Tags map[string]string `json:"-"`
 }

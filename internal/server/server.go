@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
+	"github.com/kafkaesm/kafkaesm/internal/secrets"
+	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
 // Config for one node.
@@ -24,12 +26,19 @@ type Config struct {
 	// Region and AccountID are used in ARNs; defaults us-east-1 and 000000000000.
 	Region    string
 	AccountID string
+	Logger    *slog.Logger
+	// Runner runs mappings (the poller); default NopRunner.
+	Runner Runner
+	// Resync is the reconciler's full resync period; default 30 s.
+	Resync time.Duration
 	// AccessKeyID and SecretAccessKey enable AWS Signature V4 on the API (flags
 	// --access-key-id/--secret-access-key or env KAFKAESM_ACCESS_KEY_ID/KAFKAESM_SECRET_ACCESS_KEY).
 	// Without them the API is unauthenticated and may only listen on a loopback address.
 	AccessKeyID     string
 	SecretAccessKey string
-	Logger          *slog.Logger
+	// SecretKey is the base64 AES-256 key sealing secret values (env KAFKAESM_SECRET_KEY); when
+	// empty, <DataDir>/secret.key is used, created with mode 0600 on first start.
+	SecretKey string
 }
 
 // Validate fills defaults and checks the configuration.
@@ -77,6 +86,10 @@ func isLoopback(host string) bool {
 // Server is a running node.
 type Server struct {
 	cfg     Config
+	store   *store.SQLite
+	secrets *secrets.Repo
+	rec     *Reconciler
+	fr      *functionRuntime
 	api     *api.Server
 	handler http.Handler // api, behind SigV4 when credentials are configured
 	ln      net.Listener
@@ -91,8 +104,29 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	s := &Server{cfg: cfg}
-	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
+	st, err := store.OpenSQLite(context.Background(), cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := NewReconciler(ReconcilerConfig{Store: st, Runner: cfg.Runner, Resync: cfg.Resync, Logger: cfg.Logger})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	fr, err := newFunctionRuntime(cfg, st.GetFunction, func(err error) bool { return errors.Is(err, store.ErrNotFound) })
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	sec, err := openSecrets(cfg, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, secrets: sec, rec: rec, fr: fr}
+	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
+		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
+		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
 	s.handler = s.api
 	if cfg.AccessKeyID != "" {
 		h, err := api.SigV4(api.SigV4Config{
@@ -100,12 +134,41 @@ func New(cfg Config) (*Server, error) {
 			Region:      cfg.Region,
 		}, s.api)
 		if err != nil {
+			_ = st.Close()
 			return nil, err
 		}
 		s.handler = h
 	}
 	return s, nil
 }
+
+// openSecrets adds the secrets tables to the store's database and opens the sealed secret
+// repository under the key from cfg.SecretKey or <DataDir>/secret.key.
+func openSecrets(cfg Config, st *store.SQLite) (*secrets.Repo, error) {
+	if err := store.Migrate(context.Background(), st.DB(), secrets.Migrations); err != nil {
+		return nil, err
+	}
+	key, src, err := secrets.LoadKey(cfg.SecretKey, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := secrets.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("secret encryption key loaded", "source", string(src), "key_id", sealer.PrimaryKeyID())
+	return secrets.NewRepo(st.DB(), sealer), nil
+}
+
+// Secrets is the node's secret repository: the Secrets Manager API's storage and the pollers'
+// kafkaauth.SecretSource.
+func (s *Server) Secrets() *secrets.Repo { return s.secrets }
+
+// Store is the node's state store (pollers report status through it).
+func (s *Server) Store() *store.SQLite { return s.store }
+
+// API is the HTTP API, for registering extra routes before Run.
+func (s *Server) API() *api.Server { return s.api }
 
 // Start opens the listener. Addr is valid afterwards.
 func (s *Server) Start() error {
@@ -123,12 +186,21 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Run serves until ctx is done, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
+	defer s.store.Close()
 	if s.ln == nil {
 		if err := s.Start(); err != nil {
 			return err
 		}
 	}
+	defer s.fr.Close() // after the HTTP server: no invocation starts any more
 	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir, "sigv4", s.cfg.AccessKeyID != "")
+	recCtx, stopRec := context.WithCancel(ctx)
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		_ = s.rec.Run(recCtx)
+	}()
+	defer func() { stopRec(); <-recDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	select {

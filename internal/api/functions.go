@@ -1,0 +1,375 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kafkaesm/kafkaesm/internal/function"
+	"github.com/kafkaesm/kafkaesm/internal/store"
+)
+
+// The function registry (control plane only; internal/invoke runs functions and serves Invoke).
+// Paths and status codes are aws-sdk-go-v2/service/lambda's.
+func (s *Server) functionRoutes() {
+	s.handle("POST /2015-03-31/functions", s.createFunction)
+	s.handle("GET /2015-03-31/functions", s.listFunctions)
+	s.handle("GET /2015-03-31/functions/{FunctionName}", s.getFunction)
+	s.handle("DELETE /2015-03-31/functions/{FunctionName}", s.deleteFunction)
+	s.handle("GET /2015-03-31/functions/{FunctionName}/configuration", s.getFunctionConfiguration)
+	s.handle("PUT /2015-03-31/functions/{FunctionName}/configuration", s.updateFunctionConfiguration)
+	s.handle("PUT /2015-03-31/functions/{FunctionName}/code", s.updateFunctionCode)
+	s.handle("PUT /2017-10-31/functions/{FunctionName}/concurrency", s.putFunctionConcurrency)
+	s.handle("GET /2019-09-30/functions/{FunctionName}/concurrency", s.getFunctionConcurrency)
+	s.handle("DELETE /2017-10-31/functions/{FunctionName}/concurrency", s.deleteFunctionConcurrency)
+	// GetFunction's Code.Location: the uploaded zip, served back.
+	s.handle("GET /kafkaesm/functions/{FunctionName}/code/{Sha}", s.getFunctionZip)
+}
+
+// maxListFunctions is Lambda's ListFunctions page cap.
+const maxListFunctions = 50
+
+func (s *Server) codeRoot() string { return filepath.Join(s.cfg.DataDir, "functions") }
+
+func (s *Server) functionChanged(name string) {
+	if s.cfg.FunctionChanged != nil {
+		s.cfg.FunctionChanged(name)
+	}
+}
+
+// lookupFunction resolves the {FunctionName} of a function operation, with the Qualifier
+// query parameter. Only $LATEST exists: other qualifiers are not found, as in Lambda for a
+// version never published.
+func (s *Server) lookupFunction(ctx context.Context, r *http.Request) (*function.Function, error) {
+	raw := r.PathValue("FunctionName")
+	ref, err := function.ParseName(raw, "functionName")
+	if err != nil {
+		return nil, err
+	}
+	q := ref.Qualifier
+	if qq := r.URL.Query().Get("Qualifier"); qq != "" {
+		q = qq
+	}
+	arn := function.Arn(s.cfg.Region, s.cfg.AccountID, ref.Name)
+	notFound := func() error {
+		a := arn
+		if q != "" {
+			a += ":" + q
+		}
+		return Errorf(ResourceNotFound, "Function not found: %s", a)
+	}
+	if !s.ownRef(ref) || (q != "" && q != "$LATEST") {
+		return nil, notFound()
+	}
+	f, err := s.cfg.Store.GetFunction(ctx, ref.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound()
+	}
+	return f, err
+}
+
+func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
+	var in function.CreateInput
+	if !decodeJSON(w, r, maxCodeBody, "CreateFunction", &in) {
+		return
+	}
+	f, err := function.New(&in, function.Identity{Now: time.Now(), RevisionId: uuid.NewString()})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f.FunctionArn = function.Arn(s.cfg.Region, s.cfg.AccountID, f.FunctionName)
+	if err := validateTags(in.Tags); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	exists := func() error { return Errorf(ResourceConflict, "Function already exist: %s", f.FunctionName) }
+	if _, err := s.cfg.Store.GetFunction(r.Context(), f.FunctionName); err == nil {
+		s.fail(w, r, exists())
+		return
+	}
+	if in.Code != nil && in.Code.ZipFile != nil {
+		if err := s.installCode(f, in.Code.ZipFile); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	f.LastUpdateStatus = "Successful"
+	if err := s.cfg.Store.CreateFunction(r.Context(), f); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			err = exists()
+		}
+		s.fail(w, r, err)
+		return
+	}
+	if len(in.Tags) > 0 {
+		if err := s.cfg.Store.TagResource(r.Context(), f.FunctionArn, in.Tags); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.functionChanged(f.FunctionName)
+	WriteJSON(w, http.StatusCreated, f)
+}
+
+// installCode checks zip for f's runtime, unpacks it to data-dir/functions/NAME/HEXSHA and
+// keeps the zip next to it (HEXSHA.zip) for GetFunction's Code.Location.
+func (s *Server) installCode(f *function.Function, zip []byte) error {
+	info, err := function.InspectZip(zip, f.Runtime)
+	if err != nil {
+		return err
+	}
+	dir := function.CodeDir(s.codeRoot(), f.FunctionName, info.HexSha256)
+	if err := function.Unpack(zip, dir); err != nil {
+		return err
+	}
+	if err := os.WriteFile(dir+".zip", zip, 0o600); err != nil {
+		return err
+	}
+	f.CodeSha256, f.CodeSize, f.CodeDir = info.Sha256, info.Size, dir
+	return nil
+}
+
+func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := maxListFunctions
+	if v := q.Get("MaxItems"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			s.fail(w, r, Errorf(Validation, "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000", v))
+			return
+		}
+		limit = min(n, maxListFunctions)
+	}
+	fs, next, err := s.cfg.Store.ListFunctions(r.Context(), store.Page{Marker: q.Get("Marker"), Limit: limit})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Functions  []*function.Function `json:"Functions"`
+		NextMarker string               `json:"NextMarker,omitempty"`
+	}{Functions: []*function.Function{}, NextMarker: next}
+	if fs != nil {
+		out.Functions = fs
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) {
+	f, err := s.lookupFunction(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := map[string]any{"Configuration": f}
+	if f.CodeSha256 != "" {
+		out["Code"] = map[string]string{
+			"RepositoryType": "S3",
+			"Location":       "http://" + r.Host + "/kafkaesm/functions/" + f.FunctionName + "/code/" + filepath.Base(f.CodeDir) + ".zip",
+		}
+	}
+	if f.ReservedConcurrentExecutions != nil {
+		out["Concurrency"] = map[string]int{"ReservedConcurrentExecutions": *f.ReservedConcurrentExecutions}
+	}
+	tags, err := s.cfg.Store.ListTags(r.Context(), f.FunctionArn)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(tags) > 0 {
+		out["Tags"] = tags
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getFunctionZip(w http.ResponseWriter, r *http.Request) {
+	f, err := s.lookupFunction(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.PathValue("Sha") != filepath.Base(f.CodeDir)+".zip" {
+		s.fail(w, r, Errorf(ResourceNotFound, "The code archive you requested does not exist."))
+		return
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	http.ServeFile(w, r, f.CodeDir+".zip")
+}
+
+func (s *Server) getFunctionConfiguration(w http.ResponseWriter, r *http.Request) {
+	f, err := s.lookupFunction(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
+	f, err := s.lookupFunction(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.cfg.Store.DeleteFunction(r.Context(), f.FunctionName); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = Errorf(ResourceNotFound, "Function not found: %s", f.FunctionArn)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	// Mappings on the function are kept, as in Lambda (their invocations fail until a function
+	// of that name exists again).
+	if err := os.RemoveAll(filepath.Join(s.codeRoot(), f.FunctionName)); err != nil {
+		s.cfg.Logger.Warn("removing function code", "function", f.FunctionName, "err", err)
+	}
+	s.functionChanged(f.FunctionName)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request) {
+	var in function.UpdateConfigInput
+	if !decodeJSON(w, r, maxBody, "UpdateFunctionConfiguration", &in) {
+		return
+	}
+	f, err := s.lookupFunction(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, err = s.cfg.Store.UpdateFunction(r.Context(), f.FunctionName, func(cur *function.Function) error {
+		next := cur.Clone()
+		if err := next.ApplyConfig(&in, time.Now(), uuid.NewString()); err != nil {
+			return err
+		}
+		*cur = *next
+		return nil
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.functionChanged(f.FunctionName)
+	WriteJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
+	var in function.UpdateCodeInput
+	if !decodeJSON(w, r, maxCodeBody, "UpdateFunctionCode", &in) {
+		return
+	}
+	f, err := s.lookupFunction(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.ZipFile == nil {
+		if in.S3Bucket != nil || in.ImageUri != nil {
+			s.fail(w, r, Errorf(InvalidParameterValue, "kafkaesm accepts function code as ZipFile only (S3 and container images are not supported)."))
+			return
+		}
+		s.fail(w, r, Errorf(InvalidParameterValue, "Please provide a source for function code."))
+		return
+	}
+	if in.RevisionId != nil && *in.RevisionId != f.RevisionId {
+		s.fail(w, r, Errorf(InvalidParameterValue, "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"))
+		return
+	}
+	next := f.Clone()
+	if err := s.installCode(next, in.ZipFile); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.DryRun != nil && *in.DryRun {
+		WriteJSON(w, http.StatusOK, next)
+		return
+	}
+	prev := f.CodeDir
+	f, err = s.cfg.Store.UpdateFunction(r.Context(), f.FunctionName, func(cur *function.Function) error {
+		cur.CodeSha256, cur.CodeSize, cur.CodeDir = next.CodeSha256, next.CodeSize, next.CodeDir
+		cur.LastModified = time.Now().UTC().Format(function.LastModifiedLayout)
+		cur.RevisionId = uuid.NewString()
+		cur.LastUpdateStatus = "Successful"
+		return nil
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Keep the previous code a while: environments running it are retired by the invoker.
+	if err := function.RemoveOldCode(s.codeRoot(), f.FunctionName, f.CodeDir, prev); err != nil {
+		s.cfg.Logger.Warn("removing old function code", "function", f.FunctionName, "err", err)
+	}
+	s.functionChanged(f.FunctionName)
+	WriteJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		ReservedConcurrentExecutions *int `json:"ReservedConcurrentExecutions"`
+	}
+	if !decodeJSON(w, r, maxBody, "PutFunctionConcurrency", &in) {
+		return
+	}
+	n := in.ReservedConcurrentExecutions
+	if n == nil {
+		s.fail(w, r, Errorf(Validation, "1 validation error detected: Value null at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must not be null."))
+		return
+	}
+	if *n < 0 {
+		s.fail(w, r, Errorf(Validation, "1 validation error detected: Value '%d' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0", *n))
+		return
+	}
+	f, err := s.lookupFunction(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.cfg.Store.UpdateFunction(r.Context(), f.FunctionName, func(cur *function.Function) error {
+		v := *n
+		cur.ReservedConcurrentExecutions = &v
+		return nil
+	}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.functionChanged(f.FunctionName)
+	WriteJSON(w, http.StatusOK, map[string]int{"ReservedConcurrentExecutions": *n})
+}
+
+func (s *Server) getFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
+	f, err := s.lookupFunction(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := map[string]int{}
+	if f.ReservedConcurrentExecutions != nil {
+		out["ReservedConcurrentExecutions"] = *f.ReservedConcurrentExecutions
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
+	f, err := s.lookupFunction(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.cfg.Store.UpdateFunction(r.Context(), f.FunctionName, func(cur *function.Function) error {
+		cur.ReservedConcurrentExecutions = nil
+		return nil
+	}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.functionChanged(f.FunctionName)
+	w.WriteHeader(http.StatusNoContent)
+}

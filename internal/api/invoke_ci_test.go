@@ -1,0 +1,5 @@
+package api_test
+
+import "os"
+
+func invoketestCI() bool { return os.Getenv("CI") == "true" }

@@ -1,0 +1,425 @@
+package invoke
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kafkaesm/kafkaesm/internal/function"
+)
+
+// Config configures the Engine.
+type Config struct {
+	// Functions resolves function names. Required.
+	Functions Functions
+	// DataDir holds the function logs under logs/<function>/. Required.
+	DataDir string
+	// Region and AccountID build ARNs and AWS_REGION; defaults us-east-1 and 000000000000.
+	Region    string
+	AccountID string
+	// MaxConcurrency is the server-wide limit of concurrent executions, like an account's
+	// concurrency limit (Lambda's default is 1,000; ours is 100 because every execution is a
+	// local process). Beyond it invocations are throttled with ConcurrentInvocationLimitExceeded.
+	MaxConcurrency int
+	// IdleTimeout is how long an unused warm environment is kept; default 10 minutes.
+	IdleTimeout time.Duration
+	// InitTimeout bounds a runtime's start-up until its first /next; default 10 s, as Lambda's
+	// init phase.
+	InitTimeout time.Duration
+	// Python is the interpreter that runs python3.* functions under awslambdaric; default python3.
+	Python string
+	// LogMaxBytes is the size at which a function's log file is rotated; default 10 MiB.
+	LogMaxBytes int64
+	// LogKeep is how many rotated log files are kept; default 3.
+	LogKeep int
+	// HTTPClient calls HTTP targets; default a client whose transport keeps enough idle
+	// connections per host for MaxConcurrency invocations.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if c.Functions == nil {
+		return errors.New("invoke: Functions is required")
+	}
+	if c.DataDir == "" {
+		return errors.New("invoke: DataDir is required")
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.AccountID == "" {
+		c.AccountID = "000000000000"
+	}
+	if c.MaxConcurrency == 0 {
+		c.MaxConcurrency = 100
+	}
+	if c.MaxConcurrency < 0 {
+		return fmt.Errorf("invoke: MaxConcurrency %d < 0", c.MaxConcurrency)
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.InitTimeout == 0 {
+		c.InitTimeout = 10 * time.Second
+	}
+	if c.Python == "" {
+		c.Python = "python3"
+	}
+	if c.LogMaxBytes == 0 {
+		c.LogMaxBytes = 10 << 20
+	}
+	if c.LogKeep == 0 {
+		c.LogKeep = 3
+	}
+	if c.HTTPClient == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 4 * c.MaxConcurrency
+		t.MaxIdleConnsPerHost = c.MaxConcurrency
+		c.HTTPClient = &http.Client{Transport: t}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Engine runs functions: a pool of execution environments per function, HTTP targets, and
+// their logs. It implements Invoker.
+type Engine struct {
+	cfg Config
+
+	pythonOnce sync.Once
+	python     string
+
+	mu     sync.Mutex
+	closed bool
+	busy   int // executions in progress, all functions
+	pools  map[string]*pool
+	envs   map[*env]struct{} // every live environment
+	logs   map[string]*fnLog
+	wg     sync.WaitGroup // environment supervisors, retirements, the reaper
+	stop   chan struct{}
+}
+
+// pool is one function's environments. Guarded by Engine.mu.
+type pool struct {
+	rev  string
+	busy int
+	idle []*env // most recently used last: reuse the warmest
+}
+
+// New starts an engine. Close it to stop every environment.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:   cfg,
+		pools: make(map[string]*pool),
+		envs:  make(map[*env]struct{}),
+		logs:  make(map[string]*fnLog),
+		stop:  make(chan struct{}),
+	}
+	e.wg.Add(1)
+	go e.reap()
+	return e, nil
+}
+
+// Close kills every environment, including busy ones (their invocations end with a
+// Runtime.ExitError), and waits for all of the engine's goroutines.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	close(e.stop)
+	all := make([]*env, 0, len(e.envs))
+	for v := range e.envs {
+		all = append(all, v)
+	}
+	e.mu.Unlock()
+	for _, v := range all {
+		v.signalKill()
+	}
+	e.wg.Wait()
+	e.cfg.HTTPClient.CloseIdleConnections()
+	e.mu.Lock()
+	for _, l := range e.logs {
+		l.close()
+	}
+	e.mu.Unlock()
+	return nil
+}
+
+// Invoke runs one invocation synchronously. See Invoker.
+func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
+	if len(req.Payload) > function.MaxPayload {
+		return Result{}, ErrRequestTooLarge
+	}
+	fn, q, err := e.cfg.Functions.Resolve(ctx, req.Function)
+	if err != nil {
+		return Result{}, err
+	}
+	if req.Qualifier != "" {
+		if q != "" && q != req.Qualifier {
+			return Result{}, fmt.Errorf("%w: qualifier %q does not match %q", ErrFunctionNotFound, req.Qualifier, q)
+		}
+		q = req.Qualifier
+	}
+	if q != "" && q != "$LATEST" {
+		return Result{}, fmt.Errorf("%w: only $LATEST is published, not %q", ErrFunctionNotFound, q)
+	}
+	id := req.RequestID
+	if id == "" {
+		id = newUUID()
+	}
+	p, err := e.acquire(fn)
+	if err != nil {
+		return Result{}, err
+	}
+	inv := &invocation{
+		id:        id,
+		arn:       e.arn(fn.FunctionName),
+		payload:   req.Payload,
+		trace:     req.TraceID,
+		clientCtx: req.ClientContext,
+		done:      make(chan outcome, 1),
+	}
+	if inv.trace == "" {
+		inv.trace = newTraceID()
+	}
+	var res Result
+	if fn.HTTPTarget != nil {
+		res, err = e.invokeHTTP(ctx, fn, inv, req.Tail)
+		e.release(p, nil, false)
+	} else {
+		res, err = e.invokeProcess(ctx, fn, p, inv, req.Tail)
+	}
+	res.RequestID = id
+	res.ExecutedVersion = "$LATEST"
+	return res, err
+}
+
+func (e *Engine) arn(name string) string {
+	return "arn:aws:lambda:" + e.cfg.Region + ":" + e.cfg.AccountID + ":function:" + name
+}
+
+// revision identifies the configuration an environment was started with: any change that
+// Lambda would give a new RevisionId retires the old environments.
+func revision(fn *function.Function) string {
+	h := fnv.New64a()
+	w := func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) }
+	w(fn.RevisionId)
+	w(fn.CodeSha256)
+	w(fn.LastModified)
+	w(fn.CodeDir)
+	w(fn.Runtime)
+	w(fn.Handler)
+	w(strconv.Itoa(fn.MemorySize))
+	w(strconv.Itoa(fn.Timeout))
+	if fn.HTTPTarget != nil {
+		w(fn.HTTPTarget.URL)
+	}
+	if fn.Environment != nil {
+		keys := make([]string, 0, len(fn.Environment.Variables))
+		for k := range fn.Environment.Variables {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			w(k)
+			w(fn.Environment.Variables[k])
+		}
+	}
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// acquire takes one execution slot for fn, or throttles. On a new revision it retires the
+// idle environments of the old one; busy ones are retired when they are released.
+func (e *Engine) acquire(fn *function.Function) (*pool, error) {
+	rev := revision(fn)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	p := e.pools[fn.FunctionName]
+	if p == nil {
+		p = &pool{rev: rev}
+		e.pools[fn.FunctionName] = p
+	}
+	if p.rev != rev {
+		p.rev = rev
+		e.retireLocked(p.idle)
+		p.idle = nil
+	}
+	if r := fn.ReservedConcurrentExecutions; r != nil && p.busy >= *r {
+		return nil, &ThrottleError{Reason: ReasonReservedConcurrency}
+	}
+	if e.busy >= e.cfg.MaxConcurrency {
+		return nil, &ThrottleError{Reason: ReasonConcurrency}
+	}
+	p.busy++
+	e.busy++
+	return p, nil
+}
+
+// release gives back a slot and, when healthy, keeps v warm; otherwise v is killed.
+func (e *Engine) release(p *pool, v *env, healthy bool) {
+	e.mu.Lock()
+	p.busy--
+	e.busy--
+	if v != nil && healthy && !e.closed && v.rev == p.rev {
+		v.lastUsed = time.Now()
+		p.idle = append(p.idle, v)
+		v = nil
+	}
+	e.mu.Unlock()
+	if v != nil {
+		v.kill()
+	}
+}
+
+// popIdle returns a warm environment of the current revision, or nil.
+func (e *Engine) popIdle(p *pool) *env {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n := len(p.idle); n > 0 {
+		v := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		return v
+	}
+	return nil
+}
+
+// retireLocked kills envs in the background. Called with e.mu held and e not closed.
+func (e *Engine) retireLocked(envs []*env) {
+	if len(envs) == 0 {
+		return
+	}
+	envs = slices.Clone(envs)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for _, v := range envs {
+			v.kill()
+		}
+	}()
+}
+
+// reap kills environments idle for longer than IdleTimeout.
+func (e *Engine) reap() {
+	defer e.wg.Done()
+	every := max(e.cfg.IdleTimeout/4, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		cutoff := time.Now().Add(-e.cfg.IdleTimeout)
+		e.mu.Lock()
+		if e.closed {
+			e.mu.Unlock()
+			return
+		}
+		var old []*env
+		for name, p := range e.pools {
+			keep := p.idle[:0]
+			for _, v := range p.idle {
+				if v.lastUsed.Before(cutoff) {
+					old = append(old, v)
+				} else {
+					keep = append(keep, v)
+				}
+			}
+			clear(p.idle[len(keep):])
+			p.idle = keep
+			if p.busy == 0 && len(p.idle) == 0 {
+				delete(e.pools, name) // forgets deleted functions too
+			}
+		}
+		e.retireLocked(old)
+		e.mu.Unlock()
+	}
+}
+
+// Retire retires a function's environments after its code or configuration changed or it was
+// deleted (api.Config.FunctionChanged): idle ones are killed now, busy ones when their
+// invocation ends. Invoke notices new revisions by itself; Retire frees the processes of a
+// deleted function at once and does not wait for the next invocation.
+func (e *Engine) Retire(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.pools[name]
+	if p == nil || e.closed {
+		return
+	}
+	p.rev = "" // matches no environment
+	e.retireLocked(p.idle)
+	clear(p.idle)
+	p.idle = nil
+}
+
+// fnLog returns the function's log writer.
+func (e *Engine) fnLog(name string) *fnLog {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.logs[name]
+	if l == nil {
+		l = newFnLog(LogDir(e.cfg.DataDir, name), e.cfg.LogMaxBytes, e.cfg.LogKeep)
+		e.logs[name] = l
+	}
+	return l
+}
+
+// pythonPath resolves the interpreter once, so that shims (pyenv, asdf) that depend on the
+// parent's environment are not needed in the function's environment.
+func (e *Engine) pythonPath() string {
+	e.pythonOnce.Do(func() {
+		e.python = e.cfg.Python
+		out, err := exec.Command(e.cfg.Python, "-c", "import sys; print(sys.executable)").Output()
+		if p := strings.TrimSpace(string(out)); err == nil && p != "" {
+			e.python = p
+		}
+	})
+	return e.python
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// newTraceID makes an X-Ray trace header as Lambda passes it when the caller sent none.
+func newTraceID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("Root=1-%08x-%s;Sampled=0", time.Now().Unix(), hex.EncodeToString(b[:]))
+}
+
+// loopback listens on a free loopback port.
+func loopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

@@ -1,0 +1,68 @@
+package invoke
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/kafkaesm/kafkaesm/internal/function"
+)
+
+func TestParseFunctionName(t *testing.T) {
+	for _, c := range []struct{ in, name, q string }{
+		{"f", "f", ""},
+		{"f:$LATEST", "f", "$LATEST"},
+		{"123456789012:function:f", "f", ""},
+		{"123456789012:function:f:1", "f", "1"},
+		{"arn:aws:lambda:us-east-1:123456789012:function:f", "f", ""},
+		{"arn:aws:lambda:us-east-1:123456789012:function:f:alias", "f", "alias"},
+	} {
+		if n, q := ParseFunctionName(c.in); n != c.name || q != c.q {
+			t.Errorf("ParseFunctionName(%q) = %q, %q; want %q, %q", c.in, n, q, c.name, c.q)
+		}
+	}
+}
+
+func TestCachedFunctions(t *testing.T) {
+	errNotFound := errors.New("store: not found")
+	reads := 0
+	cur := &function.Function{FunctionName: "f", RevisionId: "1"}
+	c := NewCachedFunctions(func(_ context.Context, name string) (*function.Function, error) {
+		reads++
+		if name != "f" || cur == nil {
+			return nil, errNotFound
+		}
+		return cur, nil
+	}, func(err error) bool { return errors.Is(err, errNotFound) })
+	ctx := context.Background()
+	for range 3 {
+		fn, _, err := c.Resolve(ctx, "arn:aws:lambda:us-east-1:000000000000:function:f")
+		if err != nil || fn.RevisionId != "1" {
+			t.Fatalf("resolve: %v %v", fn, err)
+		}
+	}
+	if reads != 1 {
+		t.Errorf("store reads = %d, want 1 (cached)", reads)
+	}
+	cur = &function.Function{FunctionName: "f", RevisionId: "2"}
+	c.Invalidate("f")
+	if fn, _, _ := c.Resolve(ctx, "f"); fn.RevisionId != "2" {
+		t.Errorf("after Invalidate: revision %s", fn.RevisionId)
+	}
+	cur = nil
+	c.Invalidate("f")
+	if _, _, err := c.Resolve(ctx, "f"); !errors.Is(err, ErrFunctionNotFound) {
+		t.Errorf("deleted: %v", err)
+	}
+}
+
+func TestRetire(t *testing.T) {
+	e, fns := newEngine(t, nil)
+	fns.Put(goFunction("r"))
+	a := invokeEnv(t, e, "r")
+	e.Retire("r")
+	waitFor(t, func() bool { return envCount(e) == 0 })
+	if b := invokeEnv(t, e, "r"); b.Pid == a.Pid {
+		t.Error("retired environment reused")
+	}
+}
