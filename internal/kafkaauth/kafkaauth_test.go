@@ -43,19 +43,17 @@ func TestValidate(t *testing.T) {
 		want string // substring; "" = valid
 	}{
 		{"none", nil, ""},
-		{"vpc only", []mapping.SourceAccessConfiguration{sac(VPCSubnet, "subnet:subnet-1"), sac(VPCSecurityGroup, "security_group:sg-1")}, ""},
+		{"vpc only", []mapping.SourceAccessConfiguration{sac(VPCSubnet, "subnet:subnet-1"), sac(VPCSubnet, "subnet:subnet-2"), sac(VPCSecurityGroup, "security_group:sg-1")}, ""},
 		{"scram512", []mapping.SourceAccessConfiguration{sac(SASLScram512Auth, arn)}, ""},
 		{"basic+ca", []mapping.SourceAccessConfiguration{sac(BasicAuth, arn), sac(ServerRootCACert, arn)}, ""},
 		{"mtls+ca", []mapping.SourceAccessConfiguration{sac(ClientCertTLSAuth, arn), sac(ServerRootCACert, arn)}, ""},
 		{"two sasl", []mapping.SourceAccessConfiguration{sac(BasicAuth, arn), sac(SASLScram256Auth, arn)}, "Only one authentication method"},
 		{"mtls+sasl", []mapping.SourceAccessConfiguration{sac(ClientCertTLSAuth, arn), sac(SASLScram512Auth, arn)}, "Only one authentication method"},
-		{"duplicate", []mapping.SourceAccessConfiguration{sac(ServerRootCACert, arn), sac(ServerRootCACert, arn)}, "more than one SERVER_ROOT_CA_CERTIFICATE"},
+		{"duplicate", []mapping.SourceAccessConfiguration{sac(ServerRootCACert, arn), sac(ServerRootCACert, arn)}, "Duplicate SourceAccessConfiguration type SERVER_ROOT_CA_CERTIFICATE"},
 		{"no uri", []mapping.SourceAccessConfiguration{sac(BasicAuth, "")}, "must be a Secrets Manager secret ARN"},
-		{"bad subnet", []mapping.SourceAccessConfiguration{sac(VPCSubnet, "subnet-1")}, "subnet:<subnet id>"},
-		{"bad sg", []mapping.SourceAccessConfiguration{sac(VPCSecurityGroup, "sg-1")}, "security_group:<security group id>"},
-		{"vhost", []mapping.SourceAccessConfiguration{sac("VIRTUAL_HOST", "/")}, "RabbitMQ"},
+		{"vhost", []mapping.SourceAccessConfiguration{sac("VIRTUAL_HOST", "/")}, "VIRTUAL_HOST for self-managed Apache Kafka"},
 		{"iam", []mapping.SourceAccessConfiguration{sac("IAM_AUTH", "")}, "not supported by kafkaesm"},
-		{"unknown", []mapping.SourceAccessConfiguration{sac("FOO", "x")}, "Unsupported source access configuration type FOO"},
+		{"unknown", []mapping.SourceAccessConfiguration{sac("FOO", "x")}, "Unsupported SourceAccessConfiguration type FOO"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
