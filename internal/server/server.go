@@ -127,6 +127,12 @@ func New(cfg Config) (*Server, error) {
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
+	smAPI, err := secrets.NewAPI(secrets.APIConfig{Repo: sec, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s.api.Handle("POST /{$}", smAPI) // Secrets Manager (awsJson1.1, X-Amz-Target) on the same endpoint
 	s.handler = s.api
 	if cfg.AccessKeyID != "" {
 		h, err := api.SigV4(api.SigV4Config{

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +73,49 @@ func TestServeWithCredentials(t *testing.T) {
 	}
 	if code, _ := get("/healthz"); code != 200 {
 		t.Fatalf("healthz: %d", code)
+	}
+}
+
+// TestSecretsManagerEndpoint: the node serves the Secrets Manager API on its one endpoint and
+// keeps values sealed in its database.
+func TestSecretsManagerEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(Config{Listen: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	post := func(target, body string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+s.Addr()+"/", strings.NewReader(body))
+		req.Header.Set("X-Amz-Target", target)
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post("secretsmanager.CreateSecret", `{"Name":"k","SecretString":"{\"username\":\"u\",\"password\":\"srv-SECRET-5d\"}"}`); code != 200 {
+		t.Fatalf("CreateSecret: %d %s", code, body)
+	}
+	if v, err := s.Secrets().GetSecretValue(ctx, "k"); err != nil || !strings.Contains(v, "srv-SECRET-5d") {
+		t.Fatalf("SecretSource: %v", err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "secret.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret.key: %v %v", fi, err)
 	}
 }
