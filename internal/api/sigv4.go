@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -112,11 +113,27 @@ func SigV4(cfg SigV4Config, next http.Handler) (http.Handler, error) {
 			if w.Header().Get("x-amzn-RequestId") == "" {
 				w.Header().Set("x-amzn-RequestId", newRequestID())
 			}
-			WriteError(w, err)
+			writeSigV4Error(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
 	}), nil
+}
+
+// writeSigV4Error answers in the protocol of the request: awsJson1.1 (Secrets Manager, marked by
+// X-Amz-Target) carries the code in the body's "__type", which is where botocore looks for it;
+// restJson1 (Lambda) uses the shared error table's shape.
+func writeSigV4Error(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := err.(*Error)
+	if !ok || r.Header.Get("X-Amz-Target") == "" {
+		WriteError(w, err)
+		return
+	}
+	def := errorTable[e.Code]
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-ErrorType", string(e.Code))
+	w.WriteHeader(def.status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": string(e.Code), "Message": e.Message})
 }
 
 type authHeader struct {

@@ -65,6 +65,9 @@ func (s signed) do(t *testing.T, base string) (*http.Response, string) {
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if s.service == "secretsmanager" {
+		req.Header.Set("X-Amz-Target", "secretsmanager.ListSecrets")
+	}
 	sum := sha256.Sum256([]byte(s.body))
 	if s.keyID != "" {
 		creds := aws.Credentials{AccessKeyID: s.keyID, SecretAccessKey: s.secret}
@@ -107,6 +110,9 @@ func TestSigV4(t *testing.T) {
 			s.service, s.method, s.path, s.body = "secretsmanager", "POST", "/", `{"SecretId":"x"}`
 		}), 200, "", ""},
 		{"bad secret", with(func(s *signed) { s.secret = "wrong" }), 403, "InvalidSignatureException", msgBadSig},
+		{"bad secret, secretsmanager", with(func(s *signed) {
+			s.service, s.method, s.path, s.body, s.secret = "secretsmanager", "POST", "/", `{}`, "wrong"
+		}), 403, "InvalidSignatureException", msgBadSig},
 		{"unknown key id", with(func(s *signed) { s.keyID = "AKIDUNKNOWN" }), 403, "UnrecognizedClientException", msgBadToken},
 		{"no authorization", with(func(s *signed) { s.keyID = "" }), 403, "MissingAuthenticationTokenException", "Missing Authentication Token"},
 		{"garbage authorization", with(func(s *signed) {
@@ -146,6 +152,9 @@ func TestSigV4(t *testing.T) {
 			}
 			var m map[string]any
 			_ = json.Unmarshal([]byte(body), &m)
+			if tt.req.service == "secretsmanager" && m["__type"] != tt.code {
+				t.Fatalf("awsJson error without __type: %s", body)
+			}
 			if msg, _ := m["Message"].(string); !strings.Contains(msg, tt.message) {
 				t.Fatalf("message %q, want it to contain %q", msg, tt.message)
 			}
