@@ -16,8 +16,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/kafkaesm/kafkaesm/internal/kafkaauth"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
@@ -208,7 +206,7 @@ func TestBrokerFailures(t *testing.T) {
 	// A principal with no ACLs: a fresh SCRAM user, and a topic that has ACLs (for alice only)
 	// so the broker's allow-if-no-ACL default does not apply.
 	noACLUser, noACLPass := kafkatest.UniqueName("noacl"), kafkatest.UniqueName("pw")
-	upsertSCRAM(t, c, noACLUser, noACLPass)
+	c.UpsertSCRAM(t, noACLUser, noACLPass)
 	e.src.put(t, "noacl", map[string]string{"username": noACLUser, "password": noACLPass})
 	e.secrets = append(e.secrets, noACLPass)
 	aclTopic := c.CreateTopic(t, 1, nil)
@@ -325,35 +323,6 @@ func TestBrokerFailures(t *testing.T) {
 		})
 	}
 	e.checkNoSecrets(t, texts...)
-}
-
-// upsertSCRAM creates a SCRAM-SHA-256 and -512 user, one mechanism per request: Kafka refuses
-// two upserts for one user in a single AlterUserScramCredentials (DUPLICATE_RESOURCE).
-func upsertSCRAM(t *testing.T, c *kafkatest.Cluster, user, pass string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, m := range []kadm.ScramMechanism{kadm.ScramSha256, kadm.ScramSha512} {
-		res, err := c.Admin(t).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: user, Mechanism: m, Iterations: 4096, Password: pass}})
-		if err == nil {
-			err = res.Error()
-		}
-		if err != nil {
-			t.Fatalf("upsert SCRAM %s: %v", user, err)
-		}
-	}
-	for _, mech := range []sasl.Mechanism{scram.Auth{User: user, Pass: pass}.AsSha256Mechanism(), scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()} {
-		kafkatest.WaitFor(t, 20*time.Second, func() error {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(c.SASLPlaintext), kgo.SASL(mech))
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-			defer pcancel()
-			return cl.Ping(pctx)
-		})
-	}
 }
 
 // TestBrokerSecretRotation: one client whose SASL secret is wrong recovers once the secret is
