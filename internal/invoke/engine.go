@@ -48,6 +48,18 @@ type Config struct {
 	// connections per host for MaxConcurrency invocations.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// Observer sees every invocation (the metrics). Optional.
+	Observer Observer
+}
+
+// Observer is told about invocations, for metrics. Calls are synchronous on the invoking
+// goroutine: implementations must be cheap (counters, histograms) and must not call the Engine.
+type Observer interface {
+	// Invoked: an invocation of function ran for d; failed is set for a function error or an
+	// invocation that did not complete (timeout, crash, cancelled).
+	Invoked(function string, d time.Duration, failed bool)
+	// Throttled: an invocation of function was refused at a concurrency limit.
+	Throttled(function string)
 }
 
 // Validate fills defaults and checks the configuration.
@@ -191,8 +203,12 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
 	}
 	p, err := e.acquire(fn)
 	if err != nil {
+		if o := e.cfg.Observer; o != nil && errors.Is(err, ErrThrottled) {
+			o.Throttled(fn.FunctionName)
+		}
 		return Result{}, err
 	}
+	start := time.Now()
 	inv := &invocation{
 		id:        id,
 		arn:       e.arn(fn.FunctionName),
@@ -213,7 +229,26 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
 	}
 	res.RequestID = id
 	res.ExecutedVersion = "$LATEST"
+	if o := e.cfg.Observer; o != nil {
+		d := res.Duration
+		if d <= 0 {
+			d = time.Since(start)
+		}
+		o.Invoked(fn.FunctionName, d, err != nil || res.FunctionError != "")
+	}
 	return res, err
+}
+
+// Concurrency returns the executions in progress per function (functions with none may be
+// missing), for the ConcurrentExecutions metric.
+func (e *Engine) Concurrency() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]int, len(e.pools))
+	for name, p := range e.pools {
+		out[name] = p.busy
+	}
+	return out
 }
 
 func (e *Engine) arn(name string) string {

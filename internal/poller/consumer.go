@@ -110,7 +110,7 @@ type consumer struct {
 	mu      sync.Mutex
 	workers map[tp]*worker
 
-	polled, invoked, failed, dropped, batches, pauses atomic.Int64
+	polled, invoked, failed, dropped, batches, pauses, throttled atomic.Int64
 
 	status status
 }
@@ -349,6 +349,9 @@ func (c *consumer) stats() Stats {
 		Dropped: c.dropped.Load(),
 		Batches: c.batches.Load(),
 		Pauses:  c.pauses.Load(),
+		// Throttled is read last: nothing orders it with the others, and the scaler only
+		// compares it with its previous value.
+		Throttled: c.throttled.Load(),
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -119,6 +119,10 @@ type Config struct {
 	// condition MaximumPayloadSizeExceeded. Called from the partition's worker: while it runs,
 	// that partition waits. Optional.
 	OnDrop func(ctx context.Context, uuid string, r *kgo.Record)
+	// OnBatch, when set, is called after each successful invocation with its record count and
+	// payload size in bytes (the metrics' batch histograms). Called from the partition's
+	// worker: it must be cheap. Optional.
+	OnBatch func(uuid, function string, records, bytes int)
 	// Backoff between retries of a failed batch.
 	Backoff Backoff
 	// DrainTimeout bounds how long a revoke or Stop waits for a partition's in-flight invoke
@@ -213,7 +217,10 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Stats are a mapping's counters since its consumer started (a restart resets them).
+// Stats are a mapping's counters since the Manager first ran it, summed over its pollers
+// (scaling and restarts do not reset them). Records handed from one poller to another before
+// delivery are polled again, so Polled may exceed what was produced; Invoked counts each
+// record once in a fault-free run.
 type Stats struct {
 	// Polled records handed to the poller by Kafka (PolledEventCount).
 	Polled int64
@@ -225,6 +232,9 @@ type Stats struct {
 	Dropped int64
 	// Batches is the number of successful invocations.
 	Batches int64
+	// Throttled counts invocation attempts refused with invoke.ErrThrottled (the scaler
+	// removes pollers while the function is throttled).
+	Throttled int64
 	// Pauses counts partitions paused because their queue was full (backpressure from a slow
 	// or failing function).
 	Pauses int64
@@ -250,6 +260,12 @@ type Manager struct {
 type entry struct {
 	mu sync.Mutex
 	c  atomic.Pointer[consumer]
+
+	// smu guards m, extra and retired (members.go); a leaf lock held only briefly.
+	smu     sync.Mutex
+	m       *mapping.EventSourceMapping // last applied; extra members start from it
+	extra   []*consumer                 // group members beyond c, added by SetPollers
+	retired Stats                       // counters of members that stopped
 }
 
 var _ Runner = (*Manager)(nil)
@@ -306,15 +322,18 @@ func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) err
 	}
 	if c := e.c.Load(); c != nil {
 		if c.spec.identity == spec.identity {
-			c.settings.Store(spec.settings)
+			e.setMapping(m)
+			for _, c := range e.members() {
+				c.settings.Store(spec.settings)
+			}
 			return nil
 		}
 		mg.cfg.Logger.Info("restarting mapping consumer: connection settings changed", "uuid", m.UUID)
-		e.c.Store(nil)
-		if err := c.stop(ctx); err != nil {
+		if err := e.stopAll(ctx); err != nil {
 			mg.cfg.Logger.Warn("stopping mapping consumer for restart", "uuid", m.UUID, "err", err)
 		}
 	}
+	e.setMapping(m)
 	e.c.Store(startConsumer(&mg.cfg, m, spec))
 	return nil
 }
@@ -329,11 +348,27 @@ func (mg *Manager) Stop(ctx context.Context, uuid string) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.c.Swap(nil)
+	return e.stopAll(ctx)
+}
+
+// stopAll stops every member of the mapping in parallel (one after the other would hand the
+// partitions of the first ones to stop to the others, only to drain them again). Called with
+// e.mu held.
+func (e *entry) stopAll(ctx context.Context) error {
+	c := e.c.Load()
 	if c == nil {
 		return nil
 	}
-	return c.stop(ctx)
+	var extraErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		extraErr = e.stopExtras(ctx)
+	}()
+	err := c.stop(ctx)
+	<-done
+	e.retire(c, func() { e.c.Store(nil) })
+	return errors.Join(extraErr, err)
 }
 
 // Close stops every mapping (in parallel) and refuses further Applies.
@@ -362,9 +397,15 @@ func (mg *Manager) Stats(uuid string) (Stats, bool) {
 	if e == nil {
 		return Stats{}, false
 	}
-	c := e.c.Load()
-	if c == nil {
+	e.smu.Lock()
+	defer e.smu.Unlock()
+	ms := e.membersLocked()
+	if len(ms) == 0 {
 		return Stats{}, false
 	}
-	return c.stats(), true
+	s := e.retired
+	for _, c := range ms {
+		s.add(c.stats())
+	}
+	return s, true
 }

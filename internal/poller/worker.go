@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,10 @@ type worker struct {
 
 	hwm  atomic.Int64 // partition high watermark, -1 unknown
 	next atomic.Int64 // next offset to deliver, -1 unknown
+
+	// retrying is set while the worker's batch fails: the scaler leaves such partitions out of
+	// the lag that drives scale-out (more pollers cannot fix a failing function).
+	retrying atomic.Bool
 }
 
 func newWorker(c *consumer, cl *kgo.Client, k tp) *worker {
@@ -288,6 +293,10 @@ func (w *worker) deliver(b *event.Batch) bool {
 		if err == nil && res.FunctionError == "" {
 			c.invoked.Add(n)
 			c.batches.Add(1)
+			w.retrying.Store(false)
+			if c.cfg.OnBatch != nil {
+				c.cfg.OnBatch(c.uuid, fn, b.Len(), len(b.Bytes()))
+			}
 			c.status.batchDone(w, true)
 			return true
 		}
@@ -295,6 +304,10 @@ func (w *worker) deliver(b *event.Batch) bool {
 			return false
 		}
 		c.failed.Add(n)
+		if errors.Is(err, invoke.ErrThrottled) {
+			c.throttled.Add(1)
+		}
+		w.retrying.Store(true)
 		c.status.batchDone(w, false)
 		delay := c.cfg.Backoff.Delay(attempt)
 		if err != nil {

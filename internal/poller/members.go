@@ -1,0 +1,223 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
+)
+
+// This file lets a mapping run several pollers: each poller is a consumer (its own franz-go
+// client, poll loop and workers) and a member of the mapping's consumer group, so Kafka
+// assigns partitions among them. The first member is entry.c (started by Apply, as before);
+// SetPollers adds or removes the others (entry.extra). Handing partitions over is safe
+// without duplicates because a member commits its delivered offsets when partitions are
+// revoked (consumer.revoked, after draining the revoked partitions' in-flight batches) and
+// before it leaves the group (consumer.stop): the next owner starts from those commits.
+//
+// Counters of members that stopped are folded into entry.retired, so a mapping's Stats only
+// grow while its entry lives (scale-in, scale-out and restarts do not reset them).
+
+// PartitionStats is one assigned partition as its poller sees it.
+type PartitionStats struct {
+	Topic     string
+	Partition int32
+	// Lag is the partition's high watermark minus the next offset to deliver.
+	Lag int64
+	// Retrying is set while the partition's batch is failing and being retried.
+	Retrying bool
+}
+
+// Snapshot is a running mapping as the scaler and the metrics see it.
+type Snapshot struct {
+	UUID string
+	// Function is the mapping's FunctionArn (as configured: a name or an ARN).
+	Function string
+	// Pollers is the number of running group members.
+	Pollers int
+	// MinimumPollers and MaximumPollers are the mapping's ProvisionedPollerConfig bounds,
+	// 0 when unset.
+	MinimumPollers, MaximumPollers int
+	Stats                          Stats
+	// Partitions are the partitions currently assigned to some member, sorted.
+	Partitions []PartitionStats
+}
+
+// members returns the running consumers of e, the first member first.
+func (e *entry) members() []*consumer {
+	e.smu.Lock()
+	defer e.smu.Unlock()
+	return e.membersLocked()
+}
+
+// setMapping records the last applied mapping. Called with e.mu held; smu because Snapshots
+// reads it.
+func (e *entry) setMapping(m *mapping.EventSourceMapping) {
+	e.smu.Lock()
+	e.m = m
+	e.smu.Unlock()
+}
+
+func (e *entry) membersLocked() []*consumer {
+	c := e.c.Load()
+	if c == nil {
+		return nil
+	}
+	return append([]*consumer{c}, e.extra...)
+}
+
+// retire folds a stopped consumer's final counters into the entry's. Called after stop, so
+// the counters no longer move; remove takes the consumer out of the live set under the same
+// lock, so Stats never sees it twice or not at all.
+func (e *entry) retire(c *consumer, remove func()) {
+	s := c.stats()
+	e.smu.Lock()
+	defer e.smu.Unlock()
+	remove()
+	e.retired.add(s)
+}
+
+func (s *Stats) add(o Stats) {
+	s.Polled += o.Polled
+	s.Invoked += o.Invoked
+	s.Failed += o.Failed
+	s.Dropped += o.Dropped
+	s.Batches += o.Batches
+	s.Pauses += o.Pauses
+	s.Throttled += o.Throttled
+	s.Lag += o.Lag
+	s.Partitions += o.Partitions
+}
+
+// stopExtras stops every member but the first, in parallel. Called with e.mu held.
+func (e *entry) stopExtras(ctx context.Context) error {
+	e.smu.Lock()
+	extra := slices.Clone(e.extra)
+	e.smu.Unlock()
+	return e.stopMembers(ctx, extra)
+}
+
+// stopMembers stops the given extra members in parallel and retires them.
+func (e *entry) stopMembers(ctx context.Context, cs []*consumer) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(cs))
+	for i, c := range cs {
+		wg.Go(func() {
+			errs[i] = c.stop(ctx)
+			e.retire(c, func() {
+				e.extra = slices.DeleteFunc(e.extra, func(x *consumer) bool { return x == c })
+			})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// SetPollers runs n pollers (group members) for a running mapping: it starts members or stops
+// the newest ones. n below 1 means 1. Stopping a member drains its in-flight batches (bounded
+// by Config.DrainTimeout and ctx), commits and leaves the group; the remaining members get its
+// partitions from the committed offsets. Unknown or stopped mappings are not an error: the
+// scaler races with the reconciler. A restart (Apply with changed connection settings) goes
+// back to one poller.
+func (mg *Manager) SetPollers(ctx context.Context, uuid string, n int) error {
+	n = max(n, 1)
+	mg.mu.Lock()
+	e := mg.entries[uuid]
+	closed := mg.closed
+	mg.mu.Unlock()
+	if e == nil || closed {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	first := e.c.Load()
+	if first == nil || e.m == nil {
+		return nil
+	}
+	e.smu.Lock()
+	have := 1 + len(e.extra)
+	var stopping []*consumer
+	if n < have {
+		stopping = slices.Clone(e.extra[n-1:])
+	}
+	e.smu.Unlock()
+	for range n - have {
+		c := startConsumer(&mg.cfg, e.m, first.spec)
+		c.settings.Store(first.settings.Load())
+		e.smu.Lock()
+		e.extra = append(e.extra, c)
+		e.smu.Unlock()
+	}
+	if len(stopping) > 0 {
+		return e.stopMembers(ctx, stopping)
+	}
+	return nil
+}
+
+// Pollers returns the number of running pollers of a mapping (0 when it is not running).
+func (mg *Manager) Pollers(uuid string) int {
+	mg.mu.Lock()
+	e := mg.entries[uuid]
+	mg.mu.Unlock()
+	if e == nil {
+		return 0
+	}
+	return len(e.members())
+}
+
+// Snapshots returns every running mapping, sorted by UUID. It reads counters and takes
+// short locks only: metrics scrapes and the scaler call it.
+func (mg *Manager) Snapshots() []Snapshot {
+	mg.mu.Lock()
+	es := make(map[string]*entry, len(mg.entries))
+	for u, e := range mg.entries {
+		es[u] = e
+	}
+	mg.mu.Unlock()
+	out := make([]Snapshot, 0, len(es))
+	for u, e := range es {
+		e.smu.Lock()
+		ms := e.membersLocked()
+		if len(ms) == 0 {
+			e.smu.Unlock()
+			continue
+		}
+		s := Snapshot{UUID: u, Function: ms[0].settings.Load().function, Pollers: len(ms), Stats: e.retired}
+		if p := e.m.ProvisionedPollerConfig; p != nil {
+			if p.MinimumPollers != nil {
+				s.MinimumPollers = *p.MinimumPollers
+			}
+			if p.MaximumPollers != nil {
+				s.MaximumPollers = *p.MaximumPollers
+			}
+		}
+		s.Stats.Lag, s.Stats.Partitions = 0, 0
+		for _, c := range ms {
+			s.Stats.add(c.stats())
+			s.Partitions = append(s.Partitions, c.partitionStats()...)
+		}
+		e.smu.Unlock()
+		slices.SortFunc(s.Partitions, func(a, b PartitionStats) int {
+			if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+				return c
+			}
+			return int(a.Partition - b.Partition)
+		})
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Snapshot) int { return strings.Compare(a.UUID, b.UUID) })
+	return out
+}
+
+func (c *consumer) partitionStats() []PartitionStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]PartitionStats, 0, len(c.workers))
+	for k, w := range c.workers {
+		out = append(out, PartitionStats{Topic: k.topic, Partition: k.partition, Lag: w.lag(), Retrying: w.retrying.Load()})
+	}
+	return out
+}
