@@ -59,6 +59,8 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "require AWS SigV4 requests signed with this access key id (env KAFKAESM_ACCESS_KEY_ID)")
 	f.StringVar(&cfg.SecretAccessKey, "secret-access-key", "", "secret access key for --access-key-id (env KAFKAESM_SECRET_ACCESS_KEY; prefer the env var: flags show in ps)")
 	f.StringVar(&cfg.EventSource, "event-source", "SelfManagedKafka", `eventSource in Kafka payloads: "SelfManagedKafka" (what AWS sends) or "aws:SelfManagedKafka" (the seed document's example)`)
+	f.DurationVar(&cfg.ScaleInterval, "scale-interval", time.Minute, "how often each mapping's consumer lag is evaluated to add or remove pollers (Lambda: 1m; at least 1s)")
+	f.BoolVar(&cfg.NoKafkaClientMetrics, "no-kafka-client-metrics", false, "leave the Kafka client's own metrics (franz-go kprom) out of /metrics")
 	f.DurationVar(&cfg.KafkaSessionTimeout, "kafka-session-timeout", 45*time.Second, "consumer group session timeout: how long a crashed node keeps its partitions (the broker allows 6s..30m by default)")
 	cfg.Pollers = true
 	return cmd

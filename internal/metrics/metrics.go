@@ -107,6 +107,9 @@ func New(cfg Config) *Metrics {
 	return m
 }
 
+// SetConcurrency sets the source of ConcurrentExecutions. Call before serving.
+func (m *Metrics) SetConcurrency(c Concurrency) { m.pull.conc = c }
+
 // SetMappings sets the source of the mapping metrics.
 func (m *Metrics) SetMappings(src Mappings) { m.pull.mappings.Store(&src) }
 

@@ -101,6 +101,10 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// setPollersTimeout bounds one SetPollers call (poller.Config.DrainTimeout is 30 s by default,
+// then a commit and a LeaveGroup).
+const setPollersTimeout = time.Minute
+
 // Scaler evaluates mappings on an interval. Run owns all its state: one goroutine.
 type Scaler struct {
 	cfg    Config
@@ -154,7 +158,12 @@ func (s *Scaler) Evaluate(ctx context.Context) {
 		}
 		s.cfg.Logger.Info("scaling mapping pollers", "uuid", snap.UUID, "from", snap.Pollers, "to", n,
 			"lag", in.lag, "delivered", in.delivered, "throttled", in.throttled, "partitions", in.partitions)
-		if err := s.cfg.Target.SetPollers(ctx, snap.UUID, n); err != nil && ctx.Err() == nil {
+		// A member leaving drains its in-flight batches and commits: shutting down mid-way
+		// must not cut that short (it would redeliver), so the call outlives ctx, bounded.
+		setCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), setPollersTimeout)
+		err := s.cfg.Target.SetPollers(setCtx, snap.UUID, n)
+		cancel()
+		if err != nil {
 			s.cfg.Logger.Warn("scaling mapping pollers", "uuid", snap.UUID, "err", err)
 		}
 	}

@@ -18,10 +18,10 @@ type functionRuntime struct {
 	Async     *invoke.Async
 }
 
-func newFunctionRuntime(cfg Config, get invoke.FunctionGetter, isNotFound func(error) bool) (*functionRuntime, error) {
+func newFunctionRuntime(cfg Config, get invoke.FunctionGetter, isNotFound func(error) bool, obs invoke.Observer) (*functionRuntime, error) {
 	fns := invoke.NewCachedFunctions(get, isNotFound)
 	eng, err := invoke.New(invoke.Config{Functions: fns, DataDir: cfg.DataDir, Region: cfg.Region,
-		AccountID: cfg.AccountID, Logger: cfg.Logger})
+		AccountID: cfg.AccountID, Logger: cfg.Logger, Observer: obs})
 	if err != nil {
 		return nil, err
 	}

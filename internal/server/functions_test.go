@@ -27,7 +27,7 @@ func TestFunctionRuntime(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	fr, err := newFunctionRuntime(cfg, get, func(err error) bool { return errors.Is(err, errNotFound) })
+	fr, err := newFunctionRuntime(cfg, get, func(err error) bool { return errors.Is(err, errNotFound) }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
 	"github.com/kafkaesm/kafkaesm/internal/kafkaauth"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
+	"github.com/kafkaesm/kafkaesm/internal/metrics"
 	"github.com/kafkaesm/kafkaesm/internal/poller"
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
@@ -19,16 +20,28 @@ import (
 // node's function engine, authenticates to Kafka with the mapping's SourceAccessConfigurations
 // (secrets from the node's repository), classifies Kafka failures into Lambda's texts, and
 // reports status into the store.
-func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invoke.Invoker) (*poller.Manager, error) {
+func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invoke.Invoker, met *metrics.Metrics) (*poller.Manager, error) {
+	clientOpts := func(ctx context.Context, m *mapping.EventSourceMapping) ([]kgo.Opt, error) {
+		return kafkaauth.Options(ctx, m.SourceAccessConfigurations, sec)
+	}
+	if !cfg.NoKafkaClientMetrics {
+		auth, clientMetrics := clientOpts, kafkaClientMetrics(met.Registry())
+		clientOpts = func(ctx context.Context, m *mapping.EventSourceMapping) ([]kgo.Opt, error) {
+			opts, err := auth(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			return append(opts, clientMetrics(m.UUID)), nil
+		}
+	}
 	return poller.NewManager(poller.Config{
+		OnBatch:        met.OnBatch,
 		Invoker:        inv,
 		Reporter:       storeReporter{st: st, log: cfg.Logger},
 		Logger:         cfg.Logger,
 		EventSource:    cfg.EventSource,
 		SessionTimeout: cfg.KafkaSessionTimeout,
-		ClientOpts: func(ctx context.Context, m *mapping.EventSourceMapping) ([]kgo.Opt, error) {
-			return kafkaauth.Options(ctx, m.SourceAccessConfigurations, sec)
-		},
+		ClientOpts:     clientOpts,
 		ClassifyError: func(err error) (string, string) {
 			p := kafkaauth.Classify(err)
 			return p.Reason, p.Result

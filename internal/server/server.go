@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
+	"github.com/kafkaesm/kafkaesm/internal/metrics"
 	"github.com/kafkaesm/kafkaesm/internal/poller"
+	"github.com/kafkaesm/kafkaesm/internal/scaler"
 	"github.com/kafkaesm/kafkaesm/internal/secrets"
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
@@ -41,6 +43,11 @@ type Config struct {
 	KafkaSessionTimeout time.Duration
 	// Resync is the reconciler's full resync period; default 30 s.
 	Resync time.Duration
+	// ScaleInterval is how often the scaler evaluates each mapping's consumer lag to size its
+	// pollers; default 60 s, as Lambda; at least 1 s.
+	ScaleInterval time.Duration
+	// NoKafkaClientMetrics leaves franz-go's own client metrics (kprom) out of /metrics.
+	NoKafkaClientMetrics bool
 	// AccessKeyID and SecretAccessKey enable AWS Signature V4 on the API (flags
 	// --access-key-id/--secret-access-key or env KAFKAESM_ACCESS_KEY_ID/KAFKAESM_SECRET_ACCESS_KEY).
 	// Without them the API is unauthenticated and may only listen on a loopback address.
@@ -67,6 +74,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.ScaleInterval == 0 {
+		c.ScaleInterval = time.Minute
+	}
+	if c.ScaleInterval < time.Second {
+		return fmt.Errorf("scale interval %v is below 1s", c.ScaleInterval)
 	}
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
@@ -102,6 +115,8 @@ type Server struct {
 	fr      *functionRuntime
 	// pollers is the Runner when Config.Pollers built it; Run stops its mappings on shutdown.
 	pollers *poller.Manager
+	scaler  *scaler.Scaler // sizes pollers' mappings; nil without pollers
+	metrics *metrics.Metrics
 	api     *api.Server
 	handler http.Handler // api, behind SigV4 when credentials are configured
 	ln      net.Listener
@@ -120,7 +135,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	fr, err := newFunctionRuntime(cfg, st.GetFunction, func(err error) bool { return errors.Is(err, store.ErrNotFound) })
+	met := metrics.New(metrics.Config{})
+	fr, err := newFunctionRuntime(cfg, st.GetFunction, func(err error) bool { return errors.Is(err, store.ErrNotFound) }, met)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -133,7 +149,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	var pollers *poller.Manager
 	if cfg.Runner == nil && cfg.Pollers {
-		if pollers, err = newPollers(cfg, st, sec, fr.Engine); err != nil {
+		if pollers, err = newPollers(cfg, st, sec, fr.Engine, met); err != nil {
 			_ = fr.Close()
 			_ = st.Close()
 			return nil, err
@@ -146,7 +162,16 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, secrets: sec, rec: rec, fr: fr, pollers: pollers}
+	s := &Server{cfg: cfg, store: st, secrets: sec, rec: rec, fr: fr, pollers: pollers, metrics: met}
+	met.SetConcurrency(fr.Engine)
+	if pollers != nil {
+		met.SetMappings(pollers)
+		if s.scaler, err = newScaler(cfg, pollers); err != nil {
+			_ = fr.Close()
+			_ = st.Close()
+			return nil, err
+		}
+	}
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
@@ -155,7 +180,8 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	s.api.Handle("POST /{$}", smAPI) // Secrets Manager (awsJson1.1, X-Amz-Target) on the same endpoint
+	s.api.Handle("POST /{$}", smAPI)            // Secrets Manager (awsJson1.1, X-Amz-Target) on the same endpoint
+	s.api.Handle("GET /metrics", met.Handler()) // exempt from SigV4, as /healthz
 	s.handler = s.api
 	if cfg.AccessKeyID != "" {
 		h, err := api.SigV4(api.SigV4Config{
@@ -241,6 +267,16 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = s.rec.Run(recCtx)
 	}()
 	defer func() { stopRec(); <-recDone }()
+	if s.scaler != nil {
+		// Stops before the reconciler (defers run last first) and the pollers.
+		scaleCtx, stopScale := context.WithCancel(ctx)
+		scaleDone := make(chan struct{})
+		go func() {
+			defer close(scaleDone)
+			_ = s.scaler.Run(scaleCtx)
+		}()
+		defer func() { stopScale(); <-scaleDone }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	select {

@@ -1,0 +1,35 @@
+package server
+
+import (
+	"strconv"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/kafkaesm/kafkaesm/internal/metrics"
+	"github.com/kafkaesm/kafkaesm/internal/poller"
+	"github.com/kafkaesm/kafkaesm/internal/scaler"
+)
+
+// kafkaClientMetrics returns a function giving each Kafka client the pollers build its own
+// franz-go metrics (kprom, go-engineering-notes §1.10). kprom registers a client's collectors
+// when the client starts and unregisters them when it closes; two clients on one registry need
+// a label that differs, so each client gets a sequence number besides its mapping's UUID (a
+// mapping has one client per poller).
+func kafkaClientMetrics(reg *prometheus.Registry) func(uuid string) kgo.Opt {
+	var seq atomic.Int64
+	return func(uuid string) kgo.Opt {
+		m := kprom.NewMetrics("kafkaesm_kafka", kprom.Registry(reg), kprom.WithStaticLabel(prometheus.Labels{
+			metrics.LabelUUID: uuid,
+			"client":          strconv.FormatInt(seq.Add(1), 10),
+		}))
+		return kgo.WithHooks(m)
+	}
+}
+
+// newScaler sizes the pollers' mappings every cfg.ScaleInterval.
+func newScaler(cfg Config, pollers *poller.Manager) (*scaler.Scaler, error) {
+	return scaler.New(scaler.Config{Target: pollers, Interval: cfg.ScaleInterval, Logger: cfg.Logger})
+}
