@@ -180,8 +180,9 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	s.api.Handle("POST /{$}", smAPI)            // Secrets Manager (awsJson1.1, X-Amz-Target) on the same endpoint
-	s.api.Handle("GET /metrics", met.Handler()) // exempt from SigV4, as /healthz
+	s.api.Handle("POST /{$}", smAPI) // Secrets Manager (awsJson1.1, X-Amz-Target) on the same endpoint
+	// Prometheus metrics; exempt from SigV4, as /healthz (api.SigV4).
+	s.api.Handle("GET /metrics", met.Handler())
 	s.handler = s.api
 	if cfg.AccessKeyID != "" {
 		h, err := api.SigV4(api.SigV4Config{

@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/internal/server"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
+)
+
+// TestScalingAndMetricsOnANode: on a real node with a 1 s --scale-interval, a backlog for a
+// slow HTTP-target function makes the scaler add pollers, every record is delivered once, and
+// /metrics (unsigned) reports the mapping's counters, the function's invocations and the Kafka
+// client's own metrics.
+func TestScalingAndMetricsOnANode(t *testing.T) {
+	kt := kafkatest.Get(t)
+	const parts, each = 6, 60
+	topic := kt.CreateTopic(t, parts, nil)
+	prod := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for p := range int32(parts) {
+		for i := range each {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(strconv.Itoa(i))})
+		}
+	}
+	kt.ProduceWith(t, prod, recs...)
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev events.KafkaEvent
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		time.Sleep(200 * time.Millisecond) // a slow function: the backlog lasts
+		mu.Lock()
+		for k, rs := range ev.Records {
+			for _, rec := range rs {
+				seen[fmt.Sprintf("%s/%d", k, rec.Offset)]++
+			}
+		}
+		mu.Unlock()
+		_, _ = io.WriteString(w, `"ok"`)
+	}))
+	defer fn.Close()
+
+	s, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Pollers: true, Resync: time.Second,
+		ScaleInterval: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	}()
+	n := &node{addr: s.Addr()}
+	if code, _, body := rawRequest(t, "POST", n.url()+"/2015-03-31/functions",
+		`{"FunctionName":"slow","Role":"arn:aws:iam::000000000000:role/r","KafkaesmHttpTarget":{"Url":"`+fn.URL+`"},"Timeout":10}`); code != 201 {
+		t.Fatalf("create function: %d %s", code, body)
+	}
+	ctx := testCtx(t)
+	esm, err := n.client().CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
+		FunctionName:           aws.String("slow"),
+		Topics:                 []string{topic},
+		SelfManagedEventSource: &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {kt.Plaintext}}},
+		SourceAccessConfigurations: []types.SourceAccessConfiguration{
+			{Type: types.SourceAccessTypeVpcSubnet, URI: aws.String("subnet:subnet-0123456789abcdef0")},
+			{Type: types.SourceAccessTypeVpcSecurityGroup, URI: aws.String("security_group:sg-0123456789abcdef0")},
+		},
+		StartingPosition: types.EventSourcePositionTrimHorizon,
+		BatchSize:        aws.Int32(1),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uuid := aws.ToString(esm.UUID)
+
+	scrape := func() map[string]float64 {
+		resp, err := http.Get(n.url() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return parseSeries(t, resp.Body)
+	}
+	mapping := func(name string) string {
+		return name + `{event_source_mapping_uuid="` + uuid + `",function_name="slow"}`
+	}
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		if p := scrape()[mapping("kafkaesm_Pollers")]; p < 2 {
+			return fmt.Errorf("%v pollers", p)
+		}
+		return nil
+	})
+	total := parts * each
+	checkFor(t, 90*time.Second, 100*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) < total {
+			return fmt.Errorf("%d of %d delivered", len(seen), total)
+		}
+		return nil
+	})
+	mu.Lock()
+	for k, c := range seen {
+		if c != 1 {
+			t.Errorf("%s delivered %d times", k, c)
+		}
+	}
+	mu.Unlock()
+	var m map[string]float64
+	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		m = scrape()
+		if got := m[mapping("kafkaesm_InvokedEventCount")]; got != float64(total) {
+			return fmt.Errorf("InvokedEventCount %v, want %d", got, total)
+		}
+		return nil
+	})
+	if m[`kafkaesm_Invocations{function_name="slow"}`] < float64(total) || m[mapping("kafkaesm_PolledEventCount")] < float64(total) ||
+		m[mapping("kafkaesm_BatchSize_count")] != float64(total) {
+		t.Fatalf("metrics: %v", m)
+	}
+	kafka := false
+	for k := range m {
+		if strings.HasPrefix(k, "kafkaesm_kafka_connects_total{") && strings.Contains(k, uuid) {
+			kafka = true
+		}
+	}
+	if !kafka {
+		t.Fatal("no Kafka client metrics for the mapping")
+	}
+}
+
+// parseSeries reads Prometheus text: "name{labels} value" per line, comments skipped.
+func parseSeries(t *testing.T, r io.Reader) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
