@@ -35,7 +35,7 @@ func TestAuthProblemsReported(t *testing.T) {
 	producePerPartition(t, kt, topic, 1, 5)
 	caJSON := fmt.Sprintf(`{"certificate":%q}`, kt.ReadFile(t, "ca.crt"))
 	src := mapSecrets{
-		"ca": caJSON,
+		"ca":   caJSON,
 		"good": fmt.Sprintf(`{"username":%q,"password":%q}`, kafkatest.AliceUser, kafkatest.AlicePassword),
 		"bad":  fmt.Sprintf(`{"username":%q,"password":"wrong"}`, kafkatest.AliceUser),
 	}
