@@ -5,7 +5,8 @@
 // the reconciler decide which mappings run (through Manager's Apply and Stop), the invoke package
 // runs functions, and status goes back through a Reporter.
 //
-// Shape (see go-engineering-notes §1.1): one franz-go client per mapping with
+// Shape (see go-engineering-notes §1.1): one franz-go client per mapping (per poller, when
+// SetPollers runs several: members.go) with
 // BlockRebalanceOnPoll; one poll goroutine that never blocks on a worker (a full partition queue
 // pauses that partition, its worker resumes it); one worker goroutine per assigned partition,
 // which alone batches and invokes for that partition, so order holds and one batch per partition

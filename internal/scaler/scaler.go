@@ -28,6 +28,10 @@
 // delivered offsets on revoke and before leaving, so scaling redelivers nothing in a
 // fault-free run.
 //
+// Mappings are evaluated one after the other; a scale-in waits for the leaving pollers to drain
+// (bounded by the poller's DrainTimeout), which delays the next mappings' evaluation, not their
+// consumption. ProvisionedPollerConfig's MinimumPollers takes effect at the first evaluation.
+//
 // Note that each poller already invokes all of its partitions concurrently (one worker per
 // partition), so more pollers add fetch and decode parallelism (connections, fetch sessions,
 // poll loops) rather than invocation concurrency.
