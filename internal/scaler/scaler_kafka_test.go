@@ -147,6 +147,10 @@ func TestScaleOutInThrottle(t *testing.T) {
 		DrainTimeout: 10 * time.Second,
 		FetchMaxWait: 200 * time.Millisecond,
 		OnBatch:      reg.OnBatch,
+		// As serve's default (--kafka-session-timeout 45s, heartbeats every 4.5 s): the
+		// reaction time below is what a node shows, since members learn of a rebalance from
+		// their heartbeats.
+		SessionTimeout: 45 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
