@@ -15,8 +15,9 @@
 // in-flight batches finish, and on Stop.
 //
 // Lock order: entry.mu → Manager.mu (Manager.mu is never held while taking entry.mu);
-// consumer.mu → worker.mu; consumer.status.mu is a leaf, and so is worker.mu apart from franz-go's
-// own locks taken by Pause/ResumeFetchPartitions.
+// entry.mu → entry.smu → consumer.mu → worker.mu (entry.smu, guarding a mapping's extra
+// pollers and retired counters, is held only to read or swap them); consumer.status.mu is a
+// leaf, and so is worker.mu apart from franz-go's own locks taken by Pause/ResumeFetchPartitions.
 package poller
 
 import (
