@@ -24,6 +24,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newVersionCmd())
 	root.AddCommand(newLogsCmd())
+	root.AddCommand(newBenchCmd(), newBenchFunctionCmd())
 	return root
 }
 

@@ -120,6 +120,10 @@ func New(cfg Config) (*Server, error) {
 // Store is the node's state store (pollers report status through it).
 func (s *Server) Store() *store.SQLite { return s.store }
 
+// Pollers is the poller Manager running this node's mappings, nil unless Config.Pollers built
+// it (the benchmark reads its counters).
+func (s *Server) Pollers() *poller.Manager { return s.pollers }
+
 // API is the HTTP API, for registering extra routes before Run.
 func (s *Server) API() *api.Server { return s.api }
 

@@ -1,0 +1,193 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// runner carries one run's state: what to clean up, and where results go.
+type runner struct {
+	cfg    Config
+	res    *Result
+	admin  *kadm.Client
+	topics []string
+	node   *node
+}
+
+func (r *runner) seeds() []string { return strings.Split(r.cfg.Bootstrap, ",") }
+
+func (r *runner) run(ctx context.Context) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds()...))
+	if err != nil {
+		return err
+	}
+	r.admin = kadm.NewClient(cl)
+	stamp := time.Now().UTC().Format("20060102-150405")
+	topic := "kafkaesm-bench-" + stamp
+	if err := r.createTopic(ctx, topic, r.cfg.Partitions); err != nil {
+		return err
+	}
+	r.res.Topic = topic
+
+	r.progressf("producing %d records of %d bytes into %s (%d partitions)", r.cfg.Records, r.cfg.Size, topic, r.cfg.Partitions)
+	if r.res.Produce, err = r.produce(ctx, topic); err != nil {
+		return err
+	}
+	r.progressf("raw franz-go group consumer")
+	if r.res.Raw, err = r.rawDrain(ctx, topic); err != nil {
+		return err
+	}
+	if r.node, err = startNode(ctx, r.cfg); err != nil {
+		return err
+	}
+	fn, err := r.node.runtimeFunction(ctx, "bench-runtime", nil)
+	if err != nil {
+		return err
+	}
+	r.progressf("kafkaesm → aws-lambda-go function (Runtime API)")
+	if r.res.RuntimeAPI, err = r.mappingDrain(ctx, topic, fn); err != nil {
+		return err
+	}
+	if fn, err = r.node.httpFunction(ctx, "bench-http", r.node.sinkURL); err != nil {
+		return err
+	}
+	r.progressf("kafkaesm → HTTP target")
+	if r.res.HTTP, err = r.mappingDrain(ctx, topic, fn); err != nil {
+		return err
+	}
+	for _, d := range []*Drain{&r.res.RuntimeAPI, &r.res.HTTP} {
+		if r.res.Raw.RecordsPerSec > 0 {
+			d.Ratio = d.RecordsPerSec / r.res.Raw.RecordsPerSec
+		}
+	}
+
+	latTopic := topic + "-latency"
+	if err := r.createTopic(ctx, latTopic, r.cfg.Partitions); err != nil {
+		return err
+	}
+	r.progressf("latency at %d records/s → Runtime API function", r.cfg.LatencyRate)
+	if r.res.LatencyRuntimeAPI, err = r.latency(ctx, latTopic, true); err != nil {
+		return err
+	}
+	r.progressf("latency at %d records/s → HTTP target", r.cfg.LatencyRate)
+	if r.res.LatencyHTTP, err = r.latency(ctx, latTopic, false); err != nil {
+		return err
+	}
+	r.progressf("payload encoding")
+	r.res.Encoding = measureEncoding(r.cfg.Size, r.cfg.EncodeDuration)
+	return nil
+}
+
+func (r *runner) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if r.node != nil {
+		r.node.close()
+	}
+	if r.admin != nil {
+		if len(r.topics) > 0 {
+			_, _ = r.admin.DeleteTopics(ctx, r.topics...)
+		}
+		r.admin.Close()
+	}
+}
+
+func (r *runner) createTopic(ctx context.Context, topic string, partitions int) error {
+	resp, err := r.admin.CreateTopic(ctx, int32(partitions), 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("creating topic %s: %w", topic, err)
+	}
+	r.topics = append(r.topics, topic)
+	return nil
+}
+
+// produce writes the benchmark records as fast as the producer goes.
+func (r *runner) produce(ctx context.Context, topic string) (Drain, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds()...), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(64<<10), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return Drain{}, err
+	}
+	defer cl.Close()
+	val := make([]byte, r.cfg.Size)
+	for i := range val {
+		val[i] = byte('a' + i%26)
+	}
+	var done, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := r.startProgress("produced", done.Load)
+	start := time.Now()
+	for i := 0; i < r.cfg.Records && ctx.Err() == nil; i++ {
+		cl.Produce(ctx, &kgo.Record{Value: val}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+				return
+			}
+			done.Add(1)
+		})
+	}
+	err = cl.Flush(ctx)
+	el := time.Since(start)
+	stop()
+	if err == nil && failed.Load() > 0 {
+		err = firstErr.Load().(error)
+	}
+	if err != nil {
+		return Drain{}, fmt.Errorf("producing: %w", err)
+	}
+	return r.drain(done.Load(), el, el), nil
+}
+
+// rawDrain reads the topic with a plain franz-go group consumer, with the fetch sizes the
+// poller uses, doing nothing per record but counting it.
+func (r *runner) rawDrain(ctx context.Context, topic string) (Drain, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumerGroup("kafkaesm-bench-raw-"+topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500*time.Millisecond), kgo.FetchMaxBytes(32<<20), kgo.FetchMaxPartitionBytes(2<<20),
+		kgo.AutoCommitInterval(time.Second))
+	if err != nil {
+		return Drain{}, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	var got atomic.Int64
+	stop := r.startProgress("drained", got.Load)
+	defer stop()
+	start := time.Now()
+	var first time.Time
+	n := int64(r.cfg.Records)
+	for got.Load() < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return Drain{}, fmt.Errorf("raw consumer: %d of %d records: %w", got.Load(), n, ctx.Err())
+		}
+		c := int64(fs.NumRecords())
+		if c > 0 && first.IsZero() {
+			first = time.Now()
+		}
+		got.Add(c)
+	}
+	end := time.Now()
+	stop()
+	return r.drain(got.Load(), end.Sub(first), end.Sub(start)), nil
+}
+
+func (r *runner) drain(records int64, steady, total time.Duration) Drain {
+	d := Drain{Records: records, Seconds: steady.Seconds(), TotalSeconds: total.Seconds()}
+	if steady > 0 {
+		d.RecordsPerSec = float64(records) / steady.Seconds()
+		d.MBPerSec = float64(records) * float64(r.cfg.Size) / steady.Seconds() / 1e6
+	}
+	return d
+}
