@@ -25,7 +25,8 @@ type Config struct {
 	Bootstrap string
 	// Partitions of the benchmark topic. Default 12.
 	Partitions int
-	// Records produced and drained by each consumer. Default 1,000,000.
+	// Records produced and drained by each consumer. Default 2,000,000 (2 GB at 1 KB: about a
+	// minute for the whole run on 2 cores).
 	Records int
 	// Size of each record value in bytes. Default 1024.
 	Size int
@@ -39,6 +40,9 @@ type Config struct {
 	LatencyRate int
 	// LatencyDuration is how long the latency phase produces. Default 10 s.
 	LatencyDuration time.Duration
+	// LatencyWarmup is how long the latency phase produces untimed records at LatencyRate
+	// first. Default 3 s.
+	LatencyWarmup time.Duration
 	// EncodeDuration is how long the encoding phase runs. Default 2 s.
 	EncodeDuration time.Duration
 	// FunctionCommand runs the no-op Runtime API function (argv; RunFunction is what it must
@@ -63,7 +67,7 @@ func (c *Config) Validate() error {
 		c.Partitions = 12
 	}
 	if c.Records == 0 {
-		c.Records = 1_000_000
+		c.Records = 2_000_000
 	}
 	if c.Size == 0 {
 		c.Size = 1024
@@ -76,6 +80,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LatencyDuration == 0 {
 		c.LatencyDuration = 10 * time.Second
+	}
+	if c.LatencyWarmup == 0 {
+		c.LatencyWarmup = 3 * time.Second
 	}
 	if c.EncodeDuration == 0 {
 		c.EncodeDuration = 2 * time.Second

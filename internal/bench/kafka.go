@@ -113,7 +113,10 @@ func (r *runner) createTopic(ctx context.Context, topic string, partitions int) 
 // produce writes the benchmark records as fast as the producer goes.
 func (r *runner) produce(ctx context.Context, topic string) (Drain, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds()...), kgo.DefaultProduceTopic(topic),
-		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(64<<10), kgo.ProducerLinger(5*time.Millisecond))
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(64<<10), kgo.ProducerLinger(5*time.Millisecond),
+		// Uncompressed, so that every consumer reads S bytes per record off the wire (franz-go
+		// would snappy-compress, and the benchmark's values compress to almost nothing).
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		return Drain{}, err
 	}
@@ -184,6 +187,9 @@ func (r *runner) rawDrain(ctx context.Context, topic string) (Drain, error) {
 }
 
 func (r *runner) drain(records int64, steady, total time.Duration) Drain {
+	if steady < time.Millisecond { // a tiny topic arrived in one fetch: no steady state to time
+		steady = total
+	}
 	d := Drain{Records: records, Seconds: steady.Seconds(), TotalSeconds: total.Seconds()}
 	if steady > 0 {
 		d.RecordsPerSec = float64(records) / steady.Seconds()

@@ -164,22 +164,33 @@ func (r *runner) latency(ctx context.Context, topic string, runtime bool) (Laten
 			break
 		}
 	}
-	// Let the last warm-up round drain, then measure.
-	time.Sleep(200 * time.Millisecond)
+	// Then warm records at the measured rate for a while: the function's process pool grows to
+	// the concurrency this rate needs (a new process is a cold start, which is not what this
+	// phase measures), and the last warm records drain before timing starts.
+	interval := time.Second / time.Duration(r.cfg.LatencyRate)
+	paced := func(d time.Duration, value func() []byte) {
+		start := time.Now()
+		for i := 0; ctx.Err() == nil; i++ {
+			at := start.Add(time.Duration(i) * interval)
+			if at.Sub(start) >= d {
+				return
+			}
+			if w := time.Until(at); w > 0 {
+				time.Sleep(w)
+			}
+			cl.Produce(ctx, &kgo.Record{Value: value()}, cb)
+		}
+	}
+	paced(r.cfg.LatencyWarmup, func() []byte { return []byte(warmValue) })
+	time.Sleep(100 * time.Millisecond)
 	sink.reset()
 
-	interval := time.Second / time.Duration(r.cfg.LatencyRate)
 	total := int(int64(r.cfg.LatencyRate) * int64(r.cfg.LatencyDuration) / int64(time.Second))
 	stop := r.startProgress("timed records delivered", sink.count)
 	defer stop()
-	start := time.Now()
-	for i := 0; i < total && ctx.Err() == nil; i++ {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		v := strconv.AppendInt([]byte{latencyPrefix}, time.Now().UnixNano(), 10)
-		cl.Produce(ctx, &kgo.Record{Value: v}, cb)
-	}
+	paced(r.cfg.LatencyDuration, func() []byte {
+		return strconv.AppendInt([]byte{latencyPrefix}, time.Now().UnixNano(), 10)
+	})
 	if err := cl.Flush(ctx); err != nil {
 		return Latency{}, err
 	}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kafkaesm/kafkaesm/internal/bench"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
+)
+
+// TestMain lets this test binary act as the kafkaesm binary's hidden benchmark function: the
+// bench command execs os.Executable() with bench.FunctionSubcommand, exactly as it does with
+// the real kafkaesm binary.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == bench.FunctionSubcommand {
+		cmd := newRootCmd()
+		cmd.SetArgs(os.Args[1:2])
+		if err := cmd.Execute(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestBenchCommand runs the whole benchmark with tiny numbers against the real broker so that
+// the harness never rots. No timing is asserted: only that every phase completes and the JSON
+// holds every field.
+func TestBenchCommand(t *testing.T) {
+	kt := kafkatest.Get(t)
+	out := filepath.Join(t.TempDir(), "bench.json")
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"bench", "--bootstrap", kt.Plaintext, "--partitions", "2", "--records", "2000",
+		"--latency-rate", "200", "--latency-duration", "1s", "--latency-warmup", "200ms", "--encode-duration", "100ms", "--timeout", "90s",
+		"--json", out})
+	var table strings.Builder
+	cmd.SetOut(&table)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "kafkaesm → Runtime API fn") {
+		t.Fatalf("table:\n%s", table.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res bench.Result
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatal(err)
+	}
+	// Every field is present in the file (a zero value would mean a phase silently did nothing).
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	checkFields(t, "", reflect.TypeOf(res), raw)
+	for name, d := range map[string]bench.Drain{"produce": res.Produce, "raw": res.Raw, "runtime api": res.RuntimeAPI, "http": res.HTTP} {
+		if d.Records != 2000 || d.RecordsPerSec <= 0 || d.MBPerSec <= 0 {
+			t.Errorf("%s drain: %+v", name, d)
+		}
+	}
+	for name, d := range map[string]bench.Drain{"runtime api": res.RuntimeAPI, "http": res.HTTP} {
+		if d.Ratio <= 0 || d.Invocations <= 0 {
+			t.Errorf("%s drain: %+v", name, d)
+		}
+	}
+	for name, l := range map[string]bench.Latency{"runtime api": res.LatencyRuntimeAPI, "http": res.LatencyHTTP} {
+		if l.Records != 200 || l.P50Ms <= 0 || l.P99Ms < l.P50Ms {
+			t.Errorf("%s latency: %+v", name, l)
+		}
+	}
+	if e := res.Encoding; e.Records <= 0 || e.MBPerSec <= 0 {
+		t.Errorf("encoding: %+v", e)
+	}
+}
+
+// checkFields fails for every JSON field of typ (recursively) missing from m.
+func checkFields(t *testing.T, path string, typ reflect.Type, m map[string]any) {
+	t.Helper()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" || strings.Contains(opts, "omitempty") && path == ".raw_consumer" {
+			continue
+		}
+		if strings.Contains(opts, "omitempty") && (path == ".produce") {
+			continue
+		}
+		v, ok := m[name]
+		if !ok {
+			t.Errorf("JSON lacks %s.%s", path, name)
+			continue
+		}
+		if f.Type.Kind() == reflect.Struct {
+			sub, _ := v.(map[string]any)
+			checkFields(t, path+"."+name, f.Type, sub)
+		}
+	}
+}
