@@ -55,23 +55,23 @@ func TestBenchCommand(t *testing.T) {
 	if err := dec.Decode(&res); err != nil {
 		t.Fatal(err)
 	}
-	// Every field is present in the file (a zero value would mean a phase silently did nothing).
+	// Every field is present in the file, and the values say each phase did its work.
 	var raw map[string]any
 	if err := json.Unmarshal(b, &raw); err != nil {
 		t.Fatal(err)
 	}
 	checkFields(t, "", reflect.TypeOf(res), raw)
-	for name, d := range map[string]bench.Drain{"produce": res.Produce, "raw": res.Raw, "runtime api": res.RuntimeAPI, "http": res.HTTP} {
+	for name, d := range map[string]bench.Drain{"produce": res.Produce, "raw": res.Raw, "raw encoding": res.RawEncode, "runtime api": res.RuntimeAPI, "http": res.HTTP} {
 		if d.Records != 2000 || d.RecordsPerSec <= 0 || d.MBPerSec <= 0 {
 			t.Errorf("%s drain: %+v", name, d)
 		}
 	}
-	for name, d := range map[string]bench.Drain{"runtime api": res.RuntimeAPI, "http": res.HTTP} {
-		if d.Ratio <= 0 || d.Invocations <= 0 {
+	for name, d := range map[string]bench.Drain{"raw encoding": res.RawEncode, "runtime api": res.RuntimeAPI, "http": res.HTTP} {
+		if d.Ratio <= 0 || name != "raw encoding" && d.Invocations <= 0 {
 			t.Errorf("%s drain: %+v", name, d)
 		}
 	}
-	for name, l := range map[string]bench.Latency{"runtime api": res.LatencyRuntimeAPI, "http": res.LatencyHTTP} {
+	for name, l := range map[string]bench.Latency{"raw": res.LatencyRaw, "runtime api": res.LatencyRuntimeAPI, "http": res.LatencyHTTP} {
 		if l.Records != 200 || l.P50Ms <= 0 || l.P99Ms < l.P50Ms {
 			t.Errorf("%s latency: %+v", name, l)
 		}
@@ -87,10 +87,7 @@ func checkFields(t *testing.T, path string, typ reflect.Type, m map[string]any) 
 	for i := range typ.NumField() {
 		f := typ.Field(i)
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" || strings.Contains(opts, "omitempty") && path == ".raw_consumer" {
-			continue
-		}
-		if strings.Contains(opts, "omitempty") && (path == ".produce") {
+		if name == "" || name == "-" || strings.Contains(opts, "omitempty") { // optional: checked by value below
 			continue
 		}
 		v, ok := m[name]

@@ -129,6 +129,10 @@ type Drain struct {
 	// Invocations and RecordsPerInvoke: kafkaesm drains only.
 	Invocations      int64   `json:"invocations,omitempty"`
 	RecordsPerInvoke float64 `json:"records_per_invoke,omitempty"`
+	// CPUCores is the machine's average number of busy cores over Seconds (everything: broker,
+	// kafkaesm, functions); CPUSecondsPerGB the busy core-seconds per 10^9 value bytes.
+	CPUCores        float64 `json:"cpu_cores_busy"`
+	CPUSecondsPerGB float64 `json:"cpu_seconds_per_gb"`
 	// Ratio is this drain's rate ÷ the raw consumer's (kafkaesm drains only).
 	Ratio float64 `json:"ratio_to_raw,omitempty"`
 }
@@ -170,12 +174,17 @@ type Result struct {
 	Produce Drain `json:"produce"`
 	// Raw is the ceiling: a plain franz-go group consumer.
 	Raw Drain `json:"raw_consumer"`
+	// RawEncode is the raw consumer also encoding every record into Lambda payloads (on its
+	// poll goroutine, no invoke): the ceiling of any consumer that must build the payloads.
+	RawEncode Drain `json:"raw_consumer_encoding"`
 	// RuntimeAPI is kafkaesm into an aws-lambda-go function over the Runtime API.
 	RuntimeAPI Drain `json:"kafkaesm_runtime_api"`
 	// HTTP is kafkaesm into an HTTP target.
 	HTTP Drain `json:"kafkaesm_http_target"`
 
-	LatencyRate       int      `json:"latency_rate_per_sec"`
+	LatencyRate int `json:"latency_rate_per_sec"`
+	// LatencyRaw is the floor: a plain consumer's produce→receive latency.
+	LatencyRaw        Latency  `json:"latency_raw_consumer"`
 	LatencyRuntimeAPI Latency  `json:"latency_runtime_api"`
 	LatencyHTTP       Latency  `json:"latency_http_target"`
 	Encoding          Encoding `json:"encoding"`

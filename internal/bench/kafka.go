@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/internal/event"
 )
 
 // runner carries one run's state: what to clean up, and where results go.
@@ -40,7 +42,11 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	r.progressf("raw franz-go group consumer")
-	if r.res.Raw, err = r.rawDrain(ctx, topic); err != nil {
+	if r.res.Raw, err = r.rawDrain(ctx, topic, false); err != nil {
+		return err
+	}
+	r.progressf("raw franz-go group consumer encoding Lambda payloads")
+	if r.res.RawEncode, err = r.rawDrain(ctx, topic, true); err != nil {
 		return err
 	}
 	if r.node, err = startNode(ctx, r.cfg); err != nil {
@@ -61,7 +67,7 @@ func (r *runner) run(ctx context.Context) error {
 	if r.res.HTTP, err = r.mappingDrain(ctx, topic, fn); err != nil {
 		return err
 	}
-	for _, d := range []*Drain{&r.res.RuntimeAPI, &r.res.HTTP} {
+	for _, d := range []*Drain{&r.res.RawEncode, &r.res.RuntimeAPI, &r.res.HTTP} {
 		if r.res.Raw.RecordsPerSec > 0 {
 			d.Ratio = d.RecordsPerSec / r.res.Raw.RecordsPerSec
 		}
@@ -71,13 +77,19 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.createTopic(ctx, latTopic, r.cfg.Partitions); err != nil {
 		return err
 	}
-	r.progressf("latency at %d records/s → Runtime API function", r.cfg.LatencyRate)
-	if r.res.LatencyRuntimeAPI, err = r.latency(ctx, latTopic, true); err != nil {
-		return err
-	}
-	r.progressf("latency at %d records/s → HTTP target", r.cfg.LatencyRate)
-	if r.res.LatencyHTTP, err = r.latency(ctx, latTopic, false); err != nil {
-		return err
+	for _, l := range []struct {
+		name   string
+		target int
+		res    *Latency
+	}{
+		{"raw franz-go consumer", targetRaw, &r.res.LatencyRaw},
+		{"Runtime API function", targetRuntime, &r.res.LatencyRuntimeAPI},
+		{"HTTP target", targetHTTP, &r.res.LatencyHTTP},
+	} {
+		r.progressf("latency at %d records/s → %s", r.cfg.LatencyRate, l.name)
+		if *l.res, err = r.latency(ctx, latTopic, l.target); err != nil {
+			return err
+		}
 	}
 	r.progressf("payload encoding")
 	r.res.Encoding = measureEncoding(r.cfg.Size, r.cfg.EncodeDuration)
@@ -128,7 +140,7 @@ func (r *runner) produce(ctx context.Context, topic string) (Drain, error) {
 	var done, failed atomic.Int64
 	var firstErr atomic.Value
 	stop := r.startProgress("produced", done.Load)
-	start := time.Now()
+	start, cpu0 := time.Now(), readCPU()
 	for i := 0; i < r.cfg.Records && ctx.Err() == nil; i++ {
 		cl.Produce(ctx, &kgo.Record{Value: val}, func(_ *kgo.Record, err error) {
 			if err != nil {
@@ -148,14 +160,22 @@ func (r *runner) produce(ctx context.Context, topic string) (Drain, error) {
 	if err != nil {
 		return Drain{}, fmt.Errorf("producing: %w", err)
 	}
-	return r.drain(done.Load(), el, el), nil
+	return r.drain(done.Load(), el, el, cpu0, readCPU()), nil
 }
 
 // rawDrain reads the topic with a plain franz-go group consumer, with the fetch sizes the
-// poller uses, doing nothing per record but counting it.
-func (r *runner) rawDrain(ctx context.Context, topic string) (Drain, error) {
+// poller uses, doing nothing per record but counting it, or (encode) also encoding every
+// record into Lambda payloads.
+func (r *runner) rawDrain(ctx context.Context, topic string, encode bool) (Drain, error) {
+	group := "kafkaesm-bench-raw-" + topic
+	if encode {
+		group += "-encode"
+	}
+	enc := event.NewEncoder("", r.seeds())
+	batch := enc.NewBatch()
+	defer batch.Release()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumerGroup("kafkaesm-bench-raw-"+topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ConsumerGroup(group), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond), kgo.FetchMaxBytes(32<<20), kgo.FetchMaxPartitionBytes(2<<20),
 		kgo.AutoCommitInterval(time.Second))
 	if err != nil {
@@ -169,24 +189,37 @@ func (r *runner) rawDrain(ctx context.Context, topic string) (Drain, error) {
 	defer stop()
 	start := time.Now()
 	var first time.Time
+	var cpu0 cpuTimes
 	n := int64(r.cfg.Records)
 	for got.Load() < n {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return Drain{}, fmt.Errorf("raw consumer: %d of %d records: %w", got.Load(), n, ctx.Err())
 		}
+		if encode {
+			fs.EachPartition(func(p kgo.FetchTopicPartition) {
+				batch.Reset()
+				for _, rec := range p.Records {
+					if res, _ := batch.Add(rec); res != event.Added {
+						_ = batch.Bytes()
+						batch.Reset()
+						batch.Add(rec)
+					}
+				}
+			})
+		}
 		c := int64(fs.NumRecords())
 		if c > 0 && first.IsZero() {
-			first = time.Now()
+			first, cpu0 = time.Now(), readCPU()
 		}
 		got.Add(c)
 	}
-	end := time.Now()
+	end, cpu1 := time.Now(), readCPU()
 	stop()
-	return r.drain(got.Load(), end.Sub(first), end.Sub(start)), nil
+	return r.drain(got.Load(), end.Sub(first), end.Sub(start), cpu0, cpu1), nil
 }
 
-func (r *runner) drain(records int64, steady, total time.Duration) Drain {
+func (r *runner) drain(records int64, steady, total time.Duration, cpu0, cpu1 cpuTimes) Drain {
 	if steady < time.Millisecond { // a tiny topic arrived in one fetch: no steady state to time
 		steady = total
 	}
@@ -194,6 +227,8 @@ func (r *runner) drain(records int64, steady, total time.Duration) Drain {
 	if steady > 0 {
 		d.RecordsPerSec = float64(records) / steady.Seconds()
 		d.MBPerSec = float64(records) * float64(r.cfg.Size) / steady.Seconds() / 1e6
+		d.CPUCores = busyCores(cpu0, cpu1)
+		d.CPUSecondsPerGB = d.CPUCores * steady.Seconds() / (float64(records) * float64(r.cfg.Size) / 1e9)
 	}
 	return d
 }

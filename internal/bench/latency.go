@@ -108,32 +108,51 @@ func (s *latencySink) summary() Latency {
 	return Latency{Records: len(lat), P50Ms: pct(0.50), P99Ms: pct(0.99), MaxMs: float64(lat[len(lat)-1]) / 1e6}
 }
 
-// latency produces at cfg.LatencyRate into topic for cfg.LatencyDuration through a mapping with
-// MaximumBatchingWindowInSeconds 0 into the Runtime API function (runtime) or the HTTP target.
-func (r *runner) latency(ctx context.Context, topic string, runtime bool) (Latency, error) {
+// Latency targets.
+const (
+	targetRaw = iota
+	targetRuntime
+	targetHTTP
+)
+
+// latency produces at cfg.LatencyRate into topic for cfg.LatencyDuration and measures when each
+// record arrives: at a raw franz-go consumer (the floor: producer, broker and fetch), or through a
+// mapping with MaximumBatchingWindowInSeconds 0 at the Runtime API function or the HTTP target.
+func (r *runner) latency(ctx context.Context, topic string, target int) (Latency, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	var fn string
 	var err error
-	if runtime {
+	sink := r.node.lat
+	switch target {
+	case targetRaw:
+		sink = &latencySink{}
+		fn = "raw consumer"
+		stopRaw, err := r.rawLatencyConsumer(ctx, topic, sink)
+		if err != nil {
+			return Latency{}, err
+		}
+		defer stopRaw()
+	case targetRuntime:
 		fn, err = r.node.runtimeFunction(ctx, "bench-latency-runtime", map[string]string{"KAFKAESM_BENCH_REPORT_URL": r.node.repURL})
-	} else {
+	default:
 		fn, err = r.node.httpFunction(ctx, "bench-latency-http", r.node.latURL)
 	}
 	if err != nil {
 		return Latency{}, err
 	}
-	sink := r.node.lat
 	sink.reset()
-	uuid, err := r.node.createMapping(ctx, fn, topic, "LATEST", 100, 0)
-	if err != nil {
-		return Latency{}, err
+	if target != targetRaw {
+		uuid, err := r.node.createMapping(ctx, fn, topic, "LATEST", 100, 0)
+		if err != nil {
+			return Latency{}, err
+		}
+		defer func() {
+			dctx, dcancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer dcancel()
+			_ = r.node.deleteMapping(dctx, uuid)
+		}()
 	}
-	defer func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer dcancel()
-		_ = r.node.deleteMapping(dctx, uuid)
-	}()
 	// Linger 0: a latency producer sends each record at once.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds()...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
 	if err != nil {
@@ -203,4 +222,34 @@ func (r *runner) latency(ctx context.Context, topic string, runtime bool) (Laten
 		return Latency{}, fmt.Errorf("latency into %s: %d of %d records seen: %w", fn, sink.count(), want, ctx.Err())
 	}
 	return sink.summary(), nil
+}
+
+// rawLatencyConsumer reads topic from its end with a plain franz-go consumer (no group, the
+// poller's fetch settings) and records each record's latency into sink.
+func (r *runner) rawLatencyConsumer(ctx context.Context, topic string, sink *latencySink) (stop func(), err error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			now := time.Now()
+			var rep latencyReport
+			fs.EachRecord(func(rec *kgo.Record) {
+				rep.Seen++
+				if len(rec.Value) > 1 && rec.Value[0] == latencyPrefix {
+					if ns, err := strconv.ParseInt(string(rec.Value[1:]), 10, 64); err == nil {
+						rep.Nanos = append(rep.Nanos, now.UnixNano()-ns)
+					}
+				}
+			})
+			sink.add(rep)
+		}
+	}()
+	return func() { cancel(); <-done; cl.Close() }, nil
 }

@@ -230,18 +230,19 @@ func (r *runner) mappingDrain(ctx context.Context, topic, fn string) (Drain, err
 	defer stop()
 	n := int64(r.cfg.Records)
 	var first time.Time
+	var cpu0 cpuTimes
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		st, _ := pollers.Stats(uuid)
 		invoked.Store(st.Invoked)
 		if st.Polled > 0 && first.IsZero() {
-			first = time.Now()
+			first, cpu0 = time.Now(), readCPU()
 		}
 		if st.Invoked >= n {
-			end := time.Now()
+			end, cpu1 := time.Now(), readCPU()
 			stop()
-			d := r.drain(st.Invoked, end.Sub(first), end.Sub(start))
+			d := r.drain(st.Invoked, end.Sub(first), end.Sub(start), cpu0, cpu1)
 			d.Invocations = st.Batches
 			if st.Batches > 0 {
 				d.RecordsPerInvoke = float64(st.Invoked) / float64(st.Batches)

@@ -21,7 +21,7 @@ func WriteTable(w io.Writer, res *Result) error {
 	fmt.Fprintf(w, "topic %s: %d partitions, %d records × %d bytes; BatchSize %d, window %ds\n\n",
 		res.Topic, res.Partitions, res.Records, res.Size, res.BatchSize, res.Window)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "drain\trecords/s\tMB/s\tseconds\twith start-up\trecords/invoke\t÷ raw\t")
+	fmt.Fprintln(tw, "drain\trecords/s\tMB/s\tseconds\twith start-up\tbusy cores\tcore-s/GB\trecords/invoke\t÷ raw\t")
 	row := func(name string, d Drain, target bool) {
 		ratio, inv := "", ""
 		if d.Ratio > 0 {
@@ -34,10 +34,12 @@ func WriteTable(w io.Writer, res *Result) error {
 		if target {
 			mbs += mark(d.MBPerSec >= TargetMBPerSec)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.2f\t%.2f\t%s\t%s\t\n", name, d.RecordsPerSec, mbs, d.Seconds, d.TotalSeconds, inv, ratio)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n", name, d.RecordsPerSec, mbs, d.Seconds, d.TotalSeconds,
+			d.CPUCores, d.CPUSecondsPerGB, inv, ratio)
 	}
 	row("produce", res.Produce, false)
 	row("raw franz-go consumer", res.Raw, false)
+	row("raw consumer + encoding", res.RawEncode, false)
 	row("kafkaesm → Runtime API fn", res.RuntimeAPI, true)
 	row("kafkaesm → HTTP target", res.HTTP, true)
 	if err := tw.Flush(); err != nil {
@@ -49,7 +51,7 @@ func WriteTable(w io.Writer, res *Result) error {
 	for _, l := range []struct {
 		name string
 		l    Latency
-	}{{"Runtime API fn", res.LatencyRuntimeAPI}, {"HTTP target", res.LatencyHTTP}} {
+	}{{"raw franz-go consumer", res.LatencyRaw}, {"kafkaesm → Runtime API fn", res.LatencyRuntimeAPI}, {"kafkaesm → HTTP target", res.LatencyHTTP}} {
 		fmt.Fprintf(tw, "%s\t%d\t%.2f%s\t%.2f%s\t%.2f\t\n", l.name, l.l.Records,
 			l.l.P50Ms, mark(l.l.P50Ms <= TargetP50Ms), l.l.P99Ms, mark(l.l.P99Ms <= TargetP99Ms), l.l.MaxMs)
 	}
