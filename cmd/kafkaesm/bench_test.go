@@ -34,7 +34,7 @@ func TestBenchCommand(t *testing.T) {
 	kt := kafkatest.Get(t)
 	out := filepath.Join(t.TempDir(), "bench.json")
 	cmd := newRootCmd()
-	cmd.SetArgs([]string{"bench", "--bootstrap", kt.Plaintext, "--partitions", "2", "--records", "2000",
+	cmd.SetArgs([]string{"bench", "--bootstrap", kt.Plaintext, "--partitions", "2", "--records", "2000", "--rounds", "1",
 		"--latency-rate", "200", "--latency-duration", "1s", "--latency-warmup", "200ms", "--encode-duration", "100ms", "--timeout", "90s",
 		"--json", out})
 	var table strings.Builder

@@ -25,11 +25,14 @@ type Config struct {
 	Bootstrap string
 	// Partitions of the benchmark topic. Default 12.
 	Partitions int
-	// Records produced and drained by each consumer. Default 2,000,000 (2 GB at 1 KB: about a
-	// minute for the whole run on 2 cores).
+	// Records produced and drained by each consumer. Default 1,000,000 (1 GB at 1 KB: with
+	// 3 rounds, about two minutes for the whole run on 2 cores).
 	Records int
 	// Size of each record value in bytes. Default 1024.
 	Size int
+	// Rounds: each drain runs this many times, taking turns with the others, and reports its
+	// median. Default 3.
+	Rounds int
 	// BatchSize of the throughput mappings. Default 10,000 (Lambda's maximum for Kafka).
 	BatchSize int
 	// Window is the throughput mappings' MaximumBatchingWindowInSeconds; negative leaves it
@@ -38,12 +41,12 @@ type Config struct {
 	// LatencyRate is the steady produce rate of the latency phase, records per second.
 	// Default 1,000.
 	LatencyRate int
-	// LatencyDuration is how long the latency phase produces. Default 10 s.
+	// LatencyDuration is how long each latency phase produces timed records. Default 8 s.
 	LatencyDuration time.Duration
 	// LatencyWarmup is how long the latency phase produces untimed records at LatencyRate
 	// first. Default 3 s.
 	LatencyWarmup time.Duration
-	// EncodeDuration is how long the encoding phase runs. Default 2 s.
+	// EncodeDuration is how long each round of the encoding phase runs. Default 1 s.
 	EncodeDuration time.Duration
 	// FunctionCommand runs the no-op Runtime API function (argv; RunFunction is what it must
 	// call). Default: this executable with the hidden "__bench-function" subcommand.
@@ -67,10 +70,13 @@ func (c *Config) Validate() error {
 		c.Partitions = 12
 	}
 	if c.Records == 0 {
-		c.Records = 2_000_000
+		c.Records = 1_000_000
 	}
 	if c.Size == 0 {
 		c.Size = 1024
+	}
+	if c.Rounds == 0 {
+		c.Rounds = 3
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 10_000
@@ -79,13 +85,13 @@ func (c *Config) Validate() error {
 		c.LatencyRate = 1000
 	}
 	if c.LatencyDuration == 0 {
-		c.LatencyDuration = 10 * time.Second
+		c.LatencyDuration = 8 * time.Second
 	}
 	if c.LatencyWarmup == 0 {
 		c.LatencyWarmup = 3 * time.Second
 	}
 	if c.EncodeDuration == 0 {
-		c.EncodeDuration = 2 * time.Second
+		c.EncodeDuration = time.Second
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Minute
@@ -107,6 +113,8 @@ func (c *Config) Validate() error {
 		return errors.New("bench: Records must be at least 1")
 	case c.Size < 16:
 		return errors.New("bench: Size must be at least 16 bytes")
+	case c.Rounds < 1:
+		return errors.New("bench: Rounds must be at least 1")
 	case c.BatchSize < 1 || c.BatchSize > 10_000:
 		return errors.New("bench: BatchSize must be 1..10,000")
 	case c.LatencyRate < 1:
@@ -133,6 +141,8 @@ type Drain struct {
 	// kafkaesm, functions); CPUSecondsPerGB the busy core-seconds per 10^9 value bytes.
 	CPUCores        float64 `json:"cpu_cores_busy"`
 	CPUSecondsPerGB float64 `json:"cpu_seconds_per_gb"`
+	// Rounds is every round's MB/s, in run order (the figures above are the median round's).
+	Rounds []float64 `json:"rounds_mb_per_sec,omitempty"`
 	// Ratio is this drain's rate ÷ the raw consumer's (kafkaesm drains only).
 	Ratio float64 `json:"ratio_to_raw,omitempty"`
 }
@@ -170,6 +180,7 @@ type Result struct {
 	Size       int    `json:"record_bytes"`
 	BatchSize  int    `json:"batch_size"`
 	Window     int    `json:"batching_window_seconds"`
+	Rounds     int    `json:"rounds"`
 
 	Produce Drain `json:"produce"`
 	// Raw is the ceiling: a plain franz-go group consumer.
@@ -198,7 +209,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{
 		Date: time.Now().UTC().Format(time.RFC3339), Machine: cpuModel(), CPUs: numCPU(),
 		Bootstrap: cfg.Bootstrap, Partitions: cfg.Partitions, Records: cfg.Records, Size: cfg.Size,
-		BatchSize: cfg.BatchSize, Window: cfg.Window, LatencyRate: cfg.LatencyRate,
+		BatchSize: cfg.BatchSize, Rounds: cfg.Rounds, Window: cfg.Window, LatencyRate: cfg.LatencyRate,
 	}
 	r := &runner{cfg: cfg, res: res}
 	defer r.cleanup()

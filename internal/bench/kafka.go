@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,31 +43,42 @@ func (r *runner) run(ctx context.Context) error {
 	if r.res.Produce, err = r.produce(ctx, topic); err != nil {
 		return err
 	}
-	r.progressf("raw franz-go group consumer")
-	if r.res.Raw, err = r.rawDrain(ctx, topic, false); err != nil {
-		return err
-	}
-	r.progressf("raw franz-go group consumer encoding Lambda payloads")
-	if r.res.RawEncode, err = r.rawDrain(ctx, topic, true); err != nil {
-		return err
-	}
 	if r.node, err = startNode(ctx, r.cfg); err != nil {
 		return err
 	}
-	fn, err := r.node.runtimeFunction(ctx, "bench-runtime", nil)
+	runtimeFn, err := r.node.runtimeFunction(ctx, "bench-runtime", nil)
 	if err != nil {
 		return err
 	}
-	r.progressf("kafkaesm → aws-lambda-go function (Runtime API)")
-	if r.res.RuntimeAPI, err = r.mappingDrain(ctx, topic, fn); err != nil {
+	httpFn, err := r.node.httpFunction(ctx, "bench-http", r.node.sinkURL)
+	if err != nil {
 		return err
 	}
-	if fn, err = r.node.httpFunction(ctx, "bench-http", r.node.sinkURL); err != nil {
-		return err
+	// The drains take turns, Rounds times, and each reports its median round: on a shared
+	// machine the load moves within a run, and interleaving spreads it over every drain.
+	drains := []struct {
+		name string
+		dst  *Drain
+		do   func(round int) (Drain, error)
+	}{
+		{"raw franz-go group consumer", &r.res.Raw, func(i int) (Drain, error) { return r.rawDrain(ctx, topic, false, i) }},
+		{"raw franz-go group consumer encoding Lambda payloads", &r.res.RawEncode, func(i int) (Drain, error) { return r.rawDrain(ctx, topic, true, i) }},
+		{"kafkaesm → aws-lambda-go function (Runtime API)", &r.res.RuntimeAPI, func(int) (Drain, error) { return r.mappingDrain(ctx, topic, runtimeFn) }},
+		{"kafkaesm → HTTP target", &r.res.HTTP, func(int) (Drain, error) { return r.mappingDrain(ctx, topic, httpFn) }},
 	}
-	r.progressf("kafkaesm → HTTP target")
-	if r.res.HTTP, err = r.mappingDrain(ctx, topic, fn); err != nil {
-		return err
+	rounds := make([][]Drain, len(drains))
+	for round := range r.cfg.Rounds {
+		for i, d := range drains {
+			r.progressf("round %d/%d: %s", round+1, r.cfg.Rounds, d.name)
+			res, err := d.do(round)
+			if err != nil {
+				return err
+			}
+			rounds[i] = append(rounds[i], res)
+		}
+	}
+	for i, d := range drains {
+		*d.dst = median(rounds[i])
 	}
 	for _, d := range []*Drain{&r.res.RawEncode, &r.res.RuntimeAPI, &r.res.HTTP} {
 		if r.res.Raw.RecordsPerSec > 0 {
@@ -92,7 +105,12 @@ func (r *runner) run(ctx context.Context) error {
 		}
 	}
 	r.progressf("payload encoding")
-	r.res.Encoding = measureEncoding(r.cfg.Size, r.cfg.EncodeDuration)
+	var encs []Encoding
+	for range r.cfg.Rounds {
+		encs = append(encs, measureEncoding(r.cfg.Size, r.cfg.EncodeDuration))
+	}
+	slices.SortFunc(encs, func(a, b Encoding) int { return cmp.Compare(a.MBPerSec, b.MBPerSec) })
+	r.res.Encoding = encs[len(encs)/2]
 	return nil
 }
 
@@ -166,8 +184,8 @@ func (r *runner) produce(ctx context.Context, topic string) (Drain, error) {
 // rawDrain reads the topic with a plain franz-go group consumer, with the fetch sizes the
 // poller uses, doing nothing per record but counting it, or (encode) also encoding every
 // record into Lambda payloads.
-func (r *runner) rawDrain(ctx context.Context, topic string, encode bool) (Drain, error) {
-	group := "kafkaesm-bench-raw-" + topic
+func (r *runner) rawDrain(ctx context.Context, topic string, encode bool, round int) (Drain, error) {
+	group := fmt.Sprintf("kafkaesm-bench-raw-%s-%d", topic, round)
 	if encode {
 		group += "-encode"
 	}
@@ -217,6 +235,19 @@ func (r *runner) rawDrain(ctx context.Context, topic string, encode bool) (Drain
 	end, cpu1 := time.Now(), readCPU()
 	stop()
 	return r.drain(got.Load(), end.Sub(first), end.Sub(start), cpu0, cpu1), nil
+}
+
+// median is the round with the median rate; Rounds lists every round's MB/s in run order.
+func median(ds []Drain) Drain {
+	rates := make([]float64, len(ds))
+	for i, d := range ds {
+		rates[i] = d.MBPerSec
+	}
+	sorted := slices.Clone(ds)
+	slices.SortFunc(sorted, func(a, b Drain) int { return cmp.Compare(a.RecordsPerSec, b.RecordsPerSec) })
+	m := sorted[len(sorted)/2]
+	m.Rounds = rates
+	return m
 }
 
 func (r *runner) drain(records int64, steady, total time.Duration, cpu0, cpu1 cpuTimes) Drain {

@@ -18,8 +18,8 @@ const (
 // WriteTable prints res as a human-readable table.
 func WriteTable(w io.Writer, res *Result) error {
 	fmt.Fprintf(w, "kafkaesm bench — %s, %d CPUs (%s)\n", res.Date, res.CPUs, res.Machine)
-	fmt.Fprintf(w, "topic %s: %d partitions, %d records × %d bytes; BatchSize %d, window %ds\n\n",
-		res.Topic, res.Partitions, res.Records, res.Size, res.BatchSize, res.Window)
+	fmt.Fprintf(w, "topic %s: %d partitions, %d records × %d bytes; BatchSize %d, window %ds; median of %d rounds\n\n",
+		res.Topic, res.Partitions, res.Records, res.Size, res.BatchSize, res.Window, res.Rounds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "drain\trecords/s\tMB/s\tseconds\twith start-up\tbusy cores\tcore-s/GB\trecords/invoke\t÷ raw\t")
 	row := func(name string, d Drain, target bool) {
