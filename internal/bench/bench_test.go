@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/event"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
 // The latency probe reads the payload kafkaesm really sends: build it with internal/event.
@@ -88,4 +91,18 @@ func TestConfigValidate(t *testing.T) {
 	if c.Partitions != 12 || c.Records != 1_000_000 || c.Size != 1024 || c.BatchSize != 10_000 || c.Rounds != 3 || len(c.FunctionCommand) != 2 {
 		t.Fatalf("defaults: %+v", c)
 	}
+}
+
+// A function that cannot run makes the run fail at once with the function's log, instead of
+// retrying until the timeout.
+func TestRunFailingFunction(t *testing.T) {
+	kt := kafkatest.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	_, err := Run(ctx, Config{Bootstrap: kt.Plaintext, Partitions: 1, Records: 200, Rounds: 1,
+		FunctionCommand: []string{"/bin/sh", "-c", "echo bench-function-broken >&2; exit 3"}})
+	if err == nil || !strings.Contains(err.Error(), "the function failed") || !strings.Contains(err.Error(), "bench-function-broken") {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Log(err)
 }

@@ -21,6 +21,7 @@ type runner struct {
 	res    *Result
 	admin  *kadm.Client
 	topics []string
+	groups []string // consumer groups to delete afterwards (raw consumers and mappings)
 	node   *node
 }
 
@@ -121,6 +122,9 @@ func (r *runner) cleanup() {
 		r.node.close()
 	}
 	if r.admin != nil {
+		if len(r.groups) > 0 {
+			_, _ = r.admin.DeleteGroups(ctx, r.groups...)
+		}
 		if len(r.topics) > 0 {
 			_, _ = r.admin.DeleteTopics(ctx, r.topics...)
 		}
@@ -129,7 +133,8 @@ func (r *runner) cleanup() {
 }
 
 func (r *runner) createTopic(ctx context.Context, topic string, partitions int) error {
-	resp, err := r.admin.CreateTopic(ctx, int32(partitions), 1, nil, topic)
+	// Replication factor -1: the broker's default, so that a real cluster applies its own.
+	resp, err := r.admin.CreateTopic(ctx, int32(partitions), -1, nil, topic)
 	if err == nil {
 		err = resp.Err
 	}
@@ -189,6 +194,7 @@ func (r *runner) rawDrain(ctx context.Context, topic string, encode bool, round 
 	if encode {
 		group += "-encode"
 	}
+	r.groups = append(r.groups, group)
 	enc := event.NewEncoder("", r.seeds())
 	batch := enc.NewBatch()
 	defer batch.Release()

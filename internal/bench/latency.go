@@ -147,6 +147,7 @@ func (r *runner) latency(ctx context.Context, topic string, target int) (Latency
 		if err != nil {
 			return Latency{}, err
 		}
+		r.groups = append(r.groups, uuid)
 		defer func() {
 			dctx, dcancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer dcancel()

@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
 	"github.com/kafkaesm/kafkaesm/internal/server"
 )
 
@@ -228,6 +230,7 @@ func (r *runner) mappingDrain(ctx context.Context, topic, fn string) (Drain, err
 	if err != nil {
 		return Drain{}, err
 	}
+	r.groups = append(r.groups, uuid) // a mapping's group is its UUID
 	defer func() {
 		dctx, dcancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer dcancel()
@@ -248,6 +251,10 @@ func (r *runner) mappingDrain(ctx context.Context, topic, fn string) (Drain, err
 		if st.Polled > 0 && first.IsZero() {
 			first, cpu0 = time.Now(), readCPU()
 		}
+		if st.Failed > 0 { // a no-op function never fails: stop instead of retrying for minutes
+			return Drain{}, fmt.Errorf("mapping into %s: the function failed (%d records in failed attempts); its log ends:\n%s",
+				fn, st.Failed, r.node.logTail(fn))
+		}
 		if st.Invoked >= n {
 			end, cpu1 := time.Now(), readCPU()
 			stop()
@@ -264,4 +271,13 @@ func (r *runner) mappingDrain(ctx context.Context, topic, fn string) (Drain, err
 		case <-tick.C:
 		}
 	}
+}
+
+// logTail is the end of a function's log in the node's data directory.
+func (n *node) logTail(fn string) string {
+	b, err := os.ReadFile(filepath.Join(invoke.LogDir(n.dir, fn), "function.log"))
+	if err != nil {
+		return err.Error()
+	}
+	return string(b[max(0, len(b)-2048):])
 }
