@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -33,8 +34,8 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	r.admin = kadm.NewClient(cl)
-	stamp := time.Now().UTC().Format("20060102-150405")
-	topic := "kafkaesm-bench-" + stamp
+	// Unique even for runs started in the same second (tests of several packages run at once).
+	topic := fmt.Sprintf("kafkaesm-bench-%s-%04x", time.Now().UTC().Format("20060102-150405"), rand.N(1<<16))
 	if err := r.createTopic(ctx, topic, r.cfg.Partitions); err != nil {
 		return err
 	}
