@@ -80,6 +80,9 @@ MaximumBatchingWindowInSeconds 0; and payload encoding. Its topics are deleted a
 	f.StringVar(&jsonFile, "json", "", "also write the results as JSON to this file")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (kafkaesm's node runs in it) to this file")
 	f.BoolVar(&verbose, "verbose", false, "log the in-process node to stderr")
+	// Tests run the function from the test binary; users never need to.
+	f.StringArrayVar(&cfg.FunctionCommand, "function-command", nil, "argv of the no-op function, one flag per argument (default: this binary's hidden "+bench.FunctionSubcommand+")")
+	_ = f.MarkHidden("function-command")
 	return cmd
 }
 
