@@ -56,11 +56,11 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "./kafkaesm-data", "directory for state, function code and logs")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "AWS region used in ARNs")
 	f.StringVar(&cfg.AccountID, "account-id", "000000000000", "AWS account id used in ARNs")
+	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "require AWS SigV4 requests signed with this access key id (env KAFKAESM_ACCESS_KEY_ID)")
+	f.StringVar(&cfg.SecretAccessKey, "secret-access-key", "", "secret access key for --access-key-id (env KAFKAESM_SECRET_ACCESS_KEY; prefer the env var: flags show in ps)")
 	f.StringVar(&cfg.EventSource, "event-source", "SelfManagedKafka", `eventSource in Kafka payloads: "SelfManagedKafka" (what AWS sends) or "aws:SelfManagedKafka" (the seed document's example)`)
 	f.DurationVar(&cfg.KafkaSessionTimeout, "kafka-session-timeout", 45*time.Second, "consumer group session timeout: how long a crashed node keeps its partitions (the broker allows 6s..30m by default)")
 	cfg.Pollers = true
-	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "require AWS SigV4 requests signed with this access key id (env KAFKAESM_ACCESS_KEY_ID)")
-	f.StringVar(&cfg.SecretAccessKey, "secret-access-key", "", "secret access key for --access-key-id (env KAFKAESM_SECRET_ACCESS_KEY; prefer the env var: flags show in ps)")
 	return cmd
 }
 

@@ -115,7 +115,7 @@ type consumer struct {
 	status status
 }
 
-func startConsumer(ctx context.Context, cfg *Config, m *mapping.EventSourceMapping, sp spec) (*consumer, error) {
+func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec) *consumer {
 	c := &consumer{
 		cfg:      cfg,
 		uuid:     m.UUID,
@@ -149,29 +149,65 @@ func startConsumer(ctx context.Context, cfg *Config, m *mapping.EventSourceMappi
 	if cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(max(cfg.SessionTimeout/10, 100*time.Millisecond)))
 	}
-	if cfg.ClientOpts != nil {
-		extra, err := cfg.ClientOpts(ctx, m)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	go c.run(m, opts)
+	return c
+}
+
+// run builds the Kafka client, retrying while ClientOpts fails (a secret that does not exist
+// yet, a bad key: the problem is reported, and the mapping starts once it is fixed, as Lambda's
+// does), then polls until stop. It owns c.cl until pollDone is closed.
+func (c *consumer) run(m *mapping.EventSourceMapping, opts []kgo.Opt) {
+	defer close(c.pollDone)
+	var retry *time.Timer
+	for attempt := 0; ; attempt++ {
+		cl, err := c.newClient(m, opts)
+		if err == nil {
+			c.cl = cl
+			break
+		}
+		reason, res := c.cfg.ClassifyError(err)
+		c.log.Warn("cannot build the kafka client; retrying", "err", err, "result", res)
+		if res != "" {
+			c.status.clientFailed(reason, res)
+		}
+		delay := c.cfg.Backoff.Delay(attempt)
+		if retry == nil {
+			retry = time.NewTimer(delay)
+			defer retry.Stop()
+		} else {
+			retry.Reset(delay)
+		}
+		select {
+		case <-retry.C:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+	c.status.clientFailed("", "")
+	c.log.Info("mapping consumer started", "topics", c.spec.topics, "servers", c.spec.servers)
+	c.poll()
+}
+
+func (c *consumer) newClient(m *mapping.EventSourceMapping, opts []kgo.Opt) (*kgo.Client, error) {
+	if c.cfg.ClientOpts != nil {
+		extra, err := c.cfg.ClientOpts(c.ctx, m)
 		if err != nil {
 			return nil, fmt.Errorf("poller: client options for mapping %s: %w", m.UUID, err)
 		}
-		opts = append(opts, extra...)
+		opts = append(opts[:len(opts):len(opts)], extra...)
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("poller: kafka client for mapping %s: %w", m.UUID, err)
 	}
-	c.cl = cl
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	go c.poll()
-	c.log.Info("mapping consumer started", "topics", sp.topics, "servers", sp.servers)
-	return c, nil
+	return cl, nil
 }
 
 // poll is the only goroutine that hands records to workers. It never blocks on a worker:
 // enqueue appends and pauses a partition whose queue is full, so AllowRebalance always comes
 // back quickly and the group never kicks us for a slow function.
 func (c *consumer) poll() {
-	defer close(c.pollDone)
 	for {
 		fs := c.cl.PollRecords(c.ctx, 10_000)
 		if fs.IsClientClosed() || c.ctx.Err() != nil {
@@ -212,7 +248,7 @@ func (c *consumer) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 			if c.workers[k] != nil {
 				continue
 			}
-			w := newWorker(c, k)
+			w := newWorker(c, cl, k)
 			c.workers[k] = w
 			go w.run()
 		}
@@ -267,6 +303,9 @@ func (c *consumer) removeWorkers(tps map[string][]int32, abort bool) {
 func (c *consumer) stop(ctx context.Context) error {
 	c.cancel()
 	<-c.pollDone
+	if c.cl == nil { // never got a client: nothing joined, nothing to commit
+		return nil
+	}
 	c.mu.Lock()
 	ws := make([]*worker, 0, len(c.workers))
 	for k, w := range c.workers {
@@ -334,12 +373,13 @@ type status struct {
 	c       *consumer
 	closing atomic.Bool
 
-	mu                    sync.Mutex
-	failing               map[*worker]bool
-	processed             string // "", OK or Function call failed
-	connReason, connRes   string // current connection problem, "" when none
-	fetchReason, fetchRes string // current classified fetch/group problem, "" when none
-	reported              string
+	mu                      sync.Mutex
+	failing                 map[*worker]bool
+	processed               string // "", OK or Function call failed
+	clientReason, clientRes string // the client cannot be built (bad secret), "" when none
+	connReason, connRes     string // current connection problem, "" when none
+	fetchReason, fetchRes   string // current classified fetch/group problem, "" when none
+	reported                string
 }
 
 func (s *status) connected(err error) {
@@ -360,6 +400,17 @@ func (s *status) connected(err error) {
 		}
 		s.c.log.Warn("broker connection failed", "err", err)
 	}
+	s.publish()
+}
+
+// clientFailed records why the Kafka client cannot be built ("" once it is).
+func (s *status) clientFailed(reason, res string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clientRes == res && s.clientReason == reason {
+		return
+	}
+	s.clientReason, s.clientRes = reason, res
 	s.publish()
 }
 
@@ -415,6 +466,8 @@ func (s *status) forget(ws []*worker) {
 func (s *status) publish() {
 	res, reason := s.processed, ""
 	switch {
+	case s.clientRes != "":
+		res, reason = s.clientRes, s.clientReason
 	case s.connRes != "":
 		res, reason = s.connRes, s.connReason
 	case s.fetchRes != "":

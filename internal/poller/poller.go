@@ -44,7 +44,10 @@ type Runner interface {
 	// reconfigures it in place (BatchSize, MaximumBatchingWindowInSeconds, FunctionArn take effect
 	// for the next batch), or restarts it when what the Kafka client depends on changed (servers,
 	// topics, group, starting position, access configurations). A mapping with Enabled false is
-	// stopped. Apply returns once the consumer is started, not once it consumes.
+	// stopped. Apply returns once the consumer is started, not once it consumes; it fails only
+	// for a mapping it cannot run at all (no topic, no servers, bad starting position). A
+	// client that cannot be built yet (ClientOpts fails: a missing secret) is retried with
+	// backoff and reported, so the mapping still settles.
 	Apply(ctx context.Context, m *mapping.EventSourceMapping) error
 	// Stop stops the mapping's consumer: in-flight batches finish (bounded by Config.DrainTimeout
 	// and ctx), delivered offsets are committed, the consumer leaves its group. Unknown uuids are
@@ -100,7 +103,9 @@ type Config struct {
 	// sends); event.SourceAWSSelfManagedKafka is the seed document's spelling.
 	EventSource string
 	// ClientOpts returns extra franz-go options for a mapping (SASL, TLS from
-	// SourceAccessConfigurations). They are appended after the poller's own options. Optional.
+	// SourceAccessConfigurations). They are appended after the poller's own options. An error
+	// is classified, reported, and retried with Backoff until it succeeds or the mapping stops.
+	// Optional.
 	ClientOpts func(ctx context.Context, m *mapping.EventSourceMapping) ([]kgo.Opt, error)
 	// ClassifyError maps a Kafka error to a StateTransitionReason ("" for none) and a
 	// LastProcessingResult (e.g. "PROBLEM: SASL authentication failed."). It sees failed broker
@@ -310,11 +315,7 @@ func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) err
 			mg.cfg.Logger.Warn("stopping mapping consumer for restart", "uuid", m.UUID, "err", err)
 		}
 	}
-	c, err := startConsumer(ctx, &mg.cfg, m, spec)
-	if err != nil {
-		return err
-	}
-	e.c.Store(c)
+	e.c.Store(startConsumer(&mg.cfg, m, spec))
 	return nil
 }
 

@@ -588,3 +588,58 @@ func TestBackpressurePauseResume(t *testing.T) {
 		t.Logf("%d pauses", st.Pauses)
 	}
 }
+
+// TestClientOptsFailureReportedThenRetried: a mapping whose client options fail (a secret that
+// does not exist yet) is started anyway, reports the classified problem, and consumes once the
+// options succeed.
+func TestClientOptsFailureReportedThenRetried(t *testing.T) {
+	kt := kafkatest.Get(t)
+	topic := kt.CreateTopic(t, 1, nil)
+	producePerPartition(t, kt, topic, 1, 10)
+	rec := newRecorder()
+	rep := &reporter{}
+	cfg := testConfig(rec, rep)
+	var calls atomic.Int64
+	errSecret := errors.New("secret missing")
+	cfg.ClientOpts = func(context.Context, *mapping.EventSourceMapping) ([]kgo.Opt, error) {
+		if calls.Add(1) <= 3 {
+			return nil, errSecret
+		}
+		return nil, nil
+	}
+	cfg.ClassifyError = func(err error) (string, string) {
+		if errors.Is(err, errSecret) {
+			return mapping.ReasonConfigNotValid, "PROBLEM: The secret does not exist."
+		}
+		return "", ""
+	}
+	mg := newTestManager(t, cfg)
+	m := newMapping(kt.Plaintext, topic)
+	apply(t, mg, m) // does not fail: the mapping settles and shows the problem
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
+		if got := rec.total(); got < 10 {
+			return fmt.Errorf("%d of 10", got)
+		}
+		return nil
+	})
+	checkPartition(t, "partition 0", rec.partition(topic, 0), 0, 10, true)
+	if !rep.seen("PROBLEM: The secret does not exist.") || rep.last() != mapping.ResultOK {
+		t.Fatalf("reports %v", rep.reports)
+	}
+}
+
+// TestStopWhileClientCannotBeBuilt: Stop of a mapping still waiting for its client returns.
+func TestStopWhileClientCannotBeBuilt(t *testing.T) {
+	cfg := testConfig(newRecorder(), nil)
+	cfg.ClientOpts = func(context.Context, *mapping.EventSourceMapping) ([]kgo.Opt, error) {
+		return nil, errors.New("never")
+	}
+	mg := newTestManager(t, cfg)
+	m := newMapping("127.0.0.1:1", "t")
+	apply(t, mg, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := mg.Stop(ctx, m.UUID); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 // records are delivered in offset order with at most one batch in flight.
 type worker struct {
 	c     *consumer
+	cl    *kgo.Client // the consumer's client, as handed to OnPartitionsAssigned
 	tp    tp
 	tpMap map[string][]int32 // for Pause/ResumeFetchPartitions
 
@@ -38,9 +39,10 @@ type worker struct {
 	next atomic.Int64 // next offset to deliver, -1 unknown
 }
 
-func newWorker(c *consumer, k tp) *worker {
+func newWorker(c *consumer, cl *kgo.Client, k tp) *worker {
 	w := &worker{
 		c:        c,
+		cl:       cl,
 		tp:       k,
 		tpMap:    map[string][]int32{k.topic: {k.partition}},
 		wake:     make(chan struct{}, 1),
@@ -66,7 +68,7 @@ func (w *worker) enqueue(rs []*kgo.Record, hwm int64) {
 		w.qBytes += len(r.Key) + len(r.Value)
 	}
 	if !w.paused && (len(w.queue)-w.head >= w.highWater() || w.qBytes >= w.c.cfg.QueueBytes) {
-		w.c.cl.PauseFetchPartitions(w.tpMap)
+		w.cl.PauseFetchPartitions(w.tpMap)
 		w.paused = true
 		w.c.pauses.Add(1)
 	}
@@ -106,7 +108,7 @@ func (w *worker) take() []*kgo.Record {
 		w.qBytes -= len(r.Key) + len(r.Value)
 	}
 	if w.paused && len(w.queue)-w.head < w.highWater()/2 && w.qBytes < w.c.cfg.QueueBytes/2 {
-		w.c.cl.ResumeFetchPartitions(w.tpMap)
+		w.cl.ResumeFetchPartitions(w.tpMap)
 		w.paused = false
 	}
 	return chunk
@@ -261,7 +263,7 @@ func (w *worker) run() {
 }
 
 func (w *worker) mark(r *kgo.Record) {
-	w.c.cl.MarkCommitRecords(r)
+	w.cl.MarkCommitRecords(r)
 	w.next.Store(r.Offset + 1)
 }
 

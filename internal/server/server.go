@@ -133,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	var pollers *poller.Manager
 	if cfg.Runner == nil && cfg.Pollers {
-		if pollers, err = newPollers(cfg, st, fr.Engine); err != nil {
+		if pollers, err = newPollers(cfg, st, sec, fr.Engine); err != nil {
 			_ = fr.Close()
 			_ = st.Close()
 			return nil, err
