@@ -325,6 +325,17 @@ func TestKafkaAccessEndToEnd(t *testing.T) {
 			}
 			e.putSecret(t, creds, map[string]string{"username": kafkatest.AliceUser, "password": kafkatest.AlicePassword})
 			e.waitDelivered(t, uuid, topic, 3)
+
+			// Broken while consuming: the changed secret is probed at once, the consumer stops;
+			// records produced meanwhile wait and arrive after the fix, none lost.
+			e.putSecret(t, creds, map[string]string{"username": kafkatest.AliceUser, "password": wrong})
+			e.waitStatus(t, uuid, authn, "PROBLEM: SASL authentication failed.")
+			e.produce(t, topic, 4)
+			e.putSecret(t, creds, map[string]string{"username": kafkatest.AliceUser, "password": kafkatest.AlicePassword})
+			e.waitDelivered(t, uuid, topic, 7)
+			if n := e.target.count(topic); n != 7 {
+				t.Fatalf("%d deliveries of 7 records", n)
+			}
 		})
 
 		wrongKeyPW := kafkatest.UniqueName("wrong-keypw")
