@@ -126,6 +126,12 @@ func (r *reporter) seen(result string) bool {
 	return false
 }
 
+func (r *reporter) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.reports...)
+}
+
 func (r *reporter) last() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -201,7 +201,7 @@ func TestStatusReports(t *testing.T) {
 		mapping.ResultFunctionCallFailed,
 		mapping.ResultOK,
 	}
-	if d := cmp.Diff(want, rep.reports); d != "" {
+	if d := cmp.Diff(want, rep.all()); d != "" {
 		t.Fatalf("reports (-want +got):\n%s", d)
 	}
 }

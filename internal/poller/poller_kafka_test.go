@@ -624,7 +624,7 @@ func TestClientOptsFailureReportedThenRetried(t *testing.T) {
 	})
 	checkPartition(t, "partition 0", rec.partition(topic, 0), 0, 10, true)
 	if !rep.seen("PROBLEM: The secret does not exist.") || rep.last() != mapping.ResultOK {
-		t.Fatalf("reports %v", rep.reports)
+		t.Fatalf("reports %v", rep.all())
 	}
 }
 

@@ -40,13 +40,12 @@ func TestKillNineKafkaesmMidStream(t *testing.T) {
 	kt.ProduceWith(t, prod, recs...)
 
 	dir := t.TempDir()
-	kafkaesm, fn := filepath.Join(dir, "kafkaesm"), filepath.Join(dir, "fn", "bootstrap")
-	for _, b := range [][2]string{{kafkaesm, "../../cmd/kafkaesm"}, {fn, "./testdata/kafkafn"}} {
-		cmd := exec.Command("go", "build", "-o", b[0], b[1])
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", b[1], err, out)
-		}
+	kafkaesm := buildBinary(t, testCtx(t)) // shared with the other binary tests
+	fn := filepath.Join(dir, "fn", "bootstrap")
+	build := exec.Command("go", "build", "-o", fn, "./testdata/kafkafn")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build function: %v\n%s", err, out)
 	}
 	code, err := os.ReadFile(fn)
 	if err != nil {
