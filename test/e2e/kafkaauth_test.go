@@ -311,6 +311,42 @@ func TestKafkaAccessEndToEnd(t *testing.T) {
 			e.waitDelivered(t, uuid, topic, 3)
 		})
 
+		// The same for the consumer group: the topic is readable, the custom group's ACLs name
+		// only alice.
+		t.Run("missing group ACLs, then granted", func(t *testing.T) {
+			t.Parallel()
+			user, pass := kafkatest.UniqueName("noacl"), kafkatest.UniqueName("pw")
+			kt.UpsertSCRAM(t, user, pass)
+			e.mustHide(pass)
+			topic := kt.CreateTopic(t, 1, nil)
+			group := kafkatest.UniqueName("g")
+			kt.CreateACLs(t, kadm.NewACLs().Allow("User:"+user).Topics(topic).
+				Operations(kadm.OpDescribe, kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral))
+			kt.CreateACLs(t, kadm.NewACLs().Allow("User:"+kafkatest.AliceUser).Groups(group).
+				Operations(kadm.OpDescribe, kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral))
+			e.produce(t, topic, 3)
+			creds := e.secret(t, map[string]string{"username": user, "password": pass})
+			out, err := e.lc.CreateEventSourceMapping(testCtx(t), &lambda.CreateEventSourceMappingInput{
+				FunctionName:                      aws.String("authfn"),
+				Topics:                            []string{topic},
+				SelfManagedEventSource:            &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {kt.SASLSSL}}},
+				SelfManagedKafkaEventSourceConfig: &types.SelfManagedKafkaEventSourceConfig{ConsumerGroupId: aws.String(group)},
+				SourceAccessConfigurations:        []types.SourceAccessConfiguration{sacOf(types.SourceAccessTypeSaslScram512Auth, creds), caSAC},
+				StartingPosition:                  types.EventSourcePositionTrimHorizon,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			uuid := aws.ToString(out.UUID)
+			e.waitStatus(t, uuid, authz, "PROBLEM: Cluster failed to authorize Lambda.")
+			if n := e.target.count(topic); n != 0 {
+				t.Fatalf("%d records delivered without group ACLs", n)
+			}
+			kt.CreateACLs(t, kadm.NewACLs().Allow("User:"+user).Groups(group).
+				Operations(kadm.OpDescribe, kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral))
+			e.waitDelivered(t, uuid, topic, 3)
+		})
+
 		t.Run("wrong password, then corrected with PutSecretValue", func(t *testing.T) {
 			t.Parallel()
 			topic := kt.CreateTopic(t, 1, nil)
