@@ -206,6 +206,9 @@ func (g *AccessGate) Apply(ctx context.Context, m *mapping.EventSourceMapping) e
 		kick: make(chan struct{}, 1), trouble: make(chan struct{}, 1),
 		m: m, key: key, secretIDs: secretIDs(m)}
 	s.lastGood.Store(mapping.ResultNoRecordsProcessed)
+	if r := m.LastProcessingResult; r == mapping.ResultOK || r == mapping.ResultFunctionCallFailed {
+		s.lastGood.Store(r)
+	}
 	// A problem reported before this node (re)started is still on the mapping: clear it once
 	// the probe passes.
 	s.failing.Store(isAccessReason(m.StateTransitionReason))
