@@ -39,6 +39,9 @@ type Config struct {
 	// KafkaSessionTimeout is the consumer groups' session timeout; default 45 s. A node that
 	// crashed holds its partitions this long.
 	KafkaSessionTimeout time.Duration
+	// KafkaAccessBackoff paces the re-probes of a mapping whose Kafka access fails (bad secret,
+	// missing ACLs); default 1 s doubling to 30 s. A changed secret re-probes at once.
+	KafkaAccessBackoff poller.Backoff
 	// Resync is the reconciler's full resync period; default 30 s.
 	Resync time.Duration
 	// AccessKeyID and SecretAccessKey enable AWS Signature V4 on the API (flags
@@ -101,7 +104,7 @@ type Server struct {
 	rec     *Reconciler
 	fr      *functionRuntime
 	// pollers is the Runner when Config.Pollers built it; Run stops its mappings on shutdown.
-	pollers *poller.Manager
+	pollers *poller.AccessGate
 	api     *api.Server
 	handler http.Handler // api, behind SigV4 when credentials are configured
 	ln      net.Listener
@@ -131,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	var pollers *poller.Manager
+	var pollers *poller.AccessGate
 	if cfg.Runner == nil && cfg.Pollers {
 		if pollers, err = newPollers(cfg, st, sec, fr.Engine); err != nil {
 			_ = fr.Close()
@@ -150,7 +153,12 @@ func New(cfg Config) (*Server, error) {
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
-	smAPI, err := secrets.NewAPI(secrets.APIConfig{Repo: sec, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
+	secretChanged := func(string) {}
+	if pollers != nil {
+		secretChanged = pollers.SecretChanged // a corrected secret resumes its mappings at once
+	}
+	smAPI, err := secrets.NewAPI(secrets.APIConfig{Repo: sec, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
+		Changed: secretChanged})
 	if err != nil {
 		_ = st.Close()
 		return nil, err

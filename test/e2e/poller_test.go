@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -134,6 +135,77 @@ func TestPollerDeliversToAwsLambdaGoFunction(t *testing.T) {
 			}
 		}
 	}
+
+	// Life cycle through the API: disabling stops consumption and leaves the group; records
+	// produced meanwhile wait; enabling resumes from the committed offsets (nothing delivered
+	// twice); deleting leaves the group and removes the mapping.
+	adm := kt.Admin(t)
+	groupMembers := func() (int, error) {
+		gs, err := adm.DescribeGroups(ctx, aws.ToString(esm.UUID))
+		if err != nil {
+			return 0, err
+		}
+		return len(gs[aws.ToString(esm.UUID)].Members), gs.Error()
+	}
+	state := func() string {
+		got, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: esm.UUID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(got.State)
+	}
+	if _, err := c.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: esm.UUID, Enabled: aws.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		if st := state(); st != "Disabled" {
+			return fmt.Errorf("state %s", st)
+		}
+		if n, err := groupMembers(); err != nil || n != 0 {
+			return fmt.Errorf("group members %d (%v) after disable", n, err)
+		}
+		return nil
+	})
+	var more []*kgo.Record
+	for p := int32(0); p < parts; p++ {
+		more = append(more, &kgo.Record{Topic: topic, Partition: p, Key: []byte("k" + strconv.Itoa(int(p))), Value: []byte(strconv.Itoa(each))})
+	}
+	kt.ProduceWith(t, prod, more...)
+	if got := readDeliveries(t, outFile, topic); len(got[0]) != each {
+		t.Fatalf("a disabled mapping delivered: partition 0 has %d", len(got[0]))
+	}
+	if _, err := c.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: esm.UUID, Enabled: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 120*time.Second, 250*time.Millisecond, func() error {
+		got := readDeliveries(t, outFile, topic)
+		for p := 0; p < parts; p++ {
+			if len(got[p]) < each+1 {
+				return fmt.Errorf("partition %d: %d of %d after enable", p, len(got[p]), each+1)
+			}
+		}
+		return nil
+	})
+	got = readDeliveries(t, outFile, topic)
+	for p := 0; p < parts; p++ {
+		if len(got[p]) != each+1 || got[p][each].offset != int64(each) {
+			t.Fatalf("partition %d after enable: %d deliveries, last %+v (want %d, resumed at the committed offset)", p, len(got[p]), got[p][len(got[p])-1], each+1)
+		}
+	}
+	if _, err := c.DeleteEventSourceMapping(ctx, &lambda.DeleteEventSourceMappingInput{UUID: esm.UUID}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		_, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: esm.UUID})
+		var nf *types.ResourceNotFoundException
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("after delete: %v", err)
+		}
+		if n, err := groupMembers(); err != nil || n != 0 {
+			return fmt.Errorf("group members %d (%v) after delete", n, err)
+		}
+		return nil
+	})
 }
 
 type e2eDelivery struct {
