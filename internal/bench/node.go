@@ -236,7 +236,6 @@ func (r *runner) mappingDrain(ctx context.Context, topic, fn string) (Drain, err
 		defer dcancel()
 		_ = r.node.deleteMapping(dctx, uuid)
 	}()
-	pollers := r.node.srv.Pollers()
 	var invoked atomic.Int64
 	stop := r.startProgress("delivered", invoked.Load)
 	defer stop()
@@ -246,7 +245,7 @@ func (r *runner) mappingDrain(ctx context.Context, topic, fn string) (Drain, err
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		st, _ := pollers.Stats(uuid)
+		st, _ := r.node.srv.MappingStats(uuid)
 		invoked.Store(st.Invoked)
 		if st.Polled > 0 && first.IsZero() {
 			first, cpu0 = time.Now(), readCPU()

@@ -171,6 +171,15 @@ func refersTo(id, arn string) bool {
 	return !strings.HasPrefix(id, "arn:") && strings.Contains(arn, ":secret:"+id+"-")
 }
 
+// Stats returns a running mapping's counters from the inner runner (the Manager's Stats);
+// false when the mapping is not consuming or the inner runner keeps none.
+func (g *AccessGate) Stats(uuid string) (Stats, bool) {
+	if s, ok := g.inner.(interface{ Stats(string) (Stats, bool) }); ok {
+		return s.Stats(uuid)
+	}
+	return Stats{}, false
+}
+
 // Apply implements Runner. It records the wished configuration and returns; the mapping's
 // supervisor probes and starts (or reconfigures) the consumer.
 func (g *AccessGate) Apply(ctx context.Context, m *mapping.EventSourceMapping) error {

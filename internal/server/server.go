@@ -204,9 +204,14 @@ func (s *Server) Secrets() *secrets.Repo { return s.secrets }
 // Store is the node's state store (pollers report status through it).
 func (s *Server) Store() *store.SQLite { return s.store }
 
-// Pollers is the poller Manager running this node's mappings, nil unless Config.Pollers built
-// it (the benchmark reads its counters).
-func (s *Server) Pollers() *poller.Manager { return s.pollers }
+// MappingStats returns the poller counters of a running mapping; false when no poller of this
+// node runs it (the benchmark reads them).
+func (s *Server) MappingStats(uuid string) (poller.Stats, bool) {
+	if s.pollers == nil {
+		return poller.Stats{}, false
+	}
+	return s.pollers.Stats(uuid)
+}
 
 // API is the HTTP API, for registering extra routes before Run.
 func (s *Server) API() *api.Server { return s.api }
