@@ -153,6 +153,9 @@ type Latency struct {
 	P50Ms   float64 `json:"p50_ms"`
 	P99Ms   float64 `json:"p99_ms"`
 	MaxMs   float64 `json:"max_ms"`
+	// ColdStarts while timing: function processes started because every warm one was busy
+	// (Runtime API only; each costs a process start, tens of ms on a busy machine).
+	ColdStarts int `json:"cold_starts"`
 }
 
 // Encoding is payload encoding throughput.

@@ -204,6 +204,10 @@ func (r *runner) latency(ctx context.Context, topic string, target int) (Latency
 	paced(r.cfg.LatencyWarmup, func() []byte { return []byte(warmValue) })
 	time.Sleep(100 * time.Millisecond)
 	sink.reset()
+	cold := 0
+	if target == targetRuntime {
+		cold = r.node.coldStarts(fn)
+	}
 
 	total := int(int64(r.cfg.LatencyRate) * int64(r.cfg.LatencyDuration) / int64(time.Second))
 	stop := r.startProgress("timed records delivered", sink.count)
@@ -222,7 +226,11 @@ func (r *runner) latency(ctx context.Context, topic string, target int) (Latency
 	if ctx.Err() != nil {
 		return Latency{}, fmt.Errorf("latency into %s: %d of %d records seen: %w", fn, sink.count(), want, ctx.Err())
 	}
-	return sink.summary(), nil
+	l := sink.summary()
+	if target == targetRuntime {
+		l.ColdStarts = r.node.coldStarts(fn) - cold
+	}
+	return l, nil
 }
 
 // rawLatencyConsumer reads topic from its end with a plain franz-go consumer (no group, the

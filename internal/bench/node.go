@@ -280,3 +280,12 @@ func (n *node) logTail(fn string) string {
 	}
 	return string(b[max(0, len(b)-2048):])
 }
+
+// coldStarts counts the function's cold starts so far: REPORT lines with an Init Duration.
+func (n *node) coldStarts(fn string) int {
+	b, err := os.ReadFile(filepath.Join(invoke.LogDir(n.dir, fn), "function.log"))
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "\tInit Duration: ")
+}
