@@ -23,6 +23,10 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newVersionCmd())
 	root.AddCommand(newLogsCmd())
+	g := &globals{}
+	g.addFlags(root)
+	root.AddCommand(newMappingsCmd(g), newFunctionsCmd(g), newProduceCmd(g), newStatusCmd(g))
+	root.AddCommand(newDevCmd(), newSampleHandlerCmd())
 	return root
 }
 
