@@ -85,7 +85,9 @@ func TestFunctionsCommands(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(list), "\n"); len(lines) != 5 || !strings.HasPrefix(lines[0], "NAME") {
 		t.Errorf("functions list: want a header and 4 rows:\n%s", list)
 	}
-	var listed struct{ Functions []struct{ FunctionName string } }
+	var listed struct {
+		Functions []struct{ FunctionName string }
+	}
 	if err := json.Unmarshal([]byte(ok(t, ep, "-o", "json", "functions", "list")), &listed); err != nil || len(listed.Functions) != 4 {
 		t.Errorf("functions list -o json: %v %+v", err, listed)
 	}
