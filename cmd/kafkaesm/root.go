@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kafkaesm/kafkaesm/internal/secrets"
 	"github.com/kafkaesm/kafkaesm/internal/server"
 )
 
@@ -38,6 +39,14 @@ func newServeCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+			// Read from the environment here, not as flag defaults, so --help never prints a secret.
+			if cfg.AccessKeyID == "" {
+				cfg.AccessKeyID = os.Getenv("KAFKAESM_ACCESS_KEY_ID")
+			}
+			if cfg.SecretAccessKey == "" {
+				cfg.SecretAccessKey = os.Getenv("KAFKAESM_SECRET_ACCESS_KEY")
+			}
+			cfg.SecretKey = os.Getenv(secrets.EnvKey) // env only: a key on the command line shows in ps
 			s, err := server.New(cfg)
 			if err != nil {
 				return err
@@ -50,6 +59,8 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "./kafkaesm-data", "directory for state, function code and logs")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "AWS region used in ARNs")
 	f.StringVar(&cfg.AccountID, "account-id", "000000000000", "AWS account id used in ARNs")
+	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "require AWS SigV4 requests signed with this access key id (env KAFKAESM_ACCESS_KEY_ID)")
+	f.StringVar(&cfg.SecretAccessKey, "secret-access-key", "", "secret access key for --access-key-id (env KAFKAESM_SECRET_ACCESS_KEY; prefer the env var: flags show in ps)")
 	return cmd
 }
 

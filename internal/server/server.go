@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
+	"github.com/kafkaesm/kafkaesm/internal/secrets"
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
@@ -30,6 +31,14 @@ type Config struct {
 	Runner Runner
 	// Resync is the reconciler's full resync period; default 30 s.
 	Resync time.Duration
+	// AccessKeyID and SecretAccessKey enable AWS Signature V4 on the API (flags
+	// --access-key-id/--secret-access-key or env KAFKAESM_ACCESS_KEY_ID/KAFKAESM_SECRET_ACCESS_KEY).
+	// Without them the API is unauthenticated and may only listen on a loopback address.
+	AccessKeyID     string
+	SecretAccessKey string
+	// SecretKey is the base64 AES-256 key sealing secret values (env KAFKAESM_SECRET_KEY); when
+	// empty, <DataDir>/secret.key is used, created with mode 0600 on first start.
+	SecretKey string
 }
 
 // Validate fills defaults and checks the configuration.
@@ -49,21 +58,42 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
 		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
+		return errors.New("set both an access key id and a secret access key, or neither")
+	}
+	if c.AccessKeyID == "" && !isLoopback(host) {
+		return fmt.Errorf("refusing to listen on %s without credentials: anyone who can reach it could read secrets and run functions; "+
+			"set --access-key-id and --secret-access-key (or KAFKAESM_ACCESS_KEY_ID and KAFKAESM_SECRET_ACCESS_KEY), "+
+			"or listen on a loopback address such as 127.0.0.1", c.Listen)
 	}
 	return nil
 }
 
+// isLoopback reports whether host (from a listen address) only accepts local connections.
+// An empty host or 0.0.0.0 listens on every interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Server is a running node.
 type Server struct {
-	cfg   Config
-	store *store.SQLite
-	rec   *Reconciler
-	fr    *functionRuntime
-	api   *api.Server
-	ln    net.Listener
-	http  *http.Server
+	cfg     Config
+	store   *store.SQLite
+	secrets *secrets.Repo
+	rec     *Reconciler
+	fr      *functionRuntime
+	api     *api.Server
+	handler http.Handler // api, behind SigV4 when credentials are configured
+	ln      net.Listener
+	http    *http.Server
 }
 
 // New prepares a node; Start opens the listener.
@@ -88,12 +118,57 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, rec: rec, fr: fr}
+	sec, err := openSecrets(cfg, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, secrets: sec, rec: rec, fr: fr}
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
+	smAPI, err := secrets.NewAPI(secrets.APIConfig{Repo: sec, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s.api.Handle("POST /{$}", smAPI) // Secrets Manager (awsJson1.1, X-Amz-Target) on the same endpoint
+	s.handler = s.api
+	if cfg.AccessKeyID != "" {
+		h, err := api.SigV4(api.SigV4Config{
+			Credentials: map[string]string{cfg.AccessKeyID: cfg.SecretAccessKey},
+			Region:      cfg.Region,
+		}, s.api)
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		s.handler = h
+	}
 	return s, nil
 }
+
+// openSecrets adds the secrets tables to the store's database and opens the sealed secret
+// repository under the key from cfg.SecretKey or <DataDir>/secret.key.
+func openSecrets(cfg Config, st *store.SQLite) (*secrets.Repo, error) {
+	if err := store.Migrate(context.Background(), st.DB(), secrets.Migrations); err != nil {
+		return nil, err
+	}
+	key, src, err := secrets.LoadKey(cfg.SecretKey, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := secrets.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("secret encryption key loaded", "source", string(src), "key_id", sealer.PrimaryKeyID())
+	return secrets.NewRepo(st.DB(), sealer), nil
+}
+
+// Secrets is the node's secret repository: the Secrets Manager API's storage and the pollers'
+// kafkaauth.SecretSource.
+func (s *Server) Secrets() *secrets.Repo { return s.secrets }
 
 // Store is the node's state store (pollers report status through it).
 func (s *Server) Store() *store.SQLite { return s.store }
@@ -108,7 +183,7 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.ln = ln
-	s.http = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	return nil
 }
 
@@ -124,7 +199,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	defer s.fr.Close() // after the HTTP server: no invocation starts any more
-	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir)
+	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir, "sigv4", s.cfg.AccessKeyID != "")
 	recCtx, stopRec := context.WithCancel(ctx)
 	recDone := make(chan struct{})
 	go func() {

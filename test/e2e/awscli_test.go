@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,43 +32,7 @@ func TestAWSCLILifecycle(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "kafkaesm")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/kafkaesm/kafkaesm/cmd/kafkaesm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-
-	srv := exec.CommandContext(ctx, bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		_ = srv.Wait()
-	}()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sent := false
-		for sc.Scan() { // keep draining so the server never blocks on its log
-			var line struct{ Msg, Addr string }
-			if !sent && json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "kafkaesm listening" {
-				addr <- line.Addr
-				sent = true
-			}
-		}
-	}()
-	var endpoint string
-	select {
-	case a := <-addr:
-		endpoint = "http://" + a
-	case <-ctx.Done():
-		t.Fatal("server did not report its address")
-	}
+	_, endpoint := startBinary(t, ctx)
 
 	script, err := filepath.Abs("awscli/esm_lifecycle.sh")
 	if err != nil {
@@ -80,4 +48,96 @@ func TestAWSCLILifecycle(t *testing.T) {
 		t.Fatalf("unexpected output:\n%s", out)
 	}
 	t.Logf("%s", out)
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildBinary builds cmd/kafkaesm once per test run.
+func buildBinary(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kafkaesm-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "kafkaesm")
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", builtBin, "github.com/kafkaesm/kafkaesm/cmd/kafkaesm").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// startBinary runs `kafkaesm serve` on a free loopback port with a fresh data dir and returns
+// the binary and the API endpoint. The server gets SIGTERM when the test ends, and must exit 0.
+func startBinary(t *testing.T, ctx context.Context) (bin, endpoint string) {
+	t.Helper()
+	bin = buildBinary(t, ctx)
+	// Not CommandContext: the test's context ends before the cleanup that must SIGTERM the server.
+	srv := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		sc := bufio.NewScanner(stderr)
+		sent := false
+		for sc.Scan() { // keep draining so the server never blocks on its log
+			var line struct{ Msg, Addr string }
+			if !sent && json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "kafkaesm listening" {
+				addr <- line.Addr
+				sent = true
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		<-drained
+		if err := srv.Wait(); err != nil {
+			t.Errorf("kafkaesm serve did not exit cleanly on SIGTERM: %v", err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return bin, "http://" + a
+	case <-ctx.Done():
+		t.Fatal("server did not report its address")
+	}
+	return "", ""
+}
+
+// TestBinary proves the binary itself: `version`, and `serve` answering /healthz and stopping
+// cleanly on SIGTERM.
+func TestBinary(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin, endpoint := startBinary(t, ctx)
+	out, err := exec.CommandContext(ctx, bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "kafkaesm ") {
+		t.Fatalf("kafkaesm version: %v: %q", err, out)
+	}
+	resp, err := http.Get(endpoint + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "ok" {
+		t.Fatalf("/healthz: %d %q", resp.StatusCode, body)
+	}
 }
