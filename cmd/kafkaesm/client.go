@@ -73,9 +73,13 @@ func (g *globals) client() (*apiClient, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
-	// Credentials from the usual environment variables when set (a server with SigV4
-	// configured needs them); otherwise placeholders, which a loopback server accepts.
-	key, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	// Credentials for a server that requires SigV4: the ones serve reads
+	// (KAFKAESM_ACCESS_KEY_ID, KAFKAESM_SECRET_ACCESS_KEY), else the AWS SDK's usual variables;
+	// otherwise placeholders, which a server without credentials (loopback only) accepts.
+	key, secret := os.Getenv("KAFKAESM_ACCESS_KEY_ID"), os.Getenv("KAFKAESM_SECRET_ACCESS_KEY")
+	if key == "" || secret == "" {
+		key, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
 	if key == "" || secret == "" {
 		key, secret = "kafkaesm", "kafkaesm"
 	}

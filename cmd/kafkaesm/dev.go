@@ -109,7 +109,7 @@ func runDev(ctx context.Context, cfg devConfig, out, errOut io.Writer) (err erro
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(devServerConfig(cfg.Listen, dataDir, slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))))
+	srv, err := newServer(devServerConfig(cfg.Listen, dataDir, slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))))
 	if err != nil {
 		return err
 	}

@@ -39,15 +39,7 @@ func newServeCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-			// Read from the environment here, not as flag defaults, so --help never prints a secret.
-			if cfg.AccessKeyID == "" {
-				cfg.AccessKeyID = os.Getenv("KAFKAESM_ACCESS_KEY_ID")
-			}
-			if cfg.SecretAccessKey == "" {
-				cfg.SecretAccessKey = os.Getenv("KAFKAESM_SECRET_ACCESS_KEY")
-			}
-			cfg.SecretKey = os.Getenv(secrets.EnvKey) // env only: a key on the command line shows in ps
-			s, err := server.New(cfg)
+			s, err := newServer(cfg)
 			if err != nil {
 				return err
 			}
@@ -77,4 +69,18 @@ func newVersionCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "kafkaesm %s\n", v)
 		},
 	}
+}
+
+// newServer completes cfg from the environment and builds the node: serve and dev both start
+// their server here, so dev runs exactly what serve runs.
+func newServer(cfg server.Config) (*server.Server, error) {
+	// Read from the environment here, not as flag defaults, so --help never prints a secret.
+	if cfg.AccessKeyID == "" {
+		cfg.AccessKeyID = os.Getenv("KAFKAESM_ACCESS_KEY_ID")
+	}
+	if cfg.SecretAccessKey == "" {
+		cfg.SecretAccessKey = os.Getenv("KAFKAESM_SECRET_ACCESS_KEY")
+	}
+	cfg.SecretKey = os.Getenv(secrets.EnvKey) // env only: a key on the command line shows in ps
+	return server.New(cfg)
 }
