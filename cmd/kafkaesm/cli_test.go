@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kafkaesm/kafkaesm/internal/server"
 )
 
 // echoBootstrap is a custom runtime in sh + curl: it answers each event with {"echo":EVENT}
@@ -167,5 +169,26 @@ func TestErrors(t *testing.T) {
 	got := fails(t, "http://127.0.0.1:1", "mappings", "list")
 	if !strings.HasPrefix(got, "kafkaesm: cannot reach the kafkaesm server at http://127.0.0.1:1") || strings.Contains(got, "\n") {
 		t.Errorf("unreachable server: %q", got)
+	}
+}
+
+// TestSigV4 uses a server that requires signed requests: the CLI signs with the credentials
+// serve reads (KAFKAESM_ACCESS_KEY_ID / KAFKAESM_SECRET_ACCESS_KEY), else AWS's variables.
+func TestSigV4(t *testing.T) {
+	ep, _ := startServer(t, func(c *server.Config) { c.AccessKeyID, c.SecretAccessKey = "AKIDCLI", "cli-secret" })
+	for _, k := range []string{"KAFKAESM_ACCESS_KEY_ID", "KAFKAESM_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		t.Setenv(k, "")
+	}
+	if got := fails(t, ep, "functions", "list"); !regexp.MustCompile(`^kafkaesm: (UnrecognizedClientException|InvalidSignatureException): `).MatchString(got) {
+		t.Errorf("unsigned with placeholders: %q", got)
+	}
+	t.Setenv("KAFKAESM_ACCESS_KEY_ID", "AKIDCLI")
+	t.Setenv("KAFKAESM_SECRET_ACCESS_KEY", "cli-secret")
+	ok(t, ep, "functions", "list")
+	t.Setenv("KAFKAESM_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCLI")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+	if got := fails(t, ep, "functions", "list"); !strings.HasPrefix(got, "kafkaesm: InvalidSignatureException: ") {
+		t.Errorf("wrong secret: %q", got)
 	}
 }

@@ -27,11 +27,15 @@ func TestMain(m *testing.M) {
 
 // startServer runs a server in-process on 127.0.0.1:0 (no poller: mappings only move through
 // their states, so lag stays where the test puts it) and returns its endpoint and data dir.
-func startServer(t *testing.T) (endpoint, dataDir string) {
+func startServer(t *testing.T, opts ...func(*server.Config)) (endpoint, dataDir string) {
 	t.Helper()
 	dataDir = t.TempDir()
-	s, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: dataDir,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Resync: time.Second})
+	cfg := server.Config{Listen: "127.0.0.1:0", DataDir: dataDir,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Resync: time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
