@@ -121,6 +121,26 @@ func startBinary(t *testing.T, ctx context.Context) (bin, endpoint string) {
 	return "", ""
 }
 
+// TestAWSCLISecrets stores Kafka credentials the way a user does: `aws secretsmanager` against
+// the node's one endpoint.
+func TestAWSCLISecrets(t *testing.T) {
+	if _, err := exec.LookPath("aws"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("aws CLI not installed (pip install awscli)")
+		}
+		t.Skip("aws CLI not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, endpoint := startBinary(t, ctx)
+	cmd := exec.CommandContext(ctx, "bash", "awscli/secrets.sh")
+	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK: AWS CLI secrets passed") {
+		t.Fatalf("secrets.sh: %v\n%s", err, out)
+	}
+}
+
 // TestBinary proves the binary itself: `version`, and `serve` answering /healthz and stopping
 // cleanly on SIGTERM.
 func TestBinary(t *testing.T) {
