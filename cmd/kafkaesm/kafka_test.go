@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -163,8 +164,8 @@ func TestStatusLag(t *testing.T) {
 	ep, _ := startServer(t)
 	k := kafkatest.Get(t)
 	topic := k.CreateTopic(t, 2, nil)
-	for i := range 5 {
-		k.Produce(t, &kgo.Record{Topic: topic, Partition: int32(i % 2), Value: []byte("v")})
+	for range 5 {
+		k.Produce(t, &kgo.Record{Topic: topic, Value: []byte("v")})
 	}
 	dir := t.TempDir()
 	ok(t, ep, "functions", "create", "fn", "--code", writeExecutable(t, dir, "b", echoBootstrap))
@@ -204,18 +205,31 @@ func TestStatusLag(t *testing.T) {
 		}
 	}
 
-	// Commit offset 2 on partition 0 for the mapping's group: lag 5 - 2 = 3.
+	// Commit offset 2 for the mapping's group: lag 5 - 2 = 3.
 	group := getGroup(t, ep, m.UUID)
 	adm := k.Admin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var offs kadm.Offsets
-	offs.AddOffset(topic, 0, 2, -1)
-	if _, err := adm.CommitOffsets(ctx, group, offs); err != nil {
+	// kafkatest's producer picks partitions itself: commit 2 on a partition that has at least 2.
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
 		t.Fatal(err)
 	}
+	var offs kadm.Offsets
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset >= 2 && len(offs) == 0 {
+			offs.AddOffset(topic, o.Partition, 2, -1)
+		}
+	})
+	resp, err := adm.CommitOffsets(ctx, group, offs)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("committing for group %s: %v", group, err)
+	}
 	if l := status()[m.UUID]; l == nil || *l != 3 {
-		t.Errorf("lag after committing 2 records: %v, want 3", l)
+		t.Errorf("lag after committing 2 records: %v, want 3", fmtLag(l))
 	}
 
 	table := ok(t, ep, "status", "--lag-timeout", "2s")
@@ -244,4 +258,11 @@ func getGroup(t *testing.T, ep, uuid string) string {
 		t.Fatal(err)
 	}
 	return m.SelfManagedKafkaEventSourceConfig.ConsumerGroupId
+}
+
+func fmtLag(l *int64) string {
+	if l == nil {
+		return "null"
+	}
+	return fmt.Sprint(*l)
 }

@@ -38,8 +38,9 @@ credentials (SASL or TLS: the secrets stay on the server).`,
 				return cliError(g.endpoint, err)
 			}
 			type row struct {
-				m   mapping.EventSourceMapping
-				lag *int64
+				m      mapping.EventSourceMapping
+				lag    *int64
+				lagErr string
 			}
 			rows := make([]row, len(raws))
 			for i, raw := range raws {
@@ -50,7 +51,7 @@ credentials (SASL or TLS: the secrets stay on the server).`,
 			lags := newLagReader(lagTimeout)
 			defer lags.close()
 			for i := range rows {
-				rows[i].lag = lags.lag(cmd.Context(), &rows[i].m)
+				rows[i].lag, rows[i].lagErr = lags.lag(cmd.Context(), &rows[i].m)
 			}
 			w := cmd.OutOrStdout()
 			if g.json() {
@@ -60,6 +61,9 @@ credentials (SASL or TLS: the secrets stay on the server).`,
 						"State": r.m.State, "StateTransitionReason": r.m.StateTransitionReason,
 						"LastProcessingResult": r.m.LastProcessingResult, "ConsumerGroupId": r.m.GroupID(),
 						"OffsetLag": r.lag}
+					if r.lagErr != "" {
+						out[i]["OffsetLagUnavailable"] = r.lagErr
+					}
 				}
 				return printJSON(w, map[string]any{"Mappings": out})
 			}
@@ -96,22 +100,25 @@ func (l *lagReader) close() {
 	}
 }
 
-// lag is the mapping's lag, or nil when it cannot be read from here.
-func (l *lagReader) lag(ctx context.Context, m *mapping.EventSourceMapping) *int64 {
+// lag is the mapping's lag, or nil and why when it cannot be read from here.
+func (l *lagReader) lag(ctx context.Context, m *mapping.EventSourceMapping) (*int64, string) {
 	servers := m.BootstrapServers()
-	if len(servers) == 0 || len(m.Topics) == 0 || !plaintext(m) {
-		return nil
+	if len(servers) == 0 || len(m.Topics) == 0 {
+		return nil, "no bootstrap servers or topic"
+	}
+	if !plaintext(m) {
+		return nil, "the cluster needs credentials, which stay on the server"
 	}
 	key := strings.Join(servers, ",")
 	if l.dead[key] {
-		return nil
+		return nil, "cluster unreachable from here"
 	}
 	adm := l.clients[key]
 	if adm == nil {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(servers...), kgo.DialTimeout(l.timeout), kgo.RequestRetries(1))
 		if err != nil {
 			l.dead[key] = true
-			return nil
+			return nil, err.Error()
 		}
 		adm = kadm.NewClient(cl)
 		l.clients[key] = adm
@@ -122,10 +129,11 @@ func (l *lagReader) lag(ctx context.Context, m *mapping.EventSourceMapping) *int
 	if err != nil {
 		if ctx.Err() != nil {
 			l.dead[key] = true
+			return nil, "cluster unreachable from here"
 		}
-		return nil
+		return nil, err.Error()
 	}
-	return &n
+	return &n, ""
 }
 
 // plaintext: the mapping reaches its cluster without credentials (only VPC entries).
