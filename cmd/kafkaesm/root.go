@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -53,6 +54,9 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.AccountID, "account-id", "000000000000", "AWS account id used in ARNs")
 	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "require AWS SigV4 requests signed with this access key id (env KAFKAESM_ACCESS_KEY_ID)")
 	f.StringVar(&cfg.SecretAccessKey, "secret-access-key", "", "secret access key for --access-key-id (env KAFKAESM_SECRET_ACCESS_KEY; prefer the env var: flags show in ps)")
+	f.StringVar(&cfg.EventSource, "event-source", "SelfManagedKafka", `eventSource in Kafka payloads: "SelfManagedKafka" (what AWS sends) or "aws:SelfManagedKafka" (the seed document's example)`)
+	f.DurationVar(&cfg.KafkaSessionTimeout, "kafka-session-timeout", 45*time.Second, "consumer group session timeout: how long a crashed node keeps its partitions (the broker allows 6s..30m by default)")
+	cfg.Pollers = true
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
+	"github.com/kafkaesm/kafkaesm/internal/poller"
 	"github.com/kafkaesm/kafkaesm/internal/secrets"
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
@@ -27,8 +28,20 @@ type Config struct {
 	Region    string
 	AccountID string
 	Logger    *slog.Logger
-	// Runner runs mappings (the poller); default NopRunner.
+	// Runner runs mappings. Default: the Kafka poller when Pollers is set, else NopRunner
+	// (mappings only move through their states).
 	Runner Runner
+	// Pollers runs mappings with internal/poller (serve sets it).
+	Pollers bool
+	// EventSource is the eventSource of Kafka payloads: "SelfManagedKafka" (default, what AWS
+	// sends) or the seed document's "aws:SelfManagedKafka".
+	EventSource string
+	// KafkaSessionTimeout is the consumer groups' session timeout; default 45 s. A node that
+	// crashed holds its partitions this long.
+	KafkaSessionTimeout time.Duration
+	// KafkaAccessBackoff paces the re-probes of a mapping whose Kafka access fails (bad secret,
+	// missing ACLs); default 1 s doubling to 30 s. A changed secret re-probes at once.
+	KafkaAccessBackoff poller.Backoff
 	// Resync is the reconciler's full resync period; default 30 s.
 	Resync time.Duration
 	// AccessKeyID and SecretAccessKey enable AWS Signature V4 on the API (flags
@@ -90,6 +103,8 @@ type Server struct {
 	secrets *secrets.Repo
 	rec     *Reconciler
 	fr      *functionRuntime
+	// pollers is the Runner when Config.Pollers built it; Run stops its mappings on shutdown.
+	pollers *poller.AccessGate
 	api     *api.Server
 	handler http.Handler // api, behind SigV4 when credentials are configured
 	ln      net.Listener
@@ -108,11 +123,6 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := NewReconciler(ReconcilerConfig{Store: st, Runner: cfg.Runner, Resync: cfg.Resync, Logger: cfg.Logger})
-	if err != nil {
-		_ = st.Close()
-		return nil, err
-	}
 	fr, err := newFunctionRuntime(cfg, st.GetFunction, func(err error) bool { return errors.Is(err, store.ErrNotFound) })
 	if err != nil {
 		_ = st.Close()
@@ -120,14 +130,35 @@ func New(cfg Config) (*Server, error) {
 	}
 	sec, err := openSecrets(cfg, st)
 	if err != nil {
+		_ = fr.Close()
 		_ = st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, secrets: sec, rec: rec, fr: fr}
+	var pollers *poller.AccessGate
+	if cfg.Runner == nil && cfg.Pollers {
+		if pollers, err = newPollers(cfg, st, sec, fr.Engine); err != nil {
+			_ = fr.Close()
+			_ = st.Close()
+			return nil, err
+		}
+		cfg.Runner = pollers
+	}
+	rec, err := NewReconciler(ReconcilerConfig{Store: st, Runner: cfg.Runner, Resync: cfg.Resync, Logger: cfg.Logger})
+	if err != nil {
+		_ = fr.Close()
+		_ = st.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, secrets: sec, rec: rec, fr: fr, pollers: pollers}
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
-	smAPI, err := secrets.NewAPI(secrets.APIConfig{Repo: sec, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
+	secretChanged := func(string) {}
+	if pollers != nil {
+		secretChanged = pollers.SecretChanged // a corrected secret resumes its mappings at once
+	}
+	smAPI, err := secrets.NewAPI(secrets.APIConfig{Repo: sec, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
+		Changed: secretChanged})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -199,6 +230,17 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	defer s.fr.Close() // after the HTTP server: no invocation starts any more
+	if s.pollers != nil {
+		// After the reconciler stopped (deferred below, so it runs first), before the function
+		// runtime closes: in-flight batches finish and are committed, consumers leave their groups.
+		defer func() {
+			closeCtx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+			defer cancel()
+			if err := s.pollers.Close(closeCtx); err != nil {
+				s.cfg.Logger.Warn("stopping pollers", "err", err)
+			}
+		}()
+	}
 	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir, "sigv4", s.cfg.AccessKeyID != "")
 	recCtx, stopRec := context.WithCancel(ctx)
 	recDone := make(chan struct{})

@@ -1,0 +1,483 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/internal/event"
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
+)
+
+// settings are what a running consumer picks up without restarting; workers read them at the
+// start of every batch (and the function at every attempt, so a retried batch goes to a fixed
+// function name).
+type settings struct {
+	batchSize int
+	window    time.Duration
+	function  string
+}
+
+// spec is what a mapping asks of its consumer. identity covers everything the Kafka client is
+// built from: when it changes, Apply restarts the consumer.
+type spec struct {
+	identity string
+	settings *settings
+	servers  []string
+	topics   []string
+	group    string
+	start    kgo.Offset
+}
+
+func newSpec(m *mapping.EventSourceMapping) (spec, error) {
+	servers := m.BootstrapServers()
+	if len(servers) == 0 {
+		return spec{}, errors.New("poller: mapping has no KAFKA_BOOTSTRAP_SERVERS")
+	}
+	if len(m.Topics) == 0 {
+		return spec{}, errors.New("poller: mapping has no topic")
+	}
+	fn := m.FunctionArn
+	if fn == "" {
+		return spec{}, errors.New("poller: mapping has no function")
+	}
+	bs := m.BatchSize
+	if bs <= 0 {
+		bs = 100
+	}
+	var start kgo.Offset
+	var startKey string
+	switch m.StartingPosition {
+	case "TRIM_HORIZON", "":
+		start = kgo.NewOffset().AtStart()
+		startKey = "TRIM_HORIZON"
+	case "LATEST":
+		start = kgo.NewOffset().AtEnd()
+		startKey = "LATEST"
+	case "AT_TIMESTAMP":
+		if m.StartingPositionTimestamp == nil {
+			return spec{}, errors.New("poller: AT_TIMESTAMP without StartingPositionTimestamp")
+		}
+		ms := m.StartingPositionTimestamp.UnixMilli()
+		start = kgo.NewOffset().AfterMilli(ms)
+		startKey = fmt.Sprintf("AT_TIMESTAMP:%d", ms)
+	default:
+		return spec{}, fmt.Errorf("poller: unknown StartingPosition %q", m.StartingPosition)
+	}
+	var sac strings.Builder
+	for _, a := range m.SourceAccessConfigurations {
+		sac.WriteString(a.Type + "=" + a.URI + ";")
+	}
+	return spec{
+		identity: strings.Join([]string{strings.Join(servers, ","), strings.Join(m.Topics, ","), m.GroupID(), startKey, sac.String()}, "\x00"),
+		settings: &settings{batchSize: bs, window: m.BatchingWindow(), function: fn},
+		servers:  servers,
+		topics:   m.Topics,
+		group:    m.GroupID(),
+		start:    start,
+	}, nil
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// consumer runs one mapping: one kgo client, one poll goroutine, one worker per partition.
+type consumer struct {
+	cfg      *Config
+	uuid     string
+	spec     spec
+	settings atomic.Pointer[settings]
+	enc      *event.Encoder
+	log      *slog.Logger
+	cl       *kgo.Client
+
+	ctx      context.Context // cancelled by stop: ends the poll loop
+	cancel   context.CancelFunc
+	pollDone chan struct{}
+
+	// mu guards workers. With BlockRebalanceOnPoll the poll loop and the rebalance callbacks
+	// never overlap, but Stats and stop read the map from other goroutines.
+	mu      sync.Mutex
+	workers map[tp]*worker
+
+	polled, invoked, failed, dropped, batches, pauses atomic.Int64
+
+	status status
+}
+
+func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec) *consumer {
+	c := &consumer{
+		cfg:      cfg,
+		uuid:     m.UUID,
+		spec:     sp,
+		enc:      event.NewEncoder(cfg.EventSource, sp.servers),
+		log:      cfg.Logger.With("uuid", m.UUID, "group", sp.group),
+		pollDone: make(chan struct{}),
+		workers:  make(map[tp]*worker),
+	}
+	c.settings.Store(sp.settings)
+	c.status.c = c
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(sp.servers...),
+		kgo.ClientID("kafkaesm-" + m.UUID),
+		kgo.ConsumerGroup(sp.group),
+		kgo.ConsumeTopics(sp.topics...),
+		kgo.ConsumeStartOffset(sp.start), // committed offsets win (franz-go ≥ 1.22)
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(cfg.AutoCommitInterval),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
+		kgo.RebalanceTimeout(cfg.RebalanceTimeout),
+		kgo.FetchMaxWait(cfg.FetchMaxWait),
+		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
+		kgo.MaxConcurrentFetches(cfg.MaxConcurrentFetches),
+		kgo.WithHooks(connHook{c}),
+	}
+	if cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(max(cfg.SessionTimeout/10, 100*time.Millisecond)))
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	go c.run(m, opts)
+	return c
+}
+
+// run builds the Kafka client, retrying while ClientOpts fails (a secret that does not exist
+// yet, a bad key: the problem is reported, and the mapping starts once it is fixed, as Lambda's
+// does), then polls until stop. It owns c.cl until pollDone is closed.
+func (c *consumer) run(m *mapping.EventSourceMapping, opts []kgo.Opt) {
+	defer close(c.pollDone)
+	var retry *time.Timer
+	for attempt := 0; ; attempt++ {
+		cl, err := c.newClient(m, opts)
+		if err == nil {
+			c.cl = cl
+			break
+		}
+		reason, res := c.cfg.ClassifyError(err)
+		c.log.Warn("cannot build the kafka client; retrying", "err", err, "result", res)
+		if res != "" {
+			c.status.clientFailed(reason, res)
+		}
+		delay := c.cfg.Backoff.Delay(attempt)
+		if retry == nil {
+			retry = time.NewTimer(delay)
+			defer retry.Stop()
+		} else {
+			retry.Reset(delay)
+		}
+		select {
+		case <-retry.C:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+	c.status.clientFailed("", "")
+	c.log.Info("mapping consumer started", "topics", c.spec.topics, "servers", c.spec.servers)
+	c.poll()
+}
+
+func (c *consumer) newClient(m *mapping.EventSourceMapping, opts []kgo.Opt) (*kgo.Client, error) {
+	if c.cfg.ClientOpts != nil {
+		extra, err := c.cfg.ClientOpts(c.ctx, m)
+		if err != nil {
+			return nil, fmt.Errorf("poller: client options for mapping %s: %w", m.UUID, err)
+		}
+		opts = append(opts[:len(opts):len(opts)], extra...)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("poller: kafka client for mapping %s: %w", m.UUID, err)
+	}
+	return cl, nil
+}
+
+// poll is the only goroutine that hands records to workers. It never blocks on a worker:
+// enqueue appends and pauses a partition whose queue is full, so AllowRebalance always comes
+// back quickly and the group never kicks us for a slow function.
+func (c *consumer) poll() {
+	for {
+		fs := c.cl.PollRecords(c.ctx, 10_000)
+		if fs.IsClientClosed() || c.ctx.Err() != nil {
+			return // stop calls CloseAllowingRebalance
+		}
+		fs.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			c.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
+			c.status.fetchFailed(err)
+		})
+		if fs.NumRecords() > 0 {
+			c.status.fetchFailed(nil)
+		}
+		c.mu.Lock()
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			w := c.workers[tp{p.Topic, p.Partition}]
+			if w == nil {
+				// Cannot happen: assignment precedes fetching. Dropping here loses nothing
+				// since nothing past these records gets marked without a worker.
+				return
+			}
+			w.enqueue(p.Records, p.HighWatermark)
+			c.polled.Add(int64(len(p.Records)))
+		})
+		c.mu.Unlock()
+		c.cl.AllowRebalance()
+	}
+}
+
+func (c *consumer) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, ps := range assigned {
+		for _, p := range ps {
+			k := tp{topic, p}
+			if c.workers[k] != nil {
+				continue
+			}
+			w := newWorker(c, cl, k)
+			c.workers[k] = w
+			go w.run()
+		}
+	}
+	c.log.Info("partitions assigned", "partitions", assigned)
+}
+
+// revoked waits (bounded by DrainTimeout) for the in-flight batches of the revoked partitions,
+// commits what was delivered, and resumes the partitions (pause state survives rebalances in
+// franz-go, and a paused partition given back to us later would silently never fetch).
+func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	c.removeWorkers(revoked, false)
+	// Bounded: a rebalance must finish within RebalanceTimeout even if the coordinator is
+	// unreachable (an uncommitted mark only means redelivery).
+	cctx, cancel := context.WithTimeout(ctx, stopIOTimeout)
+	defer cancel()
+	if err := cl.CommitMarkedOffsets(cctx); err != nil && ctx.Err() == nil {
+		c.log.Warn("commit on revoke failed; delivered records may be redelivered", "err", err)
+	}
+	cl.ResumeFetchPartitions(revoked)
+	if len(revoked) > 0 {
+		c.log.Info("partitions revoked", "partitions", revoked)
+	}
+}
+
+// lost: the group session is gone, commits would fail; stop the workers without draining.
+func (c *consumer) lost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	c.removeWorkers(lost, true)
+	cl.ResumeFetchPartitions(lost)
+	c.log.Warn("partitions lost", "partitions", lost)
+}
+
+func (c *consumer) removeWorkers(tps map[string][]int32, abort bool) {
+	c.mu.Lock()
+	var ws []*worker
+	for topic, ps := range tps {
+		for _, p := range ps {
+			k := tp{topic, p}
+			if w := c.workers[k]; w != nil {
+				ws = append(ws, w)
+				delete(c.workers, k)
+			}
+		}
+	}
+	c.mu.Unlock()
+	stopWorkers(ws, c.cfg.DrainTimeout, abort)
+	c.status.forget(ws)
+}
+
+// stop ends the consumer: poll loop first (no new records), then workers finish their in-flight
+// batch (bounded by DrainTimeout and ctx), then marks are committed and the group left.
+func (c *consumer) stop(ctx context.Context) error {
+	c.cancel()
+	<-c.pollDone
+	if c.cl == nil { // never got a client: nothing joined, nothing to commit
+		return nil
+	}
+	c.mu.Lock()
+	ws := make([]*worker, 0, len(c.workers))
+	for k, w := range c.workers {
+		ws = append(ws, w)
+		delete(c.workers, k)
+	}
+	c.mu.Unlock()
+	drain := c.cfg.DrainTimeout
+	if d, ok := ctx.Deadline(); ok {
+		drain = min(drain, time.Until(d))
+	}
+	stopWorkers(ws, drain, false)
+	// A cluster that went away must not make Stop hang: commit and leave are bounded. A
+	// commit that fails only means redelivery after the restart (at-least-once holds).
+	bounded, cancel := context.WithTimeout(ctx, stopIOTimeout)
+	defer cancel()
+	err := c.cl.CommitMarkedOffsets(bounded)
+	if err != nil {
+		c.log.Warn("final commit failed; delivered records may be redelivered", "err", err)
+		err = fmt.Errorf("poller: final commit of mapping %s: %w", c.uuid, err)
+	}
+	c.status.closing.Store(true)
+	// Leaving the group runs c.revoked once more with no workers left: it commits nothing new.
+	c.cl.AllowRebalance()
+	if lerr := c.cl.LeaveGroupContext(bounded); lerr != nil {
+		c.log.Warn("leaving the group failed; the broker drops us after the session timeout", "err", lerr)
+	}
+	c.cl.Close()
+	c.log.Info("mapping consumer stopped")
+	return err
+}
+
+// stopIOTimeout bounds the final commit and LeaveGroup of a stopping consumer.
+const stopIOTimeout = 10 * time.Second
+
+func (c *consumer) stats() Stats {
+	s := Stats{
+		Polled:  c.polled.Load(),
+		Invoked: c.invoked.Load(),
+		Failed:  c.failed.Load(),
+		Dropped: c.dropped.Load(),
+		Batches: c.batches.Load(),
+		Pauses:  c.pauses.Load(),
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s.Partitions = len(c.workers)
+	for _, w := range c.workers {
+		s.Lag += w.lag()
+	}
+	return s
+}
+
+// connHook sees every broker connection attempt: connection failures (refused, TLS, SASL) never
+// show up in PollFetches, the client just retries, so this is where they become status.
+type connHook struct{ c *consumer }
+
+func (h connHook) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	h.c.status.connected(err)
+}
+
+// status turns what the consumer sees into the mapping's LastProcessingResult and reports
+// changes only.
+type status struct {
+	c       *consumer
+	closing atomic.Bool
+
+	mu                      sync.Mutex
+	failing                 map[*worker]bool
+	processed               string // "", OK or Function call failed
+	clientReason, clientRes string // the client cannot be built (bad secret), "" when none
+	connReason, connRes     string // current connection problem, "" when none
+	fetchReason, fetchRes   string // current classified fetch/group problem, "" when none
+	reported                string
+}
+
+func (s *status) connected(err error) {
+	if s.closing.Load() || errors.Is(err, context.Canceled) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		if s.connRes == "" {
+			return
+		}
+		s.connReason, s.connRes = "", ""
+	} else {
+		s.connReason, s.connRes = s.c.cfg.ClassifyError(err)
+		if s.connRes == "" {
+			s.connRes = ResultConnectionError
+		}
+		s.c.log.Warn("broker connection failed", "err", err)
+	}
+	s.publish()
+}
+
+// clientFailed records why the Kafka client cannot be built ("" once it is).
+func (s *status) clientFailed(reason, res string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clientRes == res && s.clientReason == reason {
+		return
+	}
+	s.clientReason, s.clientRes = reason, res
+	s.publish()
+}
+
+// fetchFailed records a classified fetch or group error; nil clears it (records flow again).
+func (s *status) fetchFailed(err error) {
+	var reason, res string
+	if err != nil {
+		reason, res = s.c.cfg.ClassifyError(err)
+		if res == "" {
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fetchRes == res && s.fetchReason == reason {
+		return
+	}
+	s.fetchReason, s.fetchRes = reason, res
+	s.publish()
+}
+
+// batchDone records the outcome of an invocation for one worker.
+func (s *status) batchDone(w *worker, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing == nil {
+		s.failing = make(map[*worker]bool)
+	}
+	if ok {
+		delete(s.failing, w)
+	} else {
+		s.failing[w] = true
+	}
+	if len(s.failing) > 0 {
+		s.processed = mapping.ResultFunctionCallFailed
+	} else {
+		s.processed = mapping.ResultOK
+	}
+	s.publish()
+}
+
+func (s *status) forget(ws []*worker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range ws {
+		delete(s.failing, w)
+	}
+}
+
+// publish reports the current result if it changed. Called with s.mu held. A connection
+// problem outranks a fetch problem, which outranks the processing result: the function may be
+// fine, but nothing reaches it.
+func (s *status) publish() {
+	res, reason := s.processed, ""
+	switch {
+	case s.clientRes != "":
+		res, reason = s.clientRes, s.clientReason
+	case s.connRes != "":
+		res, reason = s.connRes, s.connReason
+	case s.fetchRes != "":
+		res, reason = s.fetchRes, s.fetchReason
+	}
+	if res == "" || res == s.reported {
+		return
+	}
+	s.reported = res
+	if r := s.c.cfg.Reporter; r != nil {
+		r.Report(s.c.uuid, "", reason, res)
+	}
+}

@@ -1,0 +1,207 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/internal/event"
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
+)
+
+func TestBackoffDelay(t *testing.T) {
+	b := Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}
+	tests := []struct {
+		attempt int
+		lo, hi  time.Duration
+	}{
+		{0, 50 * time.Millisecond, 100 * time.Millisecond},
+		{1, 100 * time.Millisecond, 200 * time.Millisecond},
+		{3, 400 * time.Millisecond, 800 * time.Millisecond},
+		{5, time.Second, 2 * time.Second}, // 3.2 s capped
+		{60, time.Second, 2 * time.Second},
+		{1 << 20, time.Second, 2 * time.Second}, // no overflow
+	}
+	for _, tt := range tests {
+		for range 200 {
+			if d := b.Delay(tt.attempt); d < tt.lo || d > tt.hi {
+				t.Fatalf("Delay(%d) = %v, want [%v, %v]", tt.attempt, d, tt.lo, tt.hi)
+			}
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	inv := invokerFunc(func(context.Context, invoke.Request) (invoke.Result, error) { return invoke.Result{}, nil })
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"minimal", Config{Invoker: inv}, true},
+		{"no invoker", Config{}, false},
+		{"backoff inverted", Config{Invoker: inv, Backoff: Backoff{Initial: time.Minute, Max: time.Second}}, false},
+		{"rebalance below drain", Config{Invoker: inv, DrainTimeout: time.Minute, RebalanceTimeout: time.Second}, false},
+		{"seed event source", Config{Invoker: inv, EventSource: event.SourceAWSSelfManagedKafka}, true},
+		{"bad event source", Config{Invoker: inv, EventSource: "aws:kafka"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+type invokerFunc func(context.Context, invoke.Request) (invoke.Result, error)
+
+func (f invokerFunc) Invoke(ctx context.Context, r invoke.Request) (invoke.Result, error) {
+	return f(ctx, r)
+}
+
+func TestNewSpec(t *testing.T) {
+	base := func() *mapping.EventSourceMapping { return newMapping("h:9092", "t") }
+	ts := mapping.EpochTime{Time: time.UnixMilli(1_700_000_000_000)}
+	tests := []struct {
+		name   string
+		mod    func(m *mapping.EventSourceMapping)
+		err    bool
+		start  kgo.Offset
+		window time.Duration
+	}{
+		{"trim horizon", func(m *mapping.EventSourceMapping) {}, false, kgo.NewOffset().AtStart(), 0},
+		{"latest", func(m *mapping.EventSourceMapping) { m.StartingPosition = "LATEST" }, false, kgo.NewOffset().AtEnd(), 0},
+		{"at timestamp", func(m *mapping.EventSourceMapping) {
+			m.StartingPosition, m.StartingPositionTimestamp = "AT_TIMESTAMP", &ts
+		}, false, kgo.NewOffset().AfterMilli(1_700_000_000_000), 0},
+		{"at timestamp without time", func(m *mapping.EventSourceMapping) { m.StartingPosition = "AT_TIMESTAMP" }, true, kgo.Offset{}, 0},
+		{"unknown position", func(m *mapping.EventSourceMapping) { m.StartingPosition = "EARLIEST" }, true, kgo.Offset{}, 0},
+		{"default window", func(m *mapping.EventSourceMapping) { m.MaximumBatchingWindowInSeconds = nil }, false, kgo.NewOffset().AtStart(), 500 * time.Millisecond},
+		{"no servers", func(m *mapping.EventSourceMapping) { m.SelfManagedEventSource = nil }, true, kgo.Offset{}, 0},
+		{"no topic", func(m *mapping.EventSourceMapping) { m.Topics = nil }, true, kgo.Offset{}, 0},
+		{"no function", func(m *mapping.EventSourceMapping) { m.FunctionArn = "" }, true, kgo.Offset{}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := base()
+			tt.mod(m)
+			sp, err := newSpec(m)
+			if (err != nil) != tt.err {
+				t.Fatalf("newSpec err = %v, want error %v", err, tt.err)
+			}
+			if err != nil {
+				return
+			}
+			if sp.start.String() != tt.start.String() {
+				t.Errorf("start %v, want %v", sp.start, tt.start)
+			}
+			if sp.settings.window != tt.window || sp.group != m.UUID || sp.settings.batchSize != 100 {
+				t.Errorf("settings %+v group %s", sp.settings, sp.group)
+			}
+		})
+	}
+
+	// Settings changes keep the identity (reconfigure in place); client inputs change it.
+	a, _ := newSpec(base())
+	same := base()
+	same.UUID = a.group
+	same.BatchSize, same.FunctionArn = 10_000, "other"
+	b, _ := newSpec(same)
+	if a.identity != b.identity {
+		t.Error("BatchSize/function change alters identity: would restart the consumer")
+	}
+	for _, mod := range []func(m *mapping.EventSourceMapping){
+		func(m *mapping.EventSourceMapping) { m.Topics = []string{"u"} },
+		func(m *mapping.EventSourceMapping) {
+			m.SelfManagedKafkaEventSourceConfig = &mapping.SelfManagedKafkaEventSourceConfig{ConsumerGroupId: "g"}
+		},
+		func(m *mapping.EventSourceMapping) {
+			m.SourceAccessConfigurations = []mapping.SourceAccessConfiguration{{Type: "BASIC_AUTH", URI: "arn"}}
+		},
+		func(m *mapping.EventSourceMapping) { m.StartingPosition = "LATEST" },
+	} {
+		m := base()
+		m.UUID = a.group
+		mod(m)
+		if c, _ := newSpec(m); c.identity == a.identity {
+			t.Errorf("identity unchanged by %+v", m)
+		}
+	}
+}
+
+func TestApplyRejectsBadMappings(t *testing.T) {
+	mg := newTestManager(t, testConfig(newRecorder(), nil))
+	ctx := context.Background()
+	if err := mg.Apply(ctx, &mapping.EventSourceMapping{Enabled: true}); err == nil {
+		t.Error("mapping without UUID accepted")
+	}
+	m := newMapping("h:9092", "t")
+	m.Topics = nil
+	if err := mg.Apply(ctx, m); err == nil {
+		t.Error("mapping without topic accepted")
+	}
+	if err := mg.Stop(ctx, "unknown"); err != nil {
+		t.Errorf("Stop(unknown) = %v", err)
+	}
+	if err := mg.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := mg.Apply(ctx, newMapping("h:9092", "t")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Apply after Close = %v", err)
+	}
+}
+
+// TestStatusReports walks the status machine: reports only on change; a connection problem
+// outranks a fetch problem, which outranks the processing result; clearing restores it.
+func TestStatusReports(t *testing.T) {
+	rep := &reporter{}
+	cfg := testConfig(newRecorder(), rep)
+	cfg.setDefaults()
+	cfg.ClassifyError = func(err error) (string, string) {
+		if err.Error() == "sasl" {
+			return mapping.ReasonAuthnError, "PROBLEM: SASL authentication failed."
+		}
+		if err.Error() == "topic acl" {
+			return mapping.ReasonAuthzError, "PROBLEM: Cluster failed to authorize Lambda."
+		}
+		return "", ""
+	}
+	c := &consumer{cfg: &cfg, uuid: "u", log: cfg.Logger}
+	c.status.c = c
+	s := &c.status
+	w1, w2 := &worker{}, &worker{}
+
+	s.connected(nil) // nothing to report yet
+	s.batchDone(w1, true)
+	s.batchDone(w2, true) // unchanged: no second report
+	s.batchDone(w2, false)
+	s.batchDone(w1, true)                  // w2 still failing
+	s.connected(errors.New("refused"))     // unclassified: AWS's connection text
+	s.connected(errors.New("sasl"))        // classified
+	s.fetchFailed(errors.New("topic acl")) // hidden behind the connection problem
+	s.connected(nil)
+	s.fetchFailed(nil)
+	s.fetchFailed(errors.New("unclassified")) // only logged
+	s.batchDone(w2, true)
+	s.closing.Store(true)
+	s.connected(errors.New("refused")) // stopping: ignored
+
+	want := []string{
+		mapping.ResultOK,
+		mapping.ResultFunctionCallFailed,
+		ResultConnectionError,
+		"PROBLEM: SASL authentication failed.",
+		"PROBLEM: Cluster failed to authorize Lambda.",
+		mapping.ResultFunctionCallFailed,
+		mapping.ResultOK,
+	}
+	if d := cmp.Diff(want, rep.all()); d != "" {
+		t.Fatalf("reports (-want +got):\n%s", d)
+	}
+}

@@ -1,0 +1,370 @@
+// Package poller runs event source mappings: for each enabled mapping it consumes the mapping's
+// topic in the mapping's consumer group, batches records per partition, invokes the function
+// synchronously with Lambda's Kafka payload, retries a failed batch until it succeeds, and
+// commits offsets only after success. It owns the Kafka consumers and nothing else: the store and
+// the reconciler decide which mappings run (through Manager's Apply and Stop), the invoke package
+// runs functions, and status goes back through a Reporter.
+//
+// Shape (see go-engineering-notes §1.1): one franz-go client per mapping with
+// BlockRebalanceOnPoll; one poll goroutine that never blocks on a worker (a full partition queue
+// pauses that partition, its worker resumes it); one worker goroutine per assigned partition,
+// which alone batches and invokes for that partition, so order holds and one batch per partition
+// is in flight while partitions proceed in parallel. Commits are marks (MarkCommitRecords after a
+// successful invoke) flushed by autocommit, by OnPartitionsRevoked after the revoked partitions'
+// in-flight batches finish, and on Stop.
+//
+// Lock order: entry.mu → Manager.mu (Manager.mu is never held while taking entry.mu);
+// consumer.mu → worker.mu; consumer.status.mu is a leaf, and so is worker.mu apart from franz-go's
+// own locks taken by Pause/ResumeFetchPartitions.
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/internal/event"
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
+)
+
+// ResultConnectionError is Lambda's LastProcessingResult when the cluster cannot be reached.
+const ResultConnectionError = "PROBLEM: Connection error. Please check your event source connection configuration."
+
+// Runner starts, reconfigures and stops mappings. The reconciler calls it; Manager implements it.
+type Runner interface {
+	// Apply makes the mapping run as m says: it starts the mapping's consumer if needed, or
+	// reconfigures it in place (BatchSize, MaximumBatchingWindowInSeconds, FunctionArn take effect
+	// for the next batch), or restarts it when what the Kafka client depends on changed (servers,
+	// topics, group, starting position, access configurations). A mapping with Enabled false is
+	// stopped. Apply returns once the consumer is started, not once it consumes; it fails only
+	// for a mapping it cannot run at all (no topic, no servers, bad starting position). A
+	// client that cannot be built yet (ClientOpts fails: a missing secret) is retried with
+	// backoff and reported, so the mapping still settles.
+	Apply(ctx context.Context, m *mapping.EventSourceMapping) error
+	// Stop stops the mapping's consumer: in-flight batches finish (bounded by Config.DrainTimeout
+	// and ctx), delivered offsets are committed, the consumer leaves its group. Unknown uuids are
+	// not an error.
+	Stop(ctx context.Context, uuid string) error
+}
+
+// Reporter receives status changes of a running mapping. Empty arguments mean "unchanged".
+// The poller reports only changes (not one call per batch): lastResult is "OK" after a successful
+// batch, "PROBLEM: Function call failed" while any partition's batch fails, and
+// ResultConnectionError (or what Config.ClassifyError says) while brokers cannot be reached,
+// and ClassifyError's verdict on fetch and group errors (authorization) until records flow again;
+// state stays "" (the reconciler owns State). Report is called from poller goroutines, possibly
+// concurrently: it must be fast and must not call back into the Manager.
+type Reporter interface {
+	Report(uuid, state, reason, lastResult string)
+}
+
+// Backoff is the capped exponential backoff between retries of a failed batch.
+type Backoff struct {
+	// Initial is the first retry delay. Default 500 ms.
+	Initial time.Duration
+	// Max caps the delay. Default 30 s (Lambda does not document its retry cadence; tens of
+	// seconds keeps a broken function from being hammered while a fixed one resumes quickly).
+	Max time.Duration
+}
+
+// Delay is the wait before retry number attempt (0 = first retry): Initial·2^attempt capped at
+// Max, with jitter in [d/2, d] so that partitions failing together do not retry in lockstep.
+func (b Backoff) Delay(attempt int) time.Duration {
+	d := b.Initial
+	for i := 0; i < attempt && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	if d <= 1 {
+		return d
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// Config configures a Manager. Zero values take the documented defaults.
+type Config struct {
+	// Invoker runs the function synchronously. Required. It must honour ctx cancellation and
+	// must not keep Request.Payload after Invoke returns (the buffer is reused).
+	Invoker invoke.Invoker
+	// Reporter receives status changes. Optional.
+	Reporter Reporter
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// EventSource is the payload's eventSource. Default event.SourceSelfManagedKafka (what AWS
+	// sends); event.SourceAWSSelfManagedKafka is the seed document's spelling.
+	EventSource string
+	// ClientOpts returns extra franz-go options for a mapping (SASL, TLS from
+	// SourceAccessConfigurations). They are appended after the poller's own options. An error
+	// is classified, reported, and retried with Backoff until it succeeds or the mapping stops.
+	// Optional.
+	ClientOpts func(ctx context.Context, m *mapping.EventSourceMapping) ([]kgo.Opt, error)
+	// ClassifyError maps a Kafka error to a StateTransitionReason ("" for none) and a
+	// LastProcessingResult (e.g. "PROBLEM: SASL authentication failed."). It sees failed broker
+	// connections (dial, TLS, SASL: they never surface in fetches) and fetch/group errors (topic
+	// or group authorization). A result of "" means "not classified": a connection failure then
+	// reports ResultConnectionError and a fetch error is only logged. Optional; the auth package
+	// provides the real one (STYLE: Kafka errors are classified in one place).
+	ClassifyError func(err error) (reason, result string)
+	// OnDrop, when set, receives each record dropped for being too large for one payload
+	// (before its offset is committed), e.g. to send it to an on-failure destination with
+	// condition MaximumPayloadSizeExceeded. Called from the partition's worker: while it runs,
+	// that partition waits. Optional.
+	OnDrop func(ctx context.Context, uuid string, r *kgo.Record)
+	// Backoff between retries of a failed batch.
+	Backoff Backoff
+	// DrainTimeout bounds how long a revoke or Stop waits for a partition's in-flight invoke
+	// before cancelling it (the batch is then redelivered later: at-least-once). Default 30 s.
+	DrainTimeout time.Duration
+	// RebalanceTimeout is the group's rebalance timeout; it must exceed DrainTimeout, since
+	// OnPartitionsRevoked waits for in-flight batches. Default DrainTimeout + 30 s.
+	RebalanceTimeout time.Duration
+	// SessionTimeout is the group session timeout. Default franz-go's 45 s (Kafka's
+	// session.timeout.ms). After a crash, the dead member keeps its partitions this long, so it
+	// is how long a restarted node waits before consuming them again.
+	SessionTimeout time.Duration
+	// AutoCommitInterval is how often marked offsets are committed. Default 1 s (a crash
+	// redelivers at most this much; franz-go's default is 5 s).
+	AutoCommitInterval time.Duration
+	// FetchMaxWait: default 500 ms (franz-go: 5 s), so a resumed or quiet partition is served
+	// within about a batching window.
+	FetchMaxWait time.Duration
+	// FetchMaxBytes per fetch request. Default 32 MiB.
+	FetchMaxBytes int32
+	// FetchMaxPartitionBytes per partition per fetch. Default 2 MiB (franz-go: 1 MiB). Larger
+	// is not better: pausing a partition whose queue is full discards its fetched but unpolled
+	// data, and the larger the fetch, the more is fetched and decompressed twice (measured: 8 MiB
+	// roughly halved throughput).
+	FetchMaxPartitionBytes int32
+	// MaxConcurrentFetches. Default 3, bounding memory per mapping.
+	MaxConcurrentFetches int
+	// QueueRecords is the minimum per-partition queue length at which the partition is
+	// paused; the effective threshold is max(QueueRecords, 2·BatchSize). Default 1,000.
+	QueueRecords int
+	// QueueBytes pauses a partition whose queued keys and values exceed it. Default 16 MiB.
+	QueueBytes int
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.EventSource == "" {
+		c.EventSource = event.SourceSelfManagedKafka
+	}
+	if c.ClassifyError == nil {
+		c.ClassifyError = func(error) (string, string) { return "", "" }
+	}
+	if c.Backoff.Initial <= 0 {
+		c.Backoff.Initial = 500 * time.Millisecond
+	}
+	if c.Backoff.Max <= 0 {
+		c.Backoff.Max = 30 * time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.RebalanceTimeout <= 0 {
+		c.RebalanceTimeout = c.DrainTimeout + 30*time.Second
+	}
+	if c.AutoCommitInterval <= 0 {
+		c.AutoCommitInterval = time.Second
+	}
+	if c.FetchMaxWait <= 0 {
+		c.FetchMaxWait = 500 * time.Millisecond
+	}
+	if c.FetchMaxBytes <= 0 {
+		c.FetchMaxBytes = 32 << 20
+	}
+	if c.FetchMaxPartitionBytes <= 0 {
+		c.FetchMaxPartitionBytes = 2 << 20
+	}
+	if c.MaxConcurrentFetches == 0 {
+		c.MaxConcurrentFetches = 3
+	}
+	if c.QueueRecords <= 0 {
+		c.QueueRecords = 1000
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 16 << 20
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.Invoker == nil:
+		return errors.New("poller: Config.Invoker is required")
+	case c.Backoff.Max > 0 && c.Backoff.Initial > c.Backoff.Max:
+		return errors.New("poller: Backoff.Initial exceeds Backoff.Max")
+	case c.RebalanceTimeout > 0 && c.DrainTimeout > 0 && c.RebalanceTimeout <= c.DrainTimeout:
+		return errors.New("poller: RebalanceTimeout must exceed DrainTimeout")
+	case c.EventSource != "" && c.EventSource != event.SourceSelfManagedKafka && c.EventSource != event.SourceAWSSelfManagedKafka:
+		return fmt.Errorf("poller: EventSource %q is neither %q nor %q", c.EventSource, event.SourceSelfManagedKafka, event.SourceAWSSelfManagedKafka)
+	}
+	return nil
+}
+
+// Stats are a mapping's counters since its consumer started (a restart resets them).
+type Stats struct {
+	// Polled records handed to the poller by Kafka (PolledEventCount).
+	Polled int64
+	// Invoked records delivered in successful invocations (InvokedEventCount).
+	Invoked int64
+	// Failed records in failed invocation attempts, counted per attempt (FailedInvokeEventCount).
+	Failed int64
+	// Dropped records too large for one 6 MB payload (DroppedEventCount).
+	Dropped int64
+	// Batches is the number of successful invocations.
+	Batches int64
+	// Pauses counts partitions paused because their queue was full (backpressure from a slow
+	// or failing function).
+	Pauses int64
+	// Lag is the sum over assigned partitions of high watermark minus the next offset to
+	// deliver (OffsetLag, as this member sees it).
+	Lag int64
+	// Partitions currently assigned to this member.
+	Partitions int
+}
+
+// Manager runs many mappings; it implements Runner. Apply and Stop of different mappings run
+// concurrently; calls for the same mapping are serialised.
+type Manager struct {
+	cfg Config
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	closed  bool
+}
+
+// entry serialises Apply/Stop of one mapping, which may block while a consumer drains.
+// c is written under mu and read without it by Stats.
+type entry struct {
+	mu sync.Mutex
+	c  atomic.Pointer[consumer]
+}
+
+var _ Runner = (*Manager)(nil)
+
+// ErrClosed is returned by Apply after Close.
+var ErrClosed = errors.New("poller: manager closed")
+
+// NewManager validates cfg and returns an idle Manager.
+func NewManager(cfg Config) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	return &Manager{cfg: cfg, entries: make(map[string]*entry)}, nil
+}
+
+func (mg *Manager) entry(uuid string) (*entry, error) {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	if mg.closed {
+		return nil, ErrClosed
+	}
+	e := mg.entries[uuid]
+	if e == nil {
+		e = &entry{}
+		mg.entries[uuid] = e
+	}
+	return e, nil
+}
+
+// Apply implements Runner.
+func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) error {
+	if m == nil || m.UUID == "" {
+		return errors.New("poller: mapping without UUID")
+	}
+	if !m.Enabled {
+		return mg.Stop(ctx, m.UUID)
+	}
+	spec, err := newSpec(m)
+	if err != nil {
+		return err
+	}
+	e, err := mg.entry(m.UUID)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	mg.mu.Lock()
+	closed := mg.closed
+	mg.mu.Unlock()
+	if closed { // Close may have stopped this entry before we got it: start nothing new
+		return ErrClosed
+	}
+	if c := e.c.Load(); c != nil {
+		if c.spec.identity == spec.identity {
+			c.settings.Store(spec.settings)
+			return nil
+		}
+		mg.cfg.Logger.Info("restarting mapping consumer: connection settings changed", "uuid", m.UUID)
+		e.c.Store(nil)
+		if err := c.stop(ctx); err != nil {
+			mg.cfg.Logger.Warn("stopping mapping consumer for restart", "uuid", m.UUID, "err", err)
+		}
+	}
+	e.c.Store(startConsumer(&mg.cfg, m, spec))
+	return nil
+}
+
+// Stop implements Runner.
+func (mg *Manager) Stop(ctx context.Context, uuid string) error {
+	mg.mu.Lock()
+	e := mg.entries[uuid]
+	mg.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.c.Swap(nil)
+	if c == nil {
+		return nil
+	}
+	return c.stop(ctx)
+}
+
+// Close stops every mapping (in parallel) and refuses further Applies.
+func (mg *Manager) Close(ctx context.Context) error {
+	mg.mu.Lock()
+	mg.closed = true
+	uuids := make([]string, 0, len(mg.entries))
+	for u := range mg.entries {
+		uuids = append(uuids, u)
+	}
+	mg.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(uuids))
+	for i, u := range uuids {
+		wg.Go(func() { errs[i] = mg.Stop(ctx, u) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Stats returns the counters of a running mapping.
+func (mg *Manager) Stats(uuid string) (Stats, bool) {
+	mg.mu.Lock()
+	e := mg.entries[uuid]
+	mg.mu.Unlock()
+	if e == nil {
+		return Stats{}, false
+	}
+	c := e.c.Load()
+	if c == nil {
+		return Stats{}, false
+	}
+	return c.stats(), true
+}

@@ -1,0 +1,327 @@
+package poller
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/internal/event"
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
+)
+
+// worker owns one assigned partition: it alone builds and delivers that partition's batches, so
+// records are delivered in offset order with at most one batch in flight.
+type worker struct {
+	c     *consumer
+	cl    *kgo.Client // the consumer's client, as handed to OnPartitionsAssigned
+	tp    tp
+	tpMap map[string][]int32 // for Pause/ResumeFetchPartitions
+
+	// mu guards the queue the poll loop fills and the paused flag. Pause and resume happen
+	// under it so that a resume can never overtake the pause it undoes.
+	mu     sync.Mutex
+	queue  []*kgo.Record // records not yet taken are queue[head:]
+	head   int
+	qBytes int // key+value bytes of queue[head:]
+	paused bool
+
+	wake     chan struct{} // cap 1: records arrived
+	stopping chan struct{} // closed: finish the in-flight invoke, start nothing new
+	stopOnce sync.Once
+	ctx      context.Context // cancelled: abort the in-flight invoke too
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	hwm  atomic.Int64 // partition high watermark, -1 unknown
+	next atomic.Int64 // next offset to deliver, -1 unknown
+}
+
+func newWorker(c *consumer, cl *kgo.Client, k tp) *worker {
+	w := &worker{
+		c:        c,
+		cl:       cl,
+		tp:       k,
+		tpMap:    map[string][]int32{k.topic: {k.partition}},
+		wake:     make(chan struct{}, 1),
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	w.hwm.Store(-1)
+	w.next.Store(-1)
+	return w
+}
+
+// enqueue is called by the poll loop; it never blocks on the worker.
+func (w *worker) enqueue(rs []*kgo.Record, hwm int64) {
+	w.hwm.Store(hwm)
+	if len(rs) == 0 {
+		return
+	}
+	w.next.CompareAndSwap(-1, rs[0].Offset)
+	w.mu.Lock()
+	w.queue = append(w.queue, rs...)
+	for _, r := range rs {
+		w.qBytes += len(r.Key) + len(r.Value)
+	}
+	if !w.paused && (len(w.queue)-w.head >= w.highWater() || w.qBytes >= w.c.cfg.QueueBytes) {
+		w.cl.PauseFetchPartitions(w.tpMap)
+		w.paused = true
+		w.c.pauses.Add(1)
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) highWater() int {
+	return max(w.c.cfg.QueueRecords, 2*w.c.settings.Load().batchSize)
+}
+
+// takeMax is how many records the worker takes from its queue at a time.
+const takeMax = 1024
+
+// take hands the worker up to takeMax queued records, and resumes fetching once the queue has
+// drained below half the high water. Resuming only then (not at every take) matters: pausing
+// discards the partition's already-fetched buffered data, which is fetched and decoded again
+// after the resume.
+//
+// The returned slice aliases the queue: enqueue only appends past it, and compaction happens
+// here, when the worker has finished with the previous chunk.
+func (w *worker) take() []*kgo.Record {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.head > 0 && w.head >= len(w.queue)/2 {
+		n := copy(w.queue, w.queue[w.head:])
+		clear(w.queue[n:]) // let delivered records be collected
+		w.queue, w.head = w.queue[:n], 0
+	}
+	n := min(len(w.queue)-w.head, takeMax)
+	chunk := w.queue[w.head : w.head+n : w.head+n]
+	w.head += n
+	for _, r := range chunk {
+		w.qBytes -= len(r.Key) + len(r.Value)
+	}
+	if w.paused && len(w.queue)-w.head < w.highWater()/2 && w.qBytes < w.c.cfg.QueueBytes/2 {
+		w.cl.ResumeFetchPartitions(w.tpMap)
+		w.paused = false
+	}
+	return chunk
+}
+
+func (w *worker) lag() int64 {
+	h, n := w.hwm.Load(), w.next.Load()
+	if h < 0 || n < 0 || h < n {
+		return 0
+	}
+	return h - n
+}
+
+func (w *worker) isStopping() bool {
+	select {
+	case <-w.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopWorkers signals every worker, then waits up to grace for their in-flight invokes (or
+// aborts them at once when abort is set), then cancels and waits for them all.
+func stopWorkers(ws []*worker, grace time.Duration, abort bool) {
+	for _, w := range ws {
+		w.stopOnce.Do(func() { close(w.stopping) })
+		if abort {
+			w.cancel()
+		}
+	}
+	t := time.NewTimer(max(grace, 0))
+	defer t.Stop()
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-t.C:
+			// Past the grace period: abort the rest. Their batches are not marked, so they are
+			// redelivered by whoever owns the partition next.
+			for _, w := range ws {
+				w.cancel()
+			}
+			for _, w := range ws {
+				<-w.done
+			}
+			return
+		}
+	}
+	for _, w := range ws {
+		w.cancel()
+	}
+}
+
+func (w *worker) run() {
+	defer close(w.done)
+	defer w.cancel()
+	c := w.c
+	batch := c.enc.NewBatch()
+	defer batch.Release()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var (
+		chunk []*kgo.Record
+		ci    int
+	)
+	// next returns the next record to batch, or nil when none is queued.
+	next := func() *kgo.Record {
+		if ci == len(chunk) {
+			chunk, ci = w.take(), 0
+			if len(chunk) == 0 {
+				return nil
+			}
+		}
+		r := chunk[ci]
+		return r
+	}
+	for {
+		s := c.settings.Load()
+		batch.Reset()
+		var (
+			last     *kgo.Record // the last record this batch accounts for (delivered or dropped)
+			deadline time.Time
+		)
+	collect:
+		for batch.Len() < s.batchSize {
+			r := next()
+			if r == nil {
+				var tc <-chan time.Time
+				if batch.Len() > 0 {
+					if s.window <= 0 {
+						break collect
+					}
+					wait := time.Until(deadline)
+					if wait <= 0 {
+						break collect
+					}
+					timer.Reset(wait)
+					tc = timer.C
+				}
+				select {
+				case <-w.wake:
+					timer.Stop()
+				case <-tc:
+					break collect
+				case <-w.stopping:
+					timer.Stop()
+					return
+				}
+				continue
+			}
+			res, err := batch.Add(r)
+			if err != nil { // cannot happen: one partition per batch
+				c.log.Error("batch add", "err", err)
+				return
+			}
+			switch res {
+			case event.Added:
+				ci++
+				last = r
+				if batch.Len() == 1 {
+					deadline = time.Now().Add(s.window)
+				}
+			case event.Full:
+				break collect // r stays first in line for the next batch
+			case event.TooLarge:
+				ci++
+				c.dropped.Add(1)
+				c.log.Warn("record dropped: larger than the 6 MB invocation payload limit",
+					"topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+					"key_bytes", len(r.Key), "value_bytes", len(r.Value))
+				if c.cfg.OnDrop != nil {
+					c.cfg.OnDrop(w.ctx, c.uuid, r)
+				}
+				if batch.Len() == 0 {
+					w.mark(r) // nothing undelivered precedes it
+				} else {
+					last = r
+				}
+			}
+		}
+		if batch.Len() == 0 {
+			continue
+		}
+		ok := w.deliver(batch)
+		// An idle partition should not pin a 6 MB buffer: hand it back to the pool.
+		batch.Release()
+		if !ok {
+			return
+		}
+		w.mark(last)
+	}
+}
+
+func (w *worker) mark(r *kgo.Record) {
+	w.cl.MarkCommitRecords(r)
+	w.next.Store(r.Offset + 1)
+}
+
+// deliver invokes until the batch succeeds (Lambda's default: retry the whole batch until it
+// succeeds or its records expire), backing off between attempts. It returns false when the
+// worker is stopping: the batch is then not marked and will be redelivered.
+func (w *worker) deliver(b *event.Batch) bool {
+	c := w.c
+	n := int64(b.Len())
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for attempt := 0; ; attempt++ {
+		if w.isStopping() {
+			return false
+		}
+		fn := c.settings.Load().function
+		res, err := c.cfg.Invoker.Invoke(w.ctx, invoke.Request{Function: fn, Payload: b.Bytes()})
+		if err == nil && res.FunctionError == "" {
+			c.invoked.Add(n)
+			c.batches.Add(1)
+			c.status.batchDone(w, true)
+			return true
+		}
+		if w.ctx.Err() != nil {
+			return false
+		}
+		c.failed.Add(n)
+		c.status.batchDone(w, false)
+		delay := c.cfg.Backoff.Delay(attempt)
+		if err != nil {
+			c.log.Warn("invoke failed; retrying batch", "function", fn, "topic", w.tp.topic, "partition", w.tp.partition,
+				"records", n, "attempt", attempt+1, "retry_in", delay, "err", err)
+		} else {
+			c.log.Warn("function error; retrying batch", "function", fn, "topic", w.tp.topic, "partition", w.tp.partition,
+				"records", n, "attempt", attempt+1, "retry_in", delay, "function_error", res.FunctionError, "payload", truncate(res.Payload, 256))
+		}
+		if timer == nil {
+			timer = time.NewTimer(delay)
+		} else {
+			timer.Reset(delay)
+		}
+		select {
+		case <-timer.C:
+		case <-w.stopping:
+			return false
+		case <-w.ctx.Done():
+			return false
+		}
+	}
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}

@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
+	"github.com/kafkaesm/kafkaesm/internal/kafkaauth"
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
+	"github.com/kafkaesm/kafkaesm/internal/poller"
+	"github.com/kafkaesm/kafkaesm/internal/store"
+)
+
+// newPollers builds what runs this node's mappings: the poller Manager, which invokes through
+// the node's function engine, authenticates to Kafka with the mapping's
+// SourceAccessConfigurations (secrets from the node's repository) and classifies Kafka failures
+// into Lambda's texts, behind an AccessGate that probes each mapping's access before it
+// consumes and stops it while access fails. Status goes into the store.
+func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invoke.Invoker) (*poller.AccessGate, error) {
+	classify := func(err error) (string, string) {
+		p := kafkaauth.Classify(err)
+		return p.Reason, p.Result
+	}
+	return poller.NewAccessGate(poller.AccessConfig{
+		Probe: func(ctx context.Context, m *mapping.EventSourceMapping) error {
+			opts, err := kafkaauth.Options(ctx, m.SourceAccessConfigurations, sec)
+			if err != nil {
+				return err
+			}
+			return kafkaauth.Probe(ctx, opts, m.BootstrapServers(), m.Topics[0], m.GroupID())
+		},
+		Classify: classify,
+		Reporter: storeReporter{st: st, log: cfg.Logger},
+		Logger:   cfg.Logger,
+		Backoff:  cfg.KafkaAccessBackoff,
+	}, func(r poller.Reporter) (poller.GatedRunner, error) {
+		return poller.NewManager(poller.Config{
+			Invoker:        inv,
+			Reporter:       r,
+			Logger:         cfg.Logger,
+			EventSource:    cfg.EventSource,
+			SessionTimeout: cfg.KafkaSessionTimeout,
+			ClientOpts: func(ctx context.Context, m *mapping.EventSourceMapping) ([]kgo.Opt, error) {
+				return kafkaauth.Options(ctx, m.SourceAccessConfigurations, sec)
+			},
+			ClassifyError: func(err error) (string, string) {
+				// Only what stops a mapping, or a known problem, is reported from fetches;
+				// unclassified fetch errors are transient and only logged (connection
+				// failures still report the connection error text).
+				reason, result := classify(err)
+				if reason == "" {
+					return "", ""
+				}
+				return reason, result
+			},
+		})
+	})
+}
+
+// storeReporter writes a poller's status changes (rare: only changes are reported) to the store.
+type storeReporter struct {
+	st  store.Store
+	log *slog.Logger
+}
+
+func (r storeReporter) Report(uuid, state, reason, lastResult string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.st.SetMappingStatus(ctx, uuid, store.Status{State: state, StateTransitionReason: reason, LastProcessingResult: lastResult})
+	if err != nil && !errors.Is(err, store.ErrNotFound) { // a deleted mapping may still report once
+		r.log.Warn("recording mapping status", "uuid", uuid, "err", err)
+	}
+}

@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
+)
+
+// TestKillNineKafkaesmMidStream: the kafkaesm binary (and its function processes) is killed
+// with SIGKILL while a mapping delivers to a real aws-lambda-go function, then restarted on the
+// same data directory: the mapping resumes by itself and every record is delivered at least
+// once, first deliveries in offset order per partition.
+func TestKillNineKafkaesmMidStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the kafkaesm binary")
+	}
+	kt := kafkatest.Get(t)
+	const parts, each = 3, 1500
+	topic := kt.CreateTopic(t, parts, nil)
+	prod := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for i := 0; i < each; i++ {
+		for p := int32(0); p < parts; p++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Key: []byte("k" + strconv.Itoa(int(p))), Value: []byte(strconv.Itoa(i))})
+		}
+	}
+	kt.ProduceWith(t, prod, recs...)
+
+	dir := t.TempDir()
+	kafkaesm := buildBinary(t, testCtx(t)) // shared with the other binary tests
+	fn := filepath.Join(dir, "fn", "bootstrap")
+	build := exec.Command("go", "build", "-o", fn, "./testdata/kafkafn")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build function: %v\n%s", err, out)
+	}
+	code, err := os.ReadFile(fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	data, outFile := filepath.Join(dir, "data"), filepath.Join(dir, "out.txt")
+	serverLog, err := os.Create(filepath.Join(dir, "kafkaesm.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(serverLog.Name())
+			t.Logf("kafkaesm log:\n%s", b)
+		}
+		serverLog.Close()
+	})
+	start := func() *exec.Cmd {
+		cmd := exec.Command(kafkaesm, "serve", "--listen", addr, "--data-dir", data, "--kafka-session-timeout", "6s")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kill -9 takes the functions too
+		cmd.Stderr = serverLog
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _, _ = cmd.Process.Wait() })
+		return cmd
+	}
+	n := &node{addr: addr, dir: data}
+	c := n.client()
+	ctx := testCtx(t)
+
+	first := start()
+	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		_, err := c.ListFunctions(ctx, &lambda.ListFunctionsInput{})
+		return err
+	})
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("kafkafn"),
+		Role:         aws.String("arn:aws:iam::000000000000:role/lambda"),
+		Runtime:      types.RuntimeProvidedal2023,
+		Handler:      aws.String("bootstrap"),
+		Code:         &types.FunctionCode{ZipFile: makeZip(t, zipEntry{"bootstrap", string(code), 0o755})},
+		Environment:  &types.Environment{Variables: map[string]string{"OUT_FILE": outFile, "FAIL_FILE": filepath.Join(dir, "never"), "DELAY_MS": "50"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
+		FunctionName:           aws.String("kafkafn"),
+		Topics:                 []string{topic},
+		SelfManagedEventSource: &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {kt.Plaintext}}},
+		SourceAccessConfigurations: []types.SourceAccessConfiguration{
+			{Type: types.SourceAccessTypeVpcSubnet, URI: aws.String("subnet:subnet-0123456789abcdef0")},
+			{Type: types.SourceAccessTypeVpcSecurityGroup, URI: aws.String("security_group:sg-0123456789abcdef0")},
+		},
+		StartingPosition: types.EventSourcePositionTrimHorizon,
+		BatchSize:        aws.Int32(20),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	total := func() int {
+		n := 0
+		for _, ds := range readDeliveries(t, outFile, topic) {
+			n += len(ds)
+		}
+		return n
+	}
+	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+		if n := total(); n < parts*each/2 {
+			return fmt.Errorf("%d delivered", n)
+		}
+		return nil
+	})
+	if err := syscall.Kill(-first.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = first.Process.Wait()
+	atKill := total()
+
+	second := start()
+	checkFor(t, 90*time.Second, 100*time.Millisecond, func() error {
+		got := readDeliveries(t, outFile, topic)
+		for p := 0; p < parts; p++ {
+			seen := map[int64]bool{}
+			for _, d := range got[p] {
+				seen[d.offset] = true
+			}
+			if len(seen) < each {
+				return fmt.Errorf("partition %d: %d of %d distinct offsets", p, len(seen), each)
+			}
+		}
+		return nil
+	})
+	if err := second.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = second.Process.Wait()
+
+	dups := 0
+	for p, ds := range readDeliveries(t, outFile, topic) {
+		seen, next := map[int64]bool{}, int64(0)
+		for _, d := range ds {
+			if seen[d.offset] {
+				dups++
+				continue
+			}
+			if d.offset != next || d.value != strconv.FormatInt(d.offset, 10) {
+				t.Fatalf("partition %d: first delivery of offset %d (value %q) while %d was next", p, d.offset, d.value, next)
+			}
+			seen[d.offset] = true
+			next++
+		}
+	}
+	t.Logf("killed -9 after %d deliveries; all %d records delivered, %d redelivered", atKill, parts*each, dups)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

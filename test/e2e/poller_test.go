@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/internal/server"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
+)
+
+// TestPollerDeliversToAwsLambdaGoFunction runs the whole path on a real node: a mapping created
+// with the AWS SDK consumes a real 12-partition topic holding 100,000 keyed records and invokes a
+// real aws-lambda-go function (which decodes every payload into events.KafkaEvent); every record
+// arrives once and in order per partition, a failing partition retries while the other eleven
+// flow and then completes from where it stopped, and LastProcessingResult tells the truth.
+func TestPollerDeliversToAwsLambdaGoFunction(t *testing.T) {
+	kt := kafkatest.Get(t)
+	const parts, each = 12, 8334 // 100,008 records
+	topic := kt.CreateTopic(t, parts, nil)
+	prod := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for i := 0; i < each; i++ {
+		for p := int32(0); p < parts; p++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Key: []byte("k" + strconv.Itoa(int(p))), Value: []byte(strconv.Itoa(i))})
+		}
+	}
+	kt.ProduceWith(t, prod, recs...)
+
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "build", "bootstrap")
+	build := exec.Command("go", "build", "-o", bin, "./testdata/kafkafn")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build function: %v\n%s", err, out)
+	}
+	code, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outFile, failFile := filepath.Join(dir, "out.txt"), filepath.Join(dir, "fail")
+	if err := os.WriteFile(failFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	n := startPollingServer(t, filepath.Join(dir, "data"))
+	c := n.client()
+	ctx := testCtx(t)
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("kafkafn"),
+		Role:         aws.String("arn:aws:iam::000000000000:role/lambda"),
+		Runtime:      types.RuntimeProvidedal2023,
+		Handler:      aws.String("bootstrap"),
+		Code:         &types.FunctionCode{ZipFile: makeZip(t, zipEntry{"bootstrap", string(code), 0o755})},
+		Environment:  &types.Environment{Variables: map[string]string{"OUT_FILE": outFile, "FAIL_FILE": failFile}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	esm, err := c.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
+		FunctionName:           aws.String("kafkafn"),
+		Topics:                 []string{topic},
+		SelfManagedEventSource: &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {kt.Plaintext}}},
+		// A plaintext broker needs no credentials; AWS then requires the VPC entries, which
+		// kafkaesm accepts and ignores.
+		SourceAccessConfigurations: []types.SourceAccessConfiguration{
+			{Type: types.SourceAccessTypeVpcSubnet, URI: aws.String("subnet:subnet-0123456789abcdef0")},
+			{Type: types.SourceAccessTypeVpcSecurityGroup, URI: aws.String("security_group:sg-0123456789abcdef0")},
+		},
+		StartingPosition: types.EventSourcePositionTrimHorizon,
+		BatchSize:        aws.Int32(500),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := func() string {
+		got, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: esm.UUID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(got.LastProcessingResult)
+	}
+
+	// The other eleven partitions complete while partition 1 fails.
+	checkFor(t, 120*time.Second, 250*time.Millisecond, func() error {
+		got := readDeliveries(t, outFile, topic)
+		for p := 0; p < parts; p++ {
+			if p != 1 && len(got[p]) < each {
+				return fmt.Errorf("partition %d: %d of %d delivered", p, len(got[p]), each)
+			}
+		}
+		if r := result(); r != "PROBLEM: Function call failed" {
+			return fmt.Errorf("result %q", r)
+		}
+		return nil
+	})
+	if got := readDeliveries(t, outFile, topic); len(got[1]) != 0 {
+		t.Fatalf("failing partition delivered %d records", len(got[1]))
+	}
+	// Fixed: partition 1 completes from its first record.
+	if err := os.Remove(failFile); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 120*time.Second, 250*time.Millisecond, func() error {
+		got := readDeliveries(t, outFile, topic)
+		if len(got[1]) < each || result() != "OK" {
+			return fmt.Errorf("partition 1: %d of %d, result %q", len(got[1]), each, result())
+		}
+		return nil
+	})
+	got := readDeliveries(t, outFile, topic)
+	for p := 0; p < parts; p++ {
+		if len(got[p]) != each {
+			t.Fatalf("partition %d: %d deliveries, want %d (no duplicates without faults)", p, len(got[p]), each)
+		}
+		for i, d := range got[p] {
+			if d.offset != int64(i) || d.key != "k"+strconv.Itoa(p) || d.value != strconv.Itoa(i) {
+				t.Fatalf("partition %d delivery %d: %+v", p, i, d)
+			}
+		}
+	}
+
+	// Life cycle through the API: disabling stops consumption and leaves the group; records
+	// produced meanwhile wait; enabling resumes from the committed offsets (nothing delivered
+	// twice); deleting leaves the group and removes the mapping.
+	adm := kt.Admin(t)
+	groupMembers := func() (int, error) {
+		gs, err := adm.DescribeGroups(ctx, aws.ToString(esm.UUID))
+		if err != nil {
+			return 0, err
+		}
+		return len(gs[aws.ToString(esm.UUID)].Members), gs.Error()
+	}
+	state := func() string {
+		got, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: esm.UUID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(got.State)
+	}
+	if _, err := c.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: esm.UUID, Enabled: aws.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		if st := state(); st != "Disabled" {
+			return fmt.Errorf("state %s", st)
+		}
+		if n, err := groupMembers(); err != nil || n != 0 {
+			return fmt.Errorf("group members %d (%v) after disable", n, err)
+		}
+		return nil
+	})
+	var more []*kgo.Record
+	for p := int32(0); p < parts; p++ {
+		more = append(more, &kgo.Record{Topic: topic, Partition: p, Key: []byte("k" + strconv.Itoa(int(p))), Value: []byte(strconv.Itoa(each))})
+	}
+	kt.ProduceWith(t, prod, more...)
+	if got := readDeliveries(t, outFile, topic); len(got[0]) != each {
+		t.Fatalf("a disabled mapping delivered: partition 0 has %d", len(got[0]))
+	}
+	if _, err := c.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: esm.UUID, Enabled: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 120*time.Second, 250*time.Millisecond, func() error {
+		got := readDeliveries(t, outFile, topic)
+		for p := 0; p < parts; p++ {
+			if len(got[p]) < each+1 {
+				return fmt.Errorf("partition %d: %d of %d after enable", p, len(got[p]), each+1)
+			}
+		}
+		return nil
+	})
+	got = readDeliveries(t, outFile, topic)
+	for p := 0; p < parts; p++ {
+		if len(got[p]) != each+1 || got[p][each].offset != int64(each) {
+			t.Fatalf("partition %d after enable: %d deliveries, last %+v (want %d, resumed at the committed offset)", p, len(got[p]), got[p][len(got[p])-1], each+1)
+		}
+	}
+	if _, err := c.DeleteEventSourceMapping(ctx, &lambda.DeleteEventSourceMappingInput{UUID: esm.UUID}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		_, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: esm.UUID})
+		var nf *types.ResourceNotFoundException
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("after delete: %v", err)
+		}
+		if n, err := groupMembers(); err != nil || n != 0 {
+			return fmt.Errorf("group members %d (%v) after delete", n, err)
+		}
+		return nil
+	})
+}
+
+type e2eDelivery struct {
+	offset     int64
+	key, value string
+}
+
+func readDeliveries(t *testing.T, path, topic string) map[int][]e2eDelivery {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int][]e2eDelivery{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 4 || !strings.HasPrefix(f[0], topic+"-") {
+			t.Fatalf("bad line %q", sc.Text())
+		}
+		p, _ := strconv.Atoi(strings.TrimPrefix(f[0], topic+"-"))
+		off, _ := strconv.ParseInt(f[1], 10, 64)
+		k, _ := base64.StdEncoding.DecodeString(f[2])
+		v, _ := base64.StdEncoding.DecodeString(f[3])
+		out[p] = append(out[p], e2eDelivery{off, string(k), string(v)})
+	}
+	return out
+}
+
+// startPollingServer runs a node whose mappings really consume Kafka (Config.Pollers).
+func startPollingServer(t *testing.T, dir string) *node {
+	t.Helper()
+	s, err := server.New(server.Config{
+		Listen:  "127.0.0.1:0",
+		DataDir: dir,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Pollers: true,
+		Resync:  time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	return &node{addr: s.Addr(), dir: dir}
+}
