@@ -153,8 +153,8 @@ func runDev(ctx context.Context, cfg devConfig, out, errOut io.Writer) (err erro
 	}
 }
 
-// devServerConfig is serve's configuration with dev's addresses: dev runs the server exactly
-// as serve does.
+// devServerConfig is serve's configuration with dev's addresses and serve's defaults for the
+// rest; newServer wires it exactly as it wires serve (pollers included).
 func devServerConfig(listen, dataDir string, log *slog.Logger) server.Config {
 	return server.Config{Listen: listen, DataDir: dataDir, Logger: log}
 }

@@ -17,10 +17,6 @@ import (
 
 const goRun = "go run ./cmd/kafkaesm"
 
-// recordsFlow: the node runs mappings with the Kafka poller, so produced records reach the
-// sample function. False until the poller is wired into serve (and so into dev).
-const recordsFlow = false
-
 // readmeWalkthrough returns README.md's `kafkaesm dev` command and the shell lines between the
 // walkthrough markers, so the test runs exactly what the README shows.
 func readmeWalkthrough(t *testing.T) (dev string, lines []string) {
@@ -164,7 +160,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 
 	// The records flow: the sample function logs them (the logs line is re-run until then,
 	// as a user would with -f).
-	if recordsFlow {
+	{
 		var logsLine string
 		for _, l := range lines {
 			if strings.Contains(l, " logs ") {

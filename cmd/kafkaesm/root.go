@@ -56,7 +56,6 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.SecretAccessKey, "secret-access-key", "", "secret access key for --access-key-id (env KAFKAESM_SECRET_ACCESS_KEY; prefer the env var: flags show in ps)")
 	f.StringVar(&cfg.EventSource, "event-source", "SelfManagedKafka", `eventSource in Kafka payloads: "SelfManagedKafka" (what AWS sends) or "aws:SelfManagedKafka" (the seed document's example)`)
 	f.DurationVar(&cfg.KafkaSessionTimeout, "kafka-session-timeout", 45*time.Second, "consumer group session timeout: how long a crashed node keeps its partitions (the broker allows 6s..30m by default)")
-	cfg.Pollers = true
 	return cmd
 }
 
@@ -78,6 +77,7 @@ func newVersionCmd() *cobra.Command {
 // newServer completes cfg from the environment and builds the node: serve and dev both start
 // their server here, so dev runs exactly what serve runs.
 func newServer(cfg server.Config) (*server.Server, error) {
+	cfg.Pollers = true // mappings run with internal/poller
 	// Read from the environment here, not as flag defaults, so --help never prints a secret.
 	if cfg.AccessKeyID == "" {
 		cfg.AccessKeyID = os.Getenv("KAFKAESM_ACCESS_KEY_ID")
