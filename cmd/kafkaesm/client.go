@@ -156,18 +156,13 @@ func cliError(endpoint string, err error) error {
 	if ae, ok := errors.AsType[smithy.APIError](err); ok {
 		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
 	}
-	if _, ok := errors.AsType[net.Error](err); ok || isConnRefused(err) {
+	if _, ok := errors.AsType[net.Error](err); ok {
 		return fmt.Errorf("cannot reach the kafkaesm server at %s (is `kafkaesm serve` or `kafkaesm dev` running? --endpoint / KAFKAESM_ENDPOINT): %v", endpoint, rootCause(err))
 	}
 	if errors.Is(err, context.Canceled) {
 		return errors.New("interrupted")
 	}
 	return err
-}
-
-func isConnRefused(err error) bool {
-	_, ok := errors.AsType[*net.OpError](err)
-	return ok
 }
 
 func rootCause(err error) error {

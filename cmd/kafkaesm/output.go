@@ -75,7 +75,7 @@ func (p *progress) done() {
 	}
 }
 
-// lastSegment is the function name of a function ARN (with its qualifier, if any).
+// functionFromArn is the function name of a function ARN (with its qualifier, if any).
 func functionFromArn(arn string) string {
 	parts := strings.Split(arn, ":")
 	if len(parts) >= 7 && parts[5] == "function" {
