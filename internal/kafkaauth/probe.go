@@ -66,7 +66,9 @@ func Probe(ctx context.Context, opts []kgo.Opt, brokers []string, topic, group s
 		}
 	}
 
-	if _, err := adm.FetchOffsets(ctx, group); err != nil {
+	// A group that does not exist yet has no offsets: Apache Kafka answers OffsetFetch with
+	// none, kfake (the `kafkaesm dev` broker) with GROUP_ID_NOT_FOUND. Neither is an access problem.
+	if _, err := adm.FetchOffsets(ctx, group); err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return fmt.Errorf("describe group %s: %w", group, err)
 	}
 	dg, err := adm.DescribeGroups(ctx, group)
