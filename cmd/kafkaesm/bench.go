@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"runtime/pprof"
@@ -13,7 +14,7 @@ import (
 	"github.com/kafkaesm/kafkaesm/internal/bench"
 )
 
-func newBenchCmd() *cobra.Command {
+func newBenchCmd(g *globals) *cobra.Command {
 	var (
 		cfg        bench.Config
 		jsonFile   string
@@ -47,21 +48,27 @@ MaximumBatchingWindowInSeconds 0; and payload encoding. Its topics are deleted a
 			if verbose {
 				cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			}
+			if g.output != "table" && g.output != "json" { // --endpoint does not matter here
+				return fmt.Errorf("--output must be table or json, got %q", g.output)
+			}
 			res, err := bench.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			if err := bench.WriteTable(cmd.OutOrStdout(), res); err != nil {
+			b, err := json.MarshalIndent(res, "", "  ")
+			if err != nil {
 				return err
 			}
-			if jsonFile != "" {
-				b, err := json.MarshalIndent(res, "", "  ")
-				if err != nil {
-					return err
-				}
-				return os.WriteFile(jsonFile, append(b, '\n'), 0o644)
+			b = append(b, '\n')
+			if g.json() { // -o json: the JSON on stdout instead of the table
+				_, err = cmd.OutOrStdout().Write(b)
+			} else {
+				err = bench.WriteTable(cmd.OutOrStdout(), res)
 			}
-			return nil
+			if err == nil && jsonFile != "" {
+				err = os.WriteFile(jsonFile, b, 0o644)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()

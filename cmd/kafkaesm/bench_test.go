@@ -51,6 +51,12 @@ func TestBenchCommand(t *testing.T) {
 	if !strings.Contains(table.String(), "kafkaesm → Runtime API fn") {
 		t.Fatalf("table:\n%s", table.String())
 	}
+	// -o (the global output flag) is honoured: a bad value is refused before anything runs.
+	bad := newRootCmd()
+	bad.SetArgs([]string{"bench", "-o", "yaml"})
+	if err := bad.Execute(); err == nil || !strings.Contains(err.Error(), "--output") {
+		t.Fatalf("bench -o yaml: %v", err)
+	}
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)

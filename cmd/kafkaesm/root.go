@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 	g.addFlags(root)
 	root.AddCommand(newMappingsCmd(g), newFunctionsCmd(g), newProduceCmd(g), newStatusCmd(g))
 	root.AddCommand(newDevCmd(), newSampleHandlerCmd())
-	root.AddCommand(newBenchCmd(), newBenchFunctionCmd())
+	root.AddCommand(newBenchCmd(g), newBenchFunctionCmd())
 	return root
 }
 
