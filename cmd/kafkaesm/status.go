@@ -126,6 +126,15 @@ func (l *lagReader) lag(ctx context.Context, m *mapping.EventSourceMapping) (*in
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	n, err := groupLag(ctx, adm, m.GroupID(), m.Topics[0], m.StartingPosition)
+	// A coordinator that is still loading (a fresh cluster creating __consumer_offsets) answers
+	// with a retriable error: ask again within the lag timeout.
+	for err != nil && kerr.IsRetriable(err) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+			n, err = groupLag(ctx, adm, m.GroupID(), m.Topics[0], m.StartingPosition)
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			l.dead[key] = true
