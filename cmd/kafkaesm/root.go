@@ -25,6 +25,11 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newVersionCmd())
 	root.AddCommand(newLogsCmd())
+	g := &globals{}
+	g.addFlags(root)
+	root.AddCommand(newMappingsCmd(g), newFunctionsCmd(g), newProduceCmd(g), newStatusCmd(g))
+	root.AddCommand(newDevCmd(), newSampleHandlerCmd())
+	root.AddCommand(newBenchCmd(g), newBenchFunctionCmd())
 	return root
 }
 
@@ -36,15 +41,7 @@ func newServeCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-			// Read from the environment here, not as flag defaults, so --help never prints a secret.
-			if cfg.AccessKeyID == "" {
-				cfg.AccessKeyID = os.Getenv("KAFKAESM_ACCESS_KEY_ID")
-			}
-			if cfg.SecretAccessKey == "" {
-				cfg.SecretAccessKey = os.Getenv("KAFKAESM_SECRET_ACCESS_KEY")
-			}
-			cfg.SecretKey = os.Getenv(secrets.EnvKey) // env only: a key on the command line shows in ps
-			s, err := server.New(cfg)
+			s, err := newServer(cfg)
 			if err != nil {
 				return err
 			}
@@ -62,7 +59,6 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&cfg.ScaleInterval, "scale-interval", time.Minute, "how often each mapping's consumer lag is evaluated to add or remove pollers (Lambda: 1m; at least 1s)")
 	f.BoolVar(&cfg.NoKafkaClientMetrics, "no-kafka-client-metrics", false, "leave the Kafka client's own metrics (franz-go kprom) out of /metrics")
 	f.DurationVar(&cfg.KafkaSessionTimeout, "kafka-session-timeout", 45*time.Second, "consumer group session timeout: how long a crashed node keeps its partitions (the broker allows 6s..30m by default)")
-	cfg.Pollers = true
 	return cmd
 }
 
@@ -79,4 +75,19 @@ func newVersionCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "kafkaesm %s\n", v)
 		},
 	}
+}
+
+// newServer completes cfg from the environment and builds the node: serve and dev both start
+// their server here, so dev runs exactly what serve runs.
+func newServer(cfg server.Config) (*server.Server, error) {
+	cfg.Pollers = true // mappings run with internal/poller
+	// Read from the environment here, not as flag defaults, so --help never prints a secret.
+	if cfg.AccessKeyID == "" {
+		cfg.AccessKeyID = os.Getenv("KAFKAESM_ACCESS_KEY_ID")
+	}
+	if cfg.SecretAccessKey == "" {
+		cfg.SecretAccessKey = os.Getenv("KAFKAESM_SECRET_ACCESS_KEY")
+	}
+	cfg.SecretKey = os.Getenv(secrets.EnvKey) // env only: a key on the command line shows in ps
+	return server.New(cfg)
 }

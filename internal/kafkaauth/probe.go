@@ -57,31 +57,67 @@ func Probe(ctx context.Context, opts []kgo.Opt, brokers []string, topic, group s
 		if !mayRead(td.AuthorizedOperations) {
 			return fmt.Errorf("topic %s: no Read permission: %w", topic, kerr.TopicAuthorizationFailed)
 		}
-		offs, err := adm.ListEndOffsets(ctx, topic)
-		if err == nil {
-			err = offs.Error()
-		}
+		err := retryTransient(ctx, func() error {
+			offs, err := adm.ListEndOffsets(ctx, topic)
+			if err == nil {
+				err = offs.Error()
+			}
+			if err != nil {
+				return fmt.Errorf("list offsets of topic %s: %w", topic, err)
+			}
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("list offsets of topic %s: %w", topic, err)
+			return err
 		}
 	}
 
-	if _, err := adm.FetchOffsets(ctx, group); err != nil {
-		return fmt.Errorf("describe group %s: %w", group, err)
-	}
-	dg, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return fmt.Errorf("describe group %s: %w", group, err)
-	}
-	if g, ok := dg[group]; ok {
-		if g.Err != nil && !errors.Is(g.Err, kerr.GroupIDNotFound) {
-			return fmt.Errorf("describe group %s: %w", group, g.Err)
+	// A group that does not exist yet has no offsets: Apache Kafka answers OffsetFetch with
+	// none, kfake (the `kafkaesm dev` broker) with GROUP_ID_NOT_FOUND. Neither is an access problem.
+	// Neither is a coordinator that is not ready yet (a fresh cluster still creating
+	// __consumer_offsets answers COORDINATOR_NOT_AVAILABLE for a while): those are retried.
+	return retryTransient(ctx, func() error {
+		if _, err := adm.FetchOffsets(ctx, group); err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+			return fmt.Errorf("describe group %s: %w", group, err)
 		}
-		if !mayRead(g.AuthorizedOperations) {
-			return fmt.Errorf("group %s: no Read permission: %w", group, kerr.GroupAuthorizationFailed)
+		dg, err := adm.DescribeGroups(ctx, group)
+		if err != nil {
+			return fmt.Errorf("describe group %s: %w", group, err)
+		}
+		if g, ok := dg[group]; ok {
+			if g.Err != nil && !errors.Is(g.Err, kerr.GroupIDNotFound) {
+				return fmt.Errorf("describe group %s: %w", group, g.Err)
+			}
+			if !mayRead(g.AuthorizedOperations) {
+				return fmt.Errorf("group %s: no Read permission: %w", group, kerr.GroupAuthorizationFailed)
+			}
+		}
+		return nil
+	})
+}
+
+// transientWait bounds how long Probe waits out retriable broker errors.
+const transientWait = 20 * time.Second
+
+// retryTransient runs fn until it returns nil or an error that is not a retriable Kafka error
+// (kerr.IsRetriable), for at most transientWait.
+func retryTransient(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(transientWait)
+	wait := 50 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !kerr.IsRetriable(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		if wait < time.Second {
+			wait *= 2
 		}
 	}
-	return nil
 }
 
 // mayRead reports whether an authorized-operations set allows Read. An empty set means the

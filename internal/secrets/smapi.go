@@ -23,8 +23,8 @@ type APIConfig struct {
 	// Region and AccountID go into new ARNs; defaults us-east-1 and 000000000000.
 	Region    string
 	AccountID string
-	// Changed, if set, is called with a secret's ARN after its value changed or it was deleted
-	// (the reconciler may restart mappings that use it).
+	// Changed, if set, is called with a secret's ARN after it was created with a value, its value
+	// changed, or it was deleted (the pollers re-probe the mappings that use it).
 	Changed func(arn string)
 	Logger  *slog.Logger
 }
@@ -266,6 +266,7 @@ func (a *smAPI) createSecret(ctx context.Context, body []byte) (any, error) {
 	out := versionOut{ARN: s.ARN, Name: s.Name}
 	if v != nil {
 		out.VersionId = v.VersionID
+		a.cfg.Changed(s.ARN) // a mapping waiting for this secret (named before it existed) starts now
 	}
 	return out, nil
 }

@@ -63,7 +63,7 @@ func TestAPIWithSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changed) != 1 || changed[0] != arn {
+	if len(changed) != 2 || changed[0] != arn || changed[1] != arn { // CreateSecret, PutSecretValue
 		t.Fatalf("Changed calls: %v", changed)
 	}
 	prev, err := cl.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String(arn[:len(arn)-7]), VersionStage: aws.String("AWSPREVIOUS")})

@@ -16,11 +16,13 @@ import (
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
-// newPollers builds the poller Manager that runs this node's mappings: it invokes through the
-// node's function engine, authenticates to Kafka with the mapping's SourceAccessConfigurations
-// (secrets from the node's repository), classifies Kafka failures into Lambda's texts, and
-// reports status into the store.
-func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invoke.Invoker, met *metrics.Metrics) (*poller.Manager, error) {
+// newPollers builds what runs this node's mappings: the poller Manager, which invokes through
+// the node's function engine, authenticates to Kafka with the mapping's
+// SourceAccessConfigurations (secrets from the node's repository) and classifies Kafka failures
+// into Lambda's texts, behind an AccessGate that probes each mapping's access before it
+// consumes and stops it while access fails. Status goes into the store. The Manager is returned
+// too: the scaler sizes its mappings' pollers and the metrics read its counters.
+func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invoke.Invoker, met *metrics.Metrics) (*poller.AccessGate, *poller.Manager, error) {
 	clientOpts := func(ctx context.Context, m *mapping.EventSourceMapping) ([]kgo.Opt, error) {
 		return kafkaauth.Options(ctx, m.SourceAccessConfigurations, sec)
 	}
@@ -34,19 +36,53 @@ func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invo
 			return append(opts, clientMetrics(m.UUID)), nil
 		}
 	}
-	return poller.NewManager(poller.Config{
-		OnBatch:        met.OnBatch,
-		Invoker:        inv,
-		Reporter:       storeReporter{st: st, log: cfg.Logger},
-		Logger:         cfg.Logger,
-		EventSource:    cfg.EventSource,
-		SessionTimeout: cfg.KafkaSessionTimeout,
-		ClientOpts:     clientOpts,
-		ClassifyError: func(err error) (string, string) {
-			p := kafkaauth.Classify(err)
-			return p.Reason, p.Result
+	var mgr *poller.Manager
+	classify := func(err error) (string, string) {
+		p := kafkaauth.Classify(err)
+		return p.Reason, p.Result
+	}
+	gate, err := poller.NewAccessGate(poller.AccessConfig{
+		Probe: func(ctx context.Context, m *mapping.EventSourceMapping) error {
+			opts, err := kafkaauth.Options(ctx, m.SourceAccessConfigurations, sec)
+			if err != nil {
+				return err
+			}
+			return kafkaauth.Probe(ctx, opts, m.BootstrapServers(), m.Topics[0], m.GroupID())
 		},
+		Classify: classify,
+		Reporter: storeReporter{st: st, log: cfg.Logger},
+		Logger:   cfg.Logger,
+		Backoff:  cfg.KafkaAccessBackoff,
+	}, func(r poller.Reporter) (poller.GatedRunner, error) {
+		m, err := poller.NewManager(poller.Config{
+			OnBatch:        met.OnBatch,
+			Invoker:        inv,
+			Reporter:       r,
+			Logger:         cfg.Logger,
+			EventSource:    cfg.EventSource,
+			SessionTimeout: cfg.KafkaSessionTimeout,
+			ClientOpts:     clientOpts,
+			ClassifyError: func(err error) (string, string) {
+				// Only what stops a mapping, or a known problem, is reported from fetches;
+				// unclassified fetch errors are transient and only logged (connection
+				// failures still report the connection error text).
+				reason, result := classify(err)
+				if reason == "" {
+					return "", ""
+				}
+				return reason, result
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		mgr = m
+		return m, nil
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return gate, mgr, nil
 }
 
 // storeReporter writes a poller's status changes (rare: only changes are reported) to the store.

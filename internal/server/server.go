@@ -41,6 +41,9 @@ type Config struct {
 	// KafkaSessionTimeout is the consumer groups' session timeout; default 45 s. A node that
 	// crashed holds its partitions this long.
 	KafkaSessionTimeout time.Duration
+	// KafkaAccessBackoff paces the re-probes of a mapping whose Kafka access fails (bad secret,
+	// missing ACLs); default 1 s doubling to 30 s. A changed secret re-probes at once.
+	KafkaAccessBackoff poller.Backoff
 	// Resync is the reconciler's full resync period; default 30 s.
 	Resync time.Duration
 	// ScaleInterval is how often the scaler evaluates each mapping's consumer lag to size its
@@ -114,8 +117,9 @@ type Server struct {
 	rec     *Reconciler
 	fr      *functionRuntime
 	// pollers is the Runner when Config.Pollers built it; Run stops its mappings on shutdown.
-	pollers *poller.Manager
-	scaler  *scaler.Scaler // sizes pollers' mappings; nil without pollers
+	pollers *poller.AccessGate
+	manager *poller.Manager // the pollers' Manager: the scaler and the metrics use it
+	scaler  *scaler.Scaler  // sizes pollers' mappings; nil without pollers
 	metrics *metrics.Metrics
 	api     *api.Server
 	handler http.Handler // api, behind SigV4 when credentials are configured
@@ -147,9 +151,12 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	var pollers *poller.Manager
+	var (
+		pollers *poller.AccessGate
+		manager *poller.Manager
+	)
 	if cfg.Runner == nil && cfg.Pollers {
-		if pollers, err = newPollers(cfg, st, sec, fr.Engine, met); err != nil {
+		if pollers, manager, err = newPollers(cfg, st, sec, fr.Engine, met); err != nil {
 			_ = fr.Close()
 			_ = st.Close()
 			return nil, err
@@ -162,11 +169,11 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, secrets: sec, rec: rec, fr: fr, pollers: pollers, metrics: met}
+	s := &Server{cfg: cfg, store: st, secrets: sec, rec: rec, fr: fr, pollers: pollers, manager: manager, metrics: met}
 	met.SetConcurrency(fr.Engine)
-	if pollers != nil {
-		met.SetMappings(pollers)
-		if s.scaler, err = newScaler(cfg, pollers); err != nil {
+	if manager != nil {
+		met.SetMappings(manager)
+		if s.scaler, err = newScaler(cfg, manager); err != nil {
 			_ = fr.Close()
 			_ = st.Close()
 			return nil, err
@@ -175,7 +182,12 @@ func New(cfg Config) (*Server, error) {
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
-	smAPI, err := secrets.NewAPI(secrets.APIConfig{Repo: sec, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
+	secretChanged := func(string) {}
+	if pollers != nil {
+		secretChanged = pollers.SecretChanged // a corrected secret resumes its mappings at once
+	}
+	smAPI, err := secrets.NewAPI(secrets.APIConfig{Repo: sec, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
+		Changed: secretChanged})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -222,6 +234,15 @@ func (s *Server) Secrets() *secrets.Repo { return s.secrets }
 
 // Store is the node's state store (pollers report status through it).
 func (s *Server) Store() *store.SQLite { return s.store }
+
+// MappingStats returns the poller counters of a running mapping; false when no poller of this
+// node runs it (the benchmark reads them).
+func (s *Server) MappingStats(uuid string) (poller.Stats, bool) {
+	if s.pollers == nil {
+		return poller.Stats{}, false
+	}
+	return s.pollers.Stats(uuid)
+}
 
 // API is the HTTP API, for registering extra routes before Run.
 func (s *Server) API() *api.Server { return s.api }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,12 +27,13 @@ import (
 )
 
 // TestPollerDeliversToAwsLambdaGoFunction runs the whole path on a real node: a mapping created
-// with the AWS SDK consumes a real topic and invokes a real aws-lambda-go function; every record
-// arrives in order per partition, a failing partition retries while the others flow, and
-// LastProcessingResult tells the truth.
+// with the AWS SDK consumes a real 12-partition topic holding 100,000 keyed records and invokes a
+// real aws-lambda-go function (which decodes every payload into events.KafkaEvent); every record
+// arrives once and in order per partition, a failing partition retries while the other eleven
+// flow and then completes from where it stopped, and LastProcessingResult tells the truth.
 func TestPollerDeliversToAwsLambdaGoFunction(t *testing.T) {
 	kt := kafkatest.Get(t)
-	const parts, each = 3, 500
+	const parts, each = 12, 8334 // 100,008 records
 	topic := kt.CreateTopic(t, parts, nil)
 	prod := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	var recs []*kgo.Record
@@ -82,7 +84,7 @@ func TestPollerDeliversToAwsLambdaGoFunction(t *testing.T) {
 			{Type: types.SourceAccessTypeVpcSecurityGroup, URI: aws.String("security_group:sg-0123456789abcdef0")},
 		},
 		StartingPosition: types.EventSourcePositionTrimHorizon,
-		BatchSize:        aws.Int32(50),
+		BatchSize:        aws.Int32(500),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,11 +97,16 @@ func TestPollerDeliversToAwsLambdaGoFunction(t *testing.T) {
 		return aws.ToString(got.LastProcessingResult)
 	}
 
-	// Partitions 0 and 2 complete while partition 1 fails.
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	// The other eleven partitions complete while partition 1 fails.
+	checkFor(t, 120*time.Second, 250*time.Millisecond, func() error {
 		got := readDeliveries(t, outFile, topic)
-		if len(got[0]) < each || len(got[2]) < each || result() != "PROBLEM: Function call failed" {
-			return fmt.Errorf("delivered %d/%d/%d, result %q", len(got[0]), len(got[1]), len(got[2]), result())
+		for p := 0; p < parts; p++ {
+			if p != 1 && len(got[p]) < each {
+				return fmt.Errorf("partition %d: %d of %d delivered", p, len(got[p]), each)
+			}
+		}
+		if r := result(); r != "PROBLEM: Function call failed" {
+			return fmt.Errorf("result %q", r)
 		}
 		return nil
 	})
@@ -110,7 +117,7 @@ func TestPollerDeliversToAwsLambdaGoFunction(t *testing.T) {
 	if err := os.Remove(failFile); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	checkFor(t, 120*time.Second, 250*time.Millisecond, func() error {
 		got := readDeliveries(t, outFile, topic)
 		if len(got[1]) < each || result() != "OK" {
 			return fmt.Errorf("partition 1: %d of %d, result %q", len(got[1]), each, result())
@@ -128,6 +135,77 @@ func TestPollerDeliversToAwsLambdaGoFunction(t *testing.T) {
 			}
 		}
 	}
+
+	// Life cycle through the API: disabling stops consumption and leaves the group; records
+	// produced meanwhile wait; enabling resumes from the committed offsets (nothing delivered
+	// twice); deleting leaves the group and removes the mapping.
+	adm := kt.Admin(t)
+	groupMembers := func() (int, error) {
+		gs, err := adm.DescribeGroups(ctx, aws.ToString(esm.UUID))
+		if err != nil {
+			return 0, err
+		}
+		return len(gs[aws.ToString(esm.UUID)].Members), gs.Error()
+	}
+	state := func() string {
+		got, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: esm.UUID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(got.State)
+	}
+	if _, err := c.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: esm.UUID, Enabled: aws.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		if st := state(); st != "Disabled" {
+			return fmt.Errorf("state %s", st)
+		}
+		if n, err := groupMembers(); err != nil || n != 0 {
+			return fmt.Errorf("group members %d (%v) after disable", n, err)
+		}
+		return nil
+	})
+	var more []*kgo.Record
+	for p := int32(0); p < parts; p++ {
+		more = append(more, &kgo.Record{Topic: topic, Partition: p, Key: []byte("k" + strconv.Itoa(int(p))), Value: []byte(strconv.Itoa(each))})
+	}
+	kt.ProduceWith(t, prod, more...)
+	if got := readDeliveries(t, outFile, topic); len(got[0]) != each {
+		t.Fatalf("a disabled mapping delivered: partition 0 has %d", len(got[0]))
+	}
+	if _, err := c.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: esm.UUID, Enabled: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 120*time.Second, 250*time.Millisecond, func() error {
+		got := readDeliveries(t, outFile, topic)
+		for p := 0; p < parts; p++ {
+			if len(got[p]) < each+1 {
+				return fmt.Errorf("partition %d: %d of %d after enable", p, len(got[p]), each+1)
+			}
+		}
+		return nil
+	})
+	got = readDeliveries(t, outFile, topic)
+	for p := 0; p < parts; p++ {
+		if len(got[p]) != each+1 || got[p][each].offset != int64(each) {
+			t.Fatalf("partition %d after enable: %d deliveries, last %+v (want %d, resumed at the committed offset)", p, len(got[p]), got[p][len(got[p])-1], each+1)
+		}
+	}
+	if _, err := c.DeleteEventSourceMapping(ctx, &lambda.DeleteEventSourceMappingInput{UUID: esm.UUID}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		_, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: esm.UUID})
+		var nf *types.ResourceNotFoundException
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("after delete: %v", err)
+		}
+		if n, err := groupMembers(); err != nil || n != 0 {
+			return fmt.Errorf("group members %d (%v) after delete", n, err)
+		}
+		return nil
+	})
 }
 
 type e2eDelivery struct {

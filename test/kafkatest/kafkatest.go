@@ -118,8 +118,15 @@ func discover() (*Cluster, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
-		if _, err = kadm.NewClient(cl).BrokerMetadata(ctx); err == nil {
-			return c, nil
+		adm := kadm.NewClient(cl)
+		if _, err = adm.BrokerMetadata(ctx); err == nil {
+			// A fresh broker creates __consumer_offsets on the first group request and answers
+			// COORDINATOR_NOT_AVAILABLE until it is ready; warm it up here, once per test process,
+			// so group tests start on a ready coordinator.
+			_, err = adm.FetchOffsets(ctx, "kafkatest-warmup")
+			if err == nil {
+				return c, nil
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/smithy-go"
+	"github.com/spf13/cobra"
+)
+
+// The CLI talks to a running server through aws-sdk-go-v2's Lambda client, so every command
+// also proves that the API works for an unchanged AWS SDK. Only the kafkaesm extension member
+// KafkaesmHttpTarget is added to a request body by hand (see withBodyMember).
+
+const defaultEndpoint = "http://127.0.0.1:9001"
+
+// globals are the root command's persistent flags.
+type globals struct {
+	endpoint string
+	output   string // table | json
+}
+
+func (g *globals) addFlags(cmd *cobra.Command) {
+	def := defaultEndpoint
+	if e := os.Getenv("KAFKAESM_ENDPOINT"); e != "" {
+		def = e
+	}
+	f := cmd.PersistentFlags()
+	f.StringVar(&g.endpoint, "endpoint", def, "kafkaesm API endpoint (env KAFKAESM_ENDPOINT)")
+	f.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+}
+
+func (g *globals) validate() error {
+	switch g.output {
+	case "table", "json":
+	default:
+		return fmt.Errorf("--output must be table or json, got %q", g.output)
+	}
+	if !strings.HasPrefix(g.endpoint, "http://") && !strings.HasPrefix(g.endpoint, "https://") {
+		return fmt.Errorf("--endpoint must be an http:// or https:// URL, got %q", g.endpoint)
+	}
+	return nil
+}
+
+func (g *globals) json() bool { return g.output == "json" }
+
+// apiClient is the SDK client plus the raw body of the last response, so that `-o json`
+// prints exactly what the server sent.
+type apiClient struct {
+	*lambda.Client
+	rec *recorder
+}
+
+func (g *globals) client() (*apiClient, error) {
+	if err := g.validate(); err != nil {
+		return nil, err
+	}
+	rec := &recorder{next: &http.Client{Timeout: 5 * time.Minute}}
+	region := firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
+	if region == "" {
+		region = "us-east-1"
+	}
+	// Credentials for a server that requires SigV4: the ones serve reads
+	// (KAFKAESM_ACCESS_KEY_ID, KAFKAESM_SECRET_ACCESS_KEY), else the AWS SDK's usual variables;
+	// otherwise placeholders, which a server without credentials (loopback only) accepts.
+	key, secret := os.Getenv("KAFKAESM_ACCESS_KEY_ID"), os.Getenv("KAFKAESM_SECRET_ACCESS_KEY")
+	if key == "" || secret == "" {
+		key, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	if key == "" || secret == "" {
+		key, secret = "kafkaesm", "kafkaesm"
+	}
+	c := lambda.New(lambda.Options{
+		Region:           region,
+		BaseEndpoint:     aws.String(strings.TrimRight(g.endpoint, "/")),
+		Credentials:      credentials.NewStaticCredentialsProvider(key, secret, os.Getenv("AWS_SESSION_TOKEN")),
+		HTTPClient:       rec,
+		RetryMaxAttempts: 2,
+	})
+	return &apiClient{Client: c, rec: rec}, nil
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// recorder keeps the body of the last response it passed on.
+type recorder struct {
+	next *http.Client
+	mu   sync.Mutex
+	last []byte
+}
+
+func (r *recorder) Do(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.last = body
+	r.mu.Unlock()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
+// lastBody is the raw body of the last response.
+func (c *apiClient) lastBody() []byte {
+	c.rec.mu.Lock()
+	defer c.rec.mu.Unlock()
+	return c.rec.last
+}
+
+// printRaw writes the last response body as indented JSON.
+func (c *apiClient) printRaw(w io.Writer) error {
+	return printJSON(w, json.RawMessage(c.lastBody()))
+}
+
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// cliError turns an SDK error into one line: the AWS error name and its message, as the
+// server sent them, or what went wrong reaching the server.
+func cliError(endpoint string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ae, ok := errors.AsType[smithy.APIError](err); ok {
+		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return fmt.Errorf("cannot reach the kafkaesm server at %s (is `kafkaesm serve` or `kafkaesm dev` running? --endpoint / KAFKAESM_ENDPOINT): %v", endpoint, rootCause(err))
+	}
+	if errors.Is(err, context.Canceled) {
+		return errors.New("interrupted")
+	}
+	return err
+}
+
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}

@@ -1,0 +1,426 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
+)
+
+// AccessConfig configures an AccessGate.
+type AccessConfig struct {
+	// Probe checks, without consuming, that the mapping's cluster accepts its credentials and
+	// grants what a consumer needs (kafkaauth.Options + kafkaauth.Probe). Required.
+	Probe func(ctx context.Context, m *mapping.EventSourceMapping) error
+	// Classify maps a probe error, like Config.ClassifyError, to a StateTransitionReason ("" for
+	// a transient problem) and a LastProcessingResult. Required; it is the same single
+	// classification the consumers use (kafkaauth.Classify).
+	Classify func(err error) (reason, result string)
+	// Reporter receives the mappings' status: the consumers' reports pass through, and the
+	// gate adds the probe's verdicts. Optional.
+	Reporter Reporter
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// Backoff between probes of a mapping whose access fails. Default 1 s doubling to 30 s. A
+	// changed secret or mapping probes at once.
+	Backoff Backoff
+	// ProbeTimeout bounds one probe. Default 30 s.
+	ProbeTimeout time.Duration
+}
+
+func (c *AccessConfig) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Backoff.Initial <= 0 {
+		c.Backoff.Initial = time.Second
+	}
+	if c.Backoff.Max <= 0 {
+		c.Backoff.Max = 30 * time.Second
+	}
+	if c.Backoff.Initial > c.Backoff.Max {
+		c.Backoff.Initial = c.Backoff.Max
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = 30 * time.Second
+	}
+}
+
+// GatedRunner is what an AccessGate runs mappings with: the Manager.
+type GatedRunner interface {
+	Runner
+	Close(ctx context.Context) error
+}
+
+// AccessGate is the Runner the node uses: it runs a mapping's consumer (through the inner
+// Manager) only while the mapping's Kafka access works.
+//
+// Before a mapping consumes, and before it resumes, the gate probes its cluster. A failing probe
+// is classified and reported — State stays Enabled, as on AWS, with StateTransitionReason set
+// (ESM_CONFIG_NOT_VALID, EVENT_SOURCE_AUTHN_ERROR, EVENT_SOURCE_AUTHZ_ERROR) and
+// LastProcessingResult "PROBLEM: …" — and the consumer does not run: nothing is fetched, nothing
+// is committed. A running consumer whose connections, fetches or group requests fail with such a
+// reason (the consumer reports it through the gate) is stopped the same way: in-flight batches
+// finish and only delivered offsets are committed, so no record is lost. The gate then probes
+// again with capped exponential backoff, at once when one of the mapping's secrets changes
+// (SecretChanged) or the mapping is updated, and restarts the consumer once the probe passes;
+// StateTransitionReason then returns to USER_INITIATED. Transient problems (no reason: the
+// cluster is unreachable) are reported and retried the same way before the consumer starts, and
+// left to the Kafka client's own retries once it runs.
+//
+// Apply never waits for a probe, so mappings settle (Creating → Enabled) whatever their access.
+// Each mapping has one supervising goroutine, the only caller of the inner runner for it while
+// it exists; Stop and Close end it before stopping the consumer.
+type AccessGate struct {
+	cfg   AccessConfig
+	inner GatedRunner
+
+	mu     sync.Mutex
+	sups   map[string]*supervisor
+	closed bool
+}
+
+var _ Runner = (*AccessGate)(nil)
+
+// NewAccessGate builds the inner runner with the gate as its Reporter (so the gate sees the
+// consumers' classified problems) and returns the gate around it.
+func NewAccessGate(cfg AccessConfig, newInner func(Reporter) (GatedRunner, error)) (*AccessGate, error) {
+	if cfg.Probe == nil || cfg.Classify == nil {
+		return nil, errors.New("poller: AccessConfig.Probe and Classify are required")
+	}
+	cfg.setDefaults()
+	g := &AccessGate{cfg: cfg, sups: make(map[string]*supervisor)}
+	inner, err := newInner(g)
+	if err != nil {
+		return nil, err
+	}
+	g.inner = inner
+	return g, nil
+}
+
+// supervisor is one mapping's state in the gate. Fields below mu are shared with Apply, Report
+// and SecretChanged; the loop's own state lives in supervise.
+type supervisor struct {
+	uuid    string
+	cancel  context.CancelFunc
+	done    chan struct{}
+	kick    chan struct{} // cap 1: the mapping or one of its secrets changed
+	trouble chan struct{} // cap 1: the running consumer reported a stop-class problem
+
+	failing   atomic.Bool // a problem is reported and not yet cleared
+	okSeen    atomic.Bool // a batch succeeded since the last failure: reset the backoff
+	lastGood  atomic.Value
+	mu        sync.Mutex
+	m         *mapping.EventSourceMapping
+	key       string // configKey(m)
+	reprobe   bool   // probe even though the consumer runs (a secret changed)
+	secretIDs []string
+}
+
+func (s *supervisor) signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// snapshot returns the latest mapping and clears the reprobe flag.
+func (s *supervisor) snapshot() (*mapping.EventSourceMapping, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	re := s.reprobe
+	s.reprobe = false
+	return s.m, re
+}
+
+// configKey covers everything Apply passes on to the inner runner (the probe depends on the
+// spec identity part).
+func configKey(sp spec) string {
+	st := sp.settings
+	return fmt.Sprintf("%s\x00%d\x00%s\x00%s", sp.identity, st.batchSize, st.window, st.function)
+}
+
+// secretTypes are the SourceAccessConfiguration types whose URI names a secret.
+var secretTypes = map[string]bool{
+	"BASIC_AUTH": true, "SASL_SCRAM_256_AUTH": true, "SASL_SCRAM_512_AUTH": true,
+	"CLIENT_CERTIFICATE_TLS_AUTH": true, "SERVER_ROOT_CA_CERTIFICATE": true,
+}
+
+func secretIDs(m *mapping.EventSourceMapping) []string {
+	var ids []string
+	for _, a := range m.SourceAccessConfigurations {
+		if secretTypes[a.Type] && a.URI != "" {
+			ids = append(ids, a.URI)
+		}
+	}
+	return ids
+}
+
+// refersTo reports whether a SourceAccessConfiguration URI (a full ARN, an ARN without the
+// random suffix, or a name) names the secret arn.
+func refersTo(id, arn string) bool {
+	if id == arn || strings.HasPrefix(arn, id+"-") {
+		return true
+	}
+	return !strings.HasPrefix(id, "arn:") && strings.Contains(arn, ":secret:"+id+"-")
+}
+
+// Stats returns a running mapping's counters from the inner runner (the Manager's Stats);
+// false when the mapping is not consuming or the inner runner keeps none.
+func (g *AccessGate) Stats(uuid string) (Stats, bool) {
+	if s, ok := g.inner.(interface{ Stats(string) (Stats, bool) }); ok {
+		return s.Stats(uuid)
+	}
+	return Stats{}, false
+}
+
+// Apply implements Runner. It records the wished configuration and returns; the mapping's
+// supervisor probes and starts (or reconfigures) the consumer.
+func (g *AccessGate) Apply(ctx context.Context, m *mapping.EventSourceMapping) error {
+	if m == nil || m.UUID == "" {
+		return errors.New("poller: mapping without UUID")
+	}
+	if !m.Enabled {
+		return g.Stop(ctx, m.UUID)
+	}
+	sp, err := newSpec(m)
+	if err != nil {
+		return err
+	}
+	m = m.Clone()
+	key := configKey(sp)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return ErrClosed
+	}
+	if s := g.sups[m.UUID]; s != nil {
+		s.mu.Lock()
+		changed := s.key != key
+		s.m, s.key, s.secretIDs = m, key, secretIDs(m)
+		s.mu.Unlock()
+		if changed {
+			s.signal(s.kick)
+		}
+		return nil
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	s := &supervisor{uuid: m.UUID, cancel: cancel, done: make(chan struct{}),
+		kick: make(chan struct{}, 1), trouble: make(chan struct{}, 1),
+		m: m, key: key, secretIDs: secretIDs(m)}
+	s.lastGood.Store(mapping.ResultNoRecordsProcessed)
+	if r := m.LastProcessingResult; r == mapping.ResultOK || r == mapping.ResultFunctionCallFailed {
+		s.lastGood.Store(r)
+	}
+	// A problem reported before this node (re)started is still on the mapping: clear it once
+	// the probe passes.
+	s.failing.Store(isAccessReason(m.StateTransitionReason))
+	g.sups[m.UUID] = s
+	go g.supervise(sctx, s)
+	return nil
+}
+
+func isAccessReason(r string) bool {
+	return r == mapping.ReasonConfigNotValid || r == mapping.ReasonAuthnError || r == mapping.ReasonAuthzError
+}
+
+// Stop implements Runner: it ends the mapping's supervisor, then stops its consumer.
+func (g *AccessGate) Stop(ctx context.Context, uuid string) error {
+	g.mu.Lock()
+	s := g.sups[uuid]
+	delete(g.sups, uuid)
+	g.mu.Unlock()
+	if s != nil {
+		s.cancel()
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.inner.Stop(ctx, uuid)
+}
+
+// Close ends every supervisor, then closes the inner runner (which stops every consumer).
+func (g *AccessGate) Close(ctx context.Context) error {
+	g.mu.Lock()
+	g.closed = true
+	sups := make([]*supervisor, 0, len(g.sups))
+	for _, s := range g.sups {
+		sups = append(sups, s)
+	}
+	g.sups = map[string]*supervisor{}
+	g.mu.Unlock()
+	for _, s := range sups {
+		s.cancel()
+	}
+	for _, s := range sups {
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+		}
+	}
+	return g.inner.Close(ctx)
+}
+
+// SecretChanged makes every mapping that uses the secret arn, and every mapping whose access
+// currently fails, probe again at once: a corrected secret resumes them promptly, a broken one
+// stops a running consumer before its next reconnect fails. Never blocks.
+func (g *AccessGate) SecretChanged(arn string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, s := range g.sups {
+		s.mu.Lock()
+		uses := false
+		for _, id := range s.secretIDs {
+			if refersTo(id, arn) {
+				uses = true
+			}
+		}
+		if uses || s.failing.Load() {
+			s.reprobe = true
+		}
+		s.mu.Unlock()
+		if uses || s.failing.Load() {
+			s.signal(s.kick)
+		}
+	}
+}
+
+// Report implements Reporter for the inner runner: it passes every report on and tells the
+// mapping's supervisor about problems that must stop the consumer. It never blocks and never
+// calls the inner runner.
+func (g *AccessGate) Report(uuid, state, reason, lastResult string) {
+	g.mu.Lock()
+	s := g.sups[uuid]
+	g.mu.Unlock()
+	if s != nil {
+		switch {
+		case reason != "":
+			s.signal(s.trouble)
+		case lastResult == mapping.ResultOK || lastResult == mapping.ResultFunctionCallFailed:
+			s.lastGood.Store(lastResult)
+			if lastResult == mapping.ResultOK {
+				s.okSeen.Store(true)
+			}
+		}
+	}
+	g.report(uuid, state, reason, lastResult)
+}
+
+func (g *AccessGate) report(uuid, state, reason, lastResult string) {
+	if r := g.cfg.Reporter; r != nil {
+		r.Report(uuid, state, reason, lastResult)
+	}
+}
+
+// supervise runs one mapping until Stop or Close. It alone calls the inner runner for the
+// mapping while it lives.
+func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
+	defer close(s.done)
+	log := g.cfg.Logger.With("uuid", s.uuid)
+	var (
+		running   bool
+		probedKey string // spec identity the last passing probe checked
+		attempt   int
+	)
+	stopInner := func() {
+		// Not ctx: a supervisor being cancelled still lets the consumer drain and commit.
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := g.inner.Stop(sctx, s.uuid); err != nil {
+			log.Warn("stopping the mapping's consumer", "err", err)
+		}
+		running = false
+		select { // reports of the stopped consumer are stale now
+		case <-s.trouble:
+		default:
+		}
+	}
+	backoff := func() bool {
+		if s.okSeen.Swap(false) {
+			attempt = 0
+		}
+		t := time.NewTimer(g.cfg.Backoff.Delay(attempt))
+		defer t.Stop()
+		attempt++
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		case <-s.kick:
+		}
+		return true
+	}
+	for ctx.Err() == nil {
+		m, reprobe := s.snapshot()
+		sp, err := newSpec(m)
+		if err != nil { // Apply checked it; cannot happen
+			log.Error("mapping cannot run", "err", err)
+			return
+		}
+		if !running || reprobe || sp.identity != probedKey {
+			err := g.probe(ctx, m)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				reason, result := g.cfg.Classify(err)
+				if running {
+					log.Warn("kafka access lost; stopping the mapping's consumer", "err", err, "result", result)
+					stopInner()
+				} else {
+					log.Warn("kafka access check failed; the mapping waits", "err", err, "result", result)
+				}
+				s.failing.Store(true)
+				g.report(s.uuid, "", reason, result)
+				if !backoff() {
+					return
+				}
+				continue
+			}
+			probedKey = sp.identity
+			if s.failing.Swap(false) {
+				log.Info("kafka access check passed; the mapping resumes")
+				g.report(s.uuid, "", mapping.ReasonUserInitiated, s.lastGood.Load().(string))
+			}
+		}
+		if err := g.inner.Apply(ctx, m); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Error("starting the mapping's consumer", "err", err)
+			if !backoff() {
+				return
+			}
+			continue
+		}
+		running = true
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick: // the mapping or a secret changed: reconfigure, probing when needed
+		case <-s.trouble:
+			// The consumer reported an access problem (and it is in the store): stop consuming
+			// until a probe passes.
+			log.Warn("kafka access problem while consuming; stopping the mapping's consumer")
+			s.failing.Store(true)
+			stopInner()
+			if !backoff() {
+				return
+			}
+		}
+	}
+}
+
+func (g *AccessGate) probe(ctx context.Context, m *mapping.EventSourceMapping) error {
+	pctx, cancel := context.WithTimeout(ctx, g.cfg.ProbeTimeout)
+	defer cancel()
+	return g.cfg.Probe(pctx, m)
+}
