@@ -174,3 +174,31 @@ func rootCause(err error) error {
 		err = u
 	}
 }
+
+// callAPI builds a client and makes one SDK call with it, so that each command states only its
+// call; the call's error comes back in cliError's words.
+func callAPI[O any](cmd *cobra.Command, g *globals, call func(context.Context, *apiClient) (O, error)) (*apiClient, O, error) {
+	var zero O
+	c, err := g.client()
+	if err != nil {
+		return nil, zero, err
+	}
+	out, err := call(cmd.Context(), c)
+	if err != nil {
+		return nil, zero, cliError(g.endpoint, err)
+	}
+	return c, out, nil
+}
+
+// printLast prints the last response body: as the server sent it with -o json, otherwise
+// decoded into a T and shown by table.
+func printLast[T any](w io.Writer, g *globals, c *apiClient, table func(io.Writer, *T) error) error {
+	if g.json() {
+		return c.printRaw(w)
+	}
+	var v T
+	if err := json.Unmarshal(c.lastBody(), &v); err != nil {
+		return fmt.Errorf("decoding the server's answer: %w", err)
+	}
+	return table(w, &v)
+}

@@ -88,25 +88,18 @@ func newFunctionsGetCmd(g *globals) *cobra.Command {
 		Short: "Show one function's configuration",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			c, _, err := callAPI(cmd, g, func(ctx context.Context, c *apiClient) (*lambda.GetFunctionOutput, error) {
+				return c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(args[0])})
+			})
 			if err != nil {
 				return err
 			}
-			if _, err := c.GetFunction(cmd.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(args[0])}); err != nil {
-				return cliError(g.endpoint, err)
-			}
-			w := cmd.OutOrStdout()
-			if g.json() {
-				return c.printRaw(w)
-			}
-			var out struct {
+			return printLast(cmd.OutOrStdout(), g, c, func(w io.Writer, out *struct {
 				Configuration function.Function
 				Concurrency   *struct{ ReservedConcurrentExecutions *int }
-			}
-			if err := json.Unmarshal(c.lastBody(), &out); err != nil {
-				return fmt.Errorf("decoding the server's answer: %w", err)
-			}
-			return printFunction(w, &out.Configuration, out.Concurrency)
+			}) error {
+				return printFunction(w, &out.Configuration, out.Concurrency)
+			})
 		},
 	}
 }
@@ -198,15 +191,9 @@ func newFunctionsCreateCmd(g *globals) *cobra.Command {
 			if _, err := c.CreateFunction(cmd.Context(), in, opts...); err != nil {
 				return cliError(g.endpoint, err)
 			}
-			w := cmd.OutOrStdout()
-			if g.json() {
-				return c.printRaw(w)
-			}
-			var f function.Function
-			if err := json.Unmarshal(c.lastBody(), &f); err != nil {
-				return fmt.Errorf("decoding the server's answer: %w", err)
-			}
-			return printFunction(w, &f, nil)
+			return printLast(cmd.OutOrStdout(), g, c, func(w io.Writer, f *function.Function) error {
+				return printFunction(w, f, nil)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -270,12 +257,11 @@ func newFunctionsDeleteCmd(g *globals) *cobra.Command {
 		Short: "Delete a function",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			_, _, err := callAPI(cmd, g, func(ctx context.Context, c *apiClient) (*lambda.DeleteFunctionOutput, error) {
+				return c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(args[0])})
+			})
 			if err != nil {
 				return err
-			}
-			if _, err := c.DeleteFunction(cmd.Context(), &lambda.DeleteFunctionInput{FunctionName: aws.String(args[0])}); err != nil {
-				return cliError(g.endpoint, err)
 			}
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), map[string]string{"FunctionName": args[0], "Deleted": "true"})

@@ -49,13 +49,11 @@ func newMappingsListCmd(g *globals) *cobra.Command {
 		Short: "List mappings",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
+			_, raws, err := callAPI(cmd, g, func(ctx context.Context, c *apiClient) ([]json.RawMessage, error) {
+				return listMappings(ctx, c, function)
+			})
 			if err != nil {
 				return err
-			}
-			raws, err := listMappings(cmd.Context(), c, function)
-			if err != nil {
-				return cliError(g.endpoint, err)
 			}
 			out := cmd.OutOrStdout()
 			if g.json() {
@@ -108,12 +106,11 @@ func newMappingsGetCmd(g *globals) *cobra.Command {
 		Short: "Show one mapping",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			c, _, err := callAPI(cmd, g, func(ctx context.Context, c *apiClient) (*lambda.GetEventSourceMappingOutput, error) {
+				return c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: aws.String(args[0])})
+			})
 			if err != nil {
 				return err
-			}
-			if _, err := c.GetEventSourceMapping(cmd.Context(), &lambda.GetEventSourceMappingInput{UUID: aws.String(args[0])}); err != nil {
-				return cliError(g.endpoint, err)
 			}
 			return printMapping(cmd.OutOrStdout(), g, c)
 		},
@@ -122,13 +119,10 @@ func newMappingsGetCmd(g *globals) *cobra.Command {
 
 // printMapping prints the mapping in the last response body.
 func printMapping(w io.Writer, g *globals, c *apiClient) error {
-	if g.json() {
-		return c.printRaw(w)
-	}
-	var m mapping.EventSourceMapping
-	if err := json.Unmarshal(c.lastBody(), &m); err != nil {
-		return fmt.Errorf("decoding the server's answer: %w", err)
-	}
+	return printLast(w, g, c, mappingTable)
+}
+
+func mappingTable(w io.Writer, m *mapping.EventSourceMapping) error {
 	window := "0.5"
 	if m.MaximumBatchingWindowInSeconds != nil {
 		window = strconv.Itoa(*m.MaximumBatchingWindowInSeconds)
@@ -211,12 +205,7 @@ func newMappingsCreateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return cliError(g.endpoint, err)
 			}
-			if w.wait {
-				if err := waitForState(cmd, c, aws.ToString(out.UUID), w.timeout); err != nil {
-					return cliError(g.endpoint, err)
-				}
-			}
-			return printMapping(cmd.OutOrStdout(), g, c)
+			return settleAndPrint(cmd, g, c, aws.ToString(out.UUID), w)
 		},
 	}
 	f := cmd.Flags()
@@ -299,8 +288,13 @@ func updateMapping(cmd *cobra.Command, g *globals, c *apiClient, in *lambda.Upda
 	if _, err := c.UpdateEventSourceMapping(cmd.Context(), in); err != nil {
 		return cliError(g.endpoint, err)
 	}
+	return settleAndPrint(cmd, g, c, aws.ToString(in.UUID), w)
+}
+
+// settleAndPrint waits for the mapping to settle when --wait asks for it, then prints it.
+func settleAndPrint(cmd *cobra.Command, g *globals, c *apiClient, uuid string, w waitFlags) error {
 	if w.wait {
-		if err := waitForState(cmd, c, aws.ToString(in.UUID), w.timeout); err != nil {
+		if err := waitForState(cmd, c, uuid, w.timeout); err != nil {
 			return cliError(g.endpoint, err)
 		}
 	}
@@ -355,13 +349,12 @@ func newMappingsDeleteCmd(g *globals) *cobra.Command {
 		Short: "Delete a mapping (its consumer leaves the group)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			uuid := args[0]
+			c, _, err := callAPI(cmd, g, func(ctx context.Context, c *apiClient) (*lambda.DeleteEventSourceMappingOutput, error) {
+				return c.DeleteEventSourceMapping(ctx, &lambda.DeleteEventSourceMappingInput{UUID: aws.String(uuid)})
+			})
 			if err != nil {
 				return err
-			}
-			uuid := args[0]
-			if _, err := c.DeleteEventSourceMapping(cmd.Context(), &lambda.DeleteEventSourceMappingInput{UUID: aws.String(uuid)}); err != nil {
-				return cliError(g.endpoint, err)
 			}
 			deleteBody := c.lastBody()
 			if w.wait {

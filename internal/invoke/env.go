@@ -332,6 +332,16 @@ func (v *env) next(w http.ResponseWriter, r *http.Request) {
 	// the invocation's output in the log.
 	v.emit(time.Now(), []byte("START RequestId: "+inv.id+" Version: $LATEST"))
 	h := w.Header()
+	inv.setRuntimeHeaders(h)
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(inv.payload))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(inv.payload)
+}
+
+// setRuntimeHeaders sets the Lambda-Runtime-* headers that describe the invocation, the same
+// for the Runtime API's /next and for a request to an HTTP target.
+func (inv *invocation) setRuntimeHeaders(h http.Header) {
 	h["Lambda-Runtime-Aws-Request-Id"] = []string{inv.id}
 	h["Lambda-Runtime-Deadline-Ms"] = []string{strconv.FormatInt(inv.deadline.UnixMilli(), 10)}
 	h["Lambda-Runtime-Invoked-Function-Arn"] = []string{inv.arn}
@@ -339,10 +349,6 @@ func (v *env) next(w http.ResponseWriter, r *http.Request) {
 	if inv.clientCtx != "" {
 		h["Lambda-Runtime-Client-Context"] = []string{inv.clientCtx}
 	}
-	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{strconv.Itoa(len(inv.payload))}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(inv.payload)
 }
 
 // answer finds the invocation a /response or /error is for, or writes the Runtime API error.
@@ -365,20 +371,17 @@ func (v *env) answer(w http.ResponseWriter, r *http.Request) *invocation {
 }
 
 func (v *env) response(w http.ResponseWriter, r *http.Request) {
-	inv := v.answer(w, r)
-	if inv == nil {
-		return
-	}
-	body, ok := readLimited(r.Body, r.ContentLength, function.MaxPayload)
-	if !ok {
-		v.tooLarge(w, r, inv)
-		return
-	}
-	inv.done <- outcome{payload: body}
-	accepted(w)
+	v.finish(w, r, func(body []byte) outcome { return outcome{payload: body} })
 }
 
 func (v *env) error(w http.ResponseWriter, r *http.Request) {
+	v.finish(w, r, func(body []byte) outcome {
+		return outcome{payload: body, failed: true, errType: r.Header.Get("Lambda-Runtime-Function-Error-Type")}
+	})
+}
+
+// finish hands the invocation the outcome built from the runtime's /response or /error body.
+func (v *env) finish(w http.ResponseWriter, r *http.Request, result func(body []byte) outcome) {
 	inv := v.answer(w, r)
 	if inv == nil {
 		return
@@ -388,7 +391,7 @@ func (v *env) error(w http.ResponseWriter, r *http.Request) {
 		v.tooLarge(w, r, inv)
 		return
 	}
-	inv.done <- outcome{payload: body, failed: true, errType: r.Header.Get("Lambda-Runtime-Function-Error-Type")}
+	inv.done <- result(body)
 	accepted(w)
 }
 

@@ -44,13 +44,7 @@ func (e *Engine) invokeHTTP(ctx context.Context, fn *function.Function, inv *inv
 	}
 	h := req.Header
 	h["Content-Type"] = []string{"application/json"}
-	h["Lambda-Runtime-Aws-Request-Id"] = []string{inv.id}
-	h["Lambda-Runtime-Deadline-Ms"] = []string{strconv.FormatInt(inv.deadline.UnixMilli(), 10)}
-	h["Lambda-Runtime-Invoked-Function-Arn"] = []string{inv.arn}
-	h["Lambda-Runtime-Trace-Id"] = []string{inv.trace}
-	if inv.clientCtx != "" {
-		h["Lambda-Runtime-Client-Context"] = []string{inv.clientCtx}
-	}
+	inv.setRuntimeHeaders(h)
 
 	var res Result
 	var before, after string

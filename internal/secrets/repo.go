@@ -209,38 +209,45 @@ func (r *Repo) List(ctx context.Context) ([]*Secret, error) {
 
 // Update changes a secret's metadata (description, KMS key id, tags) through fn.
 func (r *Repo) Update(ctx context.Context, id string, fn func(*Secret) error) (*Secret, error) {
-	tx, err := r.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	s, err := getSecret(ctx, tx, id)
-	if err != nil {
-		return nil, err
-	}
-	if s.DeletedDate != nil {
-		return nil, ErrDeleted
-	}
-	if err := fn(s); err != nil {
-		return nil, err
-	}
-	tags, err := json.Marshal(s.Tags)
-	if err != nil {
-		return nil, err
-	}
-	now := r.now()
-	s.LastChangedDate = now.UTC().Truncate(time.Millisecond)
-	if _, err := tx.ExecContext(ctx, `UPDATE secrets SET description = ?, kms_key_id = ?, tags = ?, last_changed_at = ? WHERE arn = ?`,
-		s.Description, s.KmsKeyID, string(tags), now.UnixMilli(), s.ARN); err != nil {
-		return nil, err
-	}
-	return s, tx.Commit()
+	return r.changeLive(ctx, id, func(tx *sql.Tx, s *Secret) error {
+		if err := fn(s); err != nil {
+			return err
+		}
+		tags, err := json.Marshal(s.Tags)
+		if err != nil {
+			return err
+		}
+		now := r.now()
+		s.LastChangedDate = now.UTC().Truncate(time.Millisecond)
+		_, err = tx.ExecContext(ctx, `UPDATE secrets SET description = ?, kms_key_id = ?, tags = ?, last_changed_at = ? WHERE arn = ?`,
+			s.Description, s.KmsKeyID, string(tags), now.UnixMilli(), s.ARN)
+		return err
+	})
 }
 
 // PutValue stores a new version and makes it AWSCURRENT; the former current version becomes
 // AWSPREVIOUS. Repeating a VersionID with the same value is a no-op (Secrets Manager's
 // idempotency); with another value it is ErrVersionExists.
 func (r *Repo) PutValue(ctx context.Context, id string, v *Value) (*Secret, error) {
+	return r.changeLive(ctx, id, func(tx *sql.Tx, s *Secret) error {
+		return r.putValue(ctx, tx, s, v, r.now())
+	})
+}
+
+// changeLive runs change on a secret that is not marked for deletion, in one transaction that
+// commits only when change succeeds.
+func (r *Repo) changeLive(ctx context.Context, id string, change func(*sql.Tx, *Secret) error) (*Secret, error) {
+	return r.change(ctx, id, func(tx *sql.Tx, s *Secret) error {
+		if s.DeletedDate != nil {
+			return ErrDeleted
+		}
+		return change(tx, s)
+	})
+}
+
+// change loads a secret and runs change on it in one transaction that commits only when change
+// succeeds.
+func (r *Repo) change(ctx context.Context, id string, change func(*sql.Tx, *Secret) error) (*Secret, error) {
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -250,10 +257,7 @@ func (r *Repo) PutValue(ctx context.Context, id string, v *Value) (*Secret, erro
 	if err != nil {
 		return nil, err
 	}
-	if s.DeletedDate != nil {
-		return nil, ErrDeleted
-	}
-	if err := r.putValue(ctx, tx, s, v, r.now()); err != nil {
+	if err := change(tx, s); err != nil {
 		return nil, err
 	}
 	return s, tx.Commit()
@@ -373,34 +377,24 @@ func (r *Repo) GetSecretValue(ctx context.Context, id string) (string, error) {
 // Delete removes a secret now (force) or schedules its deletion after window, during which its
 // value cannot be read. It returns the secret as it was, with DeletedDate set.
 func (r *Repo) Delete(ctx context.Context, id string, force bool, window time.Duration) (*Secret, error) {
-	tx, err := r.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	s, err := getSecret(ctx, tx, id)
-	if err != nil {
-		return nil, err
-	}
-	now := r.now().UTC().Truncate(time.Millisecond)
-	if force {
-		s.DeletedDate = &now
-		if _, err := tx.ExecContext(ctx, `DELETE FROM secret_versions WHERE arn = ?`, s.ARN); err != nil {
-			return nil, err
+	return r.change(ctx, id, func(tx *sql.Tx, s *Secret) error {
+		now := r.now().UTC().Truncate(time.Millisecond)
+		if force {
+			s.DeletedDate = &now
+			if _, err := tx.ExecContext(ctx, `DELETE FROM secret_versions WHERE arn = ?`, s.ARN); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `DELETE FROM secrets WHERE arn = ?`, s.ARN)
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM secrets WHERE arn = ?`, s.ARN); err != nil {
-			return nil, err
+		if s.DeletedDate == nil {
+			d := now.Add(window)
+			s.DeletedDate = &d
+			_, err := tx.ExecContext(ctx, `UPDATE secrets SET deleted_at = ? WHERE arn = ?`, d.UnixMilli(), s.ARN)
+			return err
 		}
-		return s, tx.Commit()
-	}
-	if s.DeletedDate == nil {
-		d := now.Add(window)
-		s.DeletedDate = &d
-		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET deleted_at = ? WHERE arn = ?`, d.UnixMilli(), s.ARN); err != nil {
-			return nil, err
-		}
-	}
-	return s, tx.Commit()
+		return nil
+	})
 }
 
 // PurgeDeleted removes secrets whose scheduled deletion date has passed; it returns how many.

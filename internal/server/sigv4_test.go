@@ -39,22 +39,10 @@ func TestListenRequiresCredentials(t *testing.T) {
 // /healthz stays open.
 func TestServeWithCredentials(t *testing.T) {
 	var logs strings.Builder
-	s, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), AccessKeyID: "AKID", SecretAccessKey: "very-secret-key",
+	s, _, stop := runTestServer(t, Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), AccessKeyID: "AKID", SecretAccessKey: "very-secret-key",
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
+		stop()
 		if strings.Contains(logs.String(), "very-secret-key") {
 			t.Error("secret access key logged")
 		}
@@ -80,22 +68,8 @@ func TestServeWithCredentials(t *testing.T) {
 // keeps values sealed in its database.
 func TestSecretsManagerEndpoint(t *testing.T) {
 	dir := t.TempDir()
-	s, err := New(Config{Listen: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	s, ctx, stop := runTestServer(t, Config{Listen: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer stop()
 	post := func(target, body string) (int, string) {
 		req, _ := http.NewRequest("POST", "http://"+s.Addr()+"/", strings.NewReader(body))
 		req.Header.Set("X-Amz-Target", target)
@@ -117,5 +91,27 @@ func TestSecretsManagerEndpoint(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, "secret.key"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("secret.key: %v %v", fi, err)
+	}
+}
+
+// runTestServer starts a server with cfg and runs it for at most 30 s under ctx; stop ends it
+// and reports its error.
+func runTestServer(t *testing.T, cfg Config) (*Server, context.Context, func()) {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	return s, ctx, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }

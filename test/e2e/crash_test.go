@@ -11,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
@@ -29,28 +26,11 @@ func TestKillNineKafkaesmMidStream(t *testing.T) {
 	}
 	kt := kafkatest.Get(t)
 	const parts, each = 3, 1500
-	topic := kt.CreateTopic(t, parts, nil)
-	prod := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	var recs []*kgo.Record
-	for i := 0; i < each; i++ {
-		for p := int32(0); p < parts; p++ {
-			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Key: []byte("k" + strconv.Itoa(int(p))), Value: []byte(strconv.Itoa(i))})
-		}
-	}
-	kt.ProduceWith(t, prod, recs...)
+	topic, _ := produceKeyed(t, kt, parts, each)
 
 	dir := t.TempDir()
 	kafkaesm := buildBinary(t, testCtx(t)) // shared with the other binary tests
-	fn := filepath.Join(dir, "fn", "bootstrap")
-	build := exec.Command("go", "build", "-o", fn, "./testdata/kafkafn")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build function: %v\n%s", err, out)
-	}
-	code, err := os.ReadFile(fn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	code := buildKafkaFn(t, filepath.Join(dir, "fn", "bootstrap"))
 	addr := freeAddr(t)
 	data, outFile := filepath.Join(dir, "data"), filepath.Join(dir, "out.txt")
 	serverLog, err := os.Create(filepath.Join(dir, "kafkaesm.log"))
@@ -83,29 +63,8 @@ func TestKillNineKafkaesmMidStream(t *testing.T) {
 		_, err := c.ListFunctions(ctx, &lambda.ListFunctionsInput{})
 		return err
 	})
-	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
-		FunctionName: aws.String("kafkafn"),
-		Role:         aws.String("arn:aws:iam::000000000000:role/lambda"),
-		Runtime:      types.RuntimeProvidedal2023,
-		Handler:      aws.String("bootstrap"),
-		Code:         &types.FunctionCode{ZipFile: makeZip(t, zipEntry{"bootstrap", string(code), 0o755})},
-		Environment:  &types.Environment{Variables: map[string]string{"OUT_FILE": outFile, "FAIL_FILE": filepath.Join(dir, "never"), "DELAY_MS": "50"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
-		FunctionName:           aws.String("kafkafn"),
-		Topics:                 []string{topic},
-		SelfManagedEventSource: &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {kt.Plaintext}}},
-		SourceAccessConfigurations: []types.SourceAccessConfiguration{
-			{Type: types.SourceAccessTypeVpcSubnet, URI: aws.String("subnet:subnet-0123456789abcdef0")},
-			{Type: types.SourceAccessTypeVpcSecurityGroup, URI: aws.String("security_group:sg-0123456789abcdef0")},
-		},
-		StartingPosition: types.EventSourcePositionTrimHorizon,
-		BatchSize:        aws.Int32(20),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	createKafkaFn(t, ctx, c, code, map[string]string{"OUT_FILE": outFile, "FAIL_FILE": filepath.Join(dir, "never"), "DELAY_MS": "50"})
+	createPlaintextMapping(t, ctx, c, kt, topic, 20)
 	total := func() int {
 		n := 0
 		for _, ds := range readDeliveries(t, outFile, topic) {

@@ -11,6 +11,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,9 +24,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/server"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
 const (
@@ -41,12 +46,20 @@ type node struct {
 // startServer runs a server on 127.0.0.1:0 over dir until the test ends (or stop is called).
 func startServer(t *testing.T, dir string, runner server.Runner) *node {
 	t.Helper()
-	s, err := server.New(server.Config{
+	addr, stop := runServer(t, server.Config{
 		Listen:  "127.0.0.1:0",
 		DataDir: dir,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Runner:  runner,
-	})
+	}, 30*time.Second)
+	return &node{addr: addr, dir: dir, stop: stop}
+}
+
+// runServer starts a server with cfg and runs it until the test ends or stop is called; stop
+// waits up to stopWait for it to finish.
+func runServer(t *testing.T, cfg server.Config, stopWait time.Duration) (string, func()) {
+	t.Helper()
+	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +80,12 @@ func startServer(t *testing.T, dir string, runner server.Runner) *node {
 			if err != nil {
 				t.Errorf("server: %v", err)
 			}
-		case <-time.After(30 * time.Second):
+		case <-time.After(stopWait):
 			t.Error("server did not stop")
 		}
 	}
 	t.Cleanup(stop)
-	return &node{addr: s.Addr(), dir: dir, stop: stop}
+	return s.Addr(), stop
 }
 
 func (n *node) url() string { return "http://" + n.addr }
@@ -257,4 +270,76 @@ func rawRequest(t *testing.T, method, url, body string) (int, http.Header, strin
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)
+}
+
+// produceKeyed creates a topic of parts partitions and produces each records to every
+// partition: partition p gets key "k<p>" and values "0".."each-1", in order. It returns the
+// topic and the producer (which writes to the partition a record names).
+func produceKeyed(t *testing.T, kt *kafkatest.Cluster, parts, each int) (string, *kgo.Client) {
+	t.Helper()
+	topic := kt.CreateTopic(t, int32(parts), nil)
+	prod := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for i := 0; i < each; i++ {
+		for p := int32(0); p < int32(parts); p++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Key: []byte("k" + strconv.Itoa(int(p))), Value: []byte(strconv.Itoa(i))})
+		}
+	}
+	kt.ProduceWith(t, prod, recs...)
+	return topic, prod
+}
+
+// buildKafkaFn builds the aws-lambda-go function in testdata/kafkafn as the executable out and
+// returns it.
+func buildKafkaFn(t *testing.T, out string) []byte {
+	t.Helper()
+	build := exec.Command("go", "build", "-o", out, "./testdata/kafkafn")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build function: %v\n%s", err, b)
+	}
+	code, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// createKafkaFn registers the built kafkafn executable as the provided.al2023 function
+// "kafkafn" with the environment env.
+func createKafkaFn(t *testing.T, ctx context.Context, c *lambda.Client, code []byte, env map[string]string) {
+	t.Helper()
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("kafkafn"),
+		Role:         aws.String("arn:aws:iam::000000000000:role/lambda"),
+		Runtime:      types.RuntimeProvidedal2023,
+		Handler:      aws.String("bootstrap"),
+		Code:         &types.FunctionCode{ZipFile: makeZip(t, zipEntry{"bootstrap", string(code), 0o755})},
+		Environment:  &types.Environment{Variables: env},
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// createPlaintextMapping maps topic on the broker's plaintext listener to "kafkafn", from
+// TRIM_HORIZON in batches of up to batch records.
+func createPlaintextMapping(t *testing.T, ctx context.Context, c *lambda.Client, kt *kafkatest.Cluster, topic string, batch int32) *lambda.CreateEventSourceMappingOutput {
+	t.Helper()
+	esm, err := c.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
+		FunctionName:           aws.String("kafkafn"),
+		Topics:                 []string{topic},
+		SelfManagedEventSource: &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {kt.Plaintext}}},
+		// A plaintext broker needs no credentials; AWS then requires the VPC entries, which
+		// kafkaesm accepts and ignores.
+		SourceAccessConfigurations: []types.SourceAccessConfiguration{
+			{Type: types.SourceAccessTypeVpcSubnet, URI: aws.String("subnet:subnet-0123456789abcdef0")},
+			{Type: types.SourceAccessTypeVpcSecurityGroup, URI: aws.String("security_group:sg-0123456789abcdef0")},
+		},
+		StartingPosition: types.EventSourcePositionTrimHorizon,
+		BatchSize:        aws.Int32(batch),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return esm
 }

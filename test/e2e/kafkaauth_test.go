@@ -9,7 +9,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -107,35 +106,15 @@ type authEnv struct {
 func newAuthEnv(t *testing.T) *authEnv {
 	t.Helper()
 	e := &authEnv{kt: kafkatest.Get(t), dir: filepath.Join(t.TempDir(), "data"), logs: &lockedBuffer{}}
-	s, err := server.New(server.Config{
+	addr, _ := runServer(t, server.Config{
 		Listen:             "127.0.0.1:0",
 		DataDir:            e.dir,
 		Logger:             slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Pollers:            true,
 		Resync:             time.Second,
 		KafkaAccessBackoff: poller.Backoff{Initial: 200 * time.Millisecond, Max: 2 * time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	e.url = "http://" + s.Addr()
+	}, 60*time.Second)
+	e.url = "http://" + addr
 	creds := credentials.NewStaticCredentialsProvider("test", "test", "")
 	e.lc = lambda.New(lambda.Options{Region: region, BaseEndpoint: aws.String(e.url), Credentials: creds, RetryMaxAttempts: 1})
 	e.sm = sm.New(sm.Options{Region: region, BaseEndpoint: aws.String(e.url), Credentials: creds, RetryMaxAttempts: 1})

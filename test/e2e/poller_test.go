@@ -3,14 +3,12 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,27 +32,10 @@ import (
 func TestPollerDeliversToAwsLambdaGoFunction(t *testing.T) {
 	kt := kafkatest.Get(t)
 	const parts, each = 12, 8334 // 100,008 records
-	topic := kt.CreateTopic(t, parts, nil)
-	prod := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	var recs []*kgo.Record
-	for i := 0; i < each; i++ {
-		for p := int32(0); p < parts; p++ {
-			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Key: []byte("k" + strconv.Itoa(int(p))), Value: []byte(strconv.Itoa(i))})
-		}
-	}
-	kt.ProduceWith(t, prod, recs...)
+	topic, prod := produceKeyed(t, kt, parts, each)
 
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "build", "bootstrap")
-	build := exec.Command("go", "build", "-o", bin, "./testdata/kafkafn")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build function: %v\n%s", err, out)
-	}
-	code, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	code := buildKafkaFn(t, filepath.Join(dir, "build", "bootstrap"))
 	outFile, failFile := filepath.Join(dir, "out.txt"), filepath.Join(dir, "fail")
 	if err := os.WriteFile(failFile, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -63,32 +44,8 @@ func TestPollerDeliversToAwsLambdaGoFunction(t *testing.T) {
 	n := startPollingServer(t, filepath.Join(dir, "data"))
 	c := n.client()
 	ctx := testCtx(t)
-	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
-		FunctionName: aws.String("kafkafn"),
-		Role:         aws.String("arn:aws:iam::000000000000:role/lambda"),
-		Runtime:      types.RuntimeProvidedal2023,
-		Handler:      aws.String("bootstrap"),
-		Code:         &types.FunctionCode{ZipFile: makeZip(t, zipEntry{"bootstrap", string(code), 0o755})},
-		Environment:  &types.Environment{Variables: map[string]string{"OUT_FILE": outFile, "FAIL_FILE": failFile}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	esm, err := c.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
-		FunctionName:           aws.String("kafkafn"),
-		Topics:                 []string{topic},
-		SelfManagedEventSource: &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {kt.Plaintext}}},
-		// A plaintext broker needs no credentials; AWS then requires the VPC entries, which
-		// kafkaesm accepts and ignores.
-		SourceAccessConfigurations: []types.SourceAccessConfiguration{
-			{Type: types.SourceAccessTypeVpcSubnet, URI: aws.String("subnet:subnet-0123456789abcdef0")},
-			{Type: types.SourceAccessTypeVpcSecurityGroup, URI: aws.String("security_group:sg-0123456789abcdef0")},
-		},
-		StartingPosition: types.EventSourcePositionTrimHorizon,
-		BatchSize:        aws.Int32(500),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	createKafkaFn(t, ctx, c, code, map[string]string{"OUT_FILE": outFile, "FAIL_FILE": failFile})
+	esm := createPlaintextMapping(t, ctx, c, kt, topic, 500)
 	result := func() string {
 		got, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: esm.UUID})
 		if err != nil {
@@ -241,32 +198,12 @@ func readDeliveries(t *testing.T, path, topic string) map[int][]e2eDelivery {
 // startPollingServer runs a node whose mappings really consume Kafka (Config.Pollers).
 func startPollingServer(t *testing.T, dir string) *node {
 	t.Helper()
-	s, err := server.New(server.Config{
+	addr, _ := runServer(t, server.Config{
 		Listen:  "127.0.0.1:0",
 		DataDir: dir,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Pollers: true,
 		Resync:  time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	return &node{addr: s.Addr(), dir: dir}
+	}, 60*time.Second)
+	return &node{addr: addr, dir: dir}
 }
