@@ -75,8 +75,10 @@ type GatedRunner interface {
 // left to the Kafka client's own retries once it runs.
 //
 // Apply never waits for a probe, so mappings settle (Creating → Enabled) whatever their access.
-// Each mapping has one supervising goroutine, the only caller of the inner runner for it while
-// it exists; Stop and Close end it before stopping the consumer.
+// Each mapping has one supervising goroutine, the only caller of the inner runner's Apply and
+// Stop for it while it exists; Stop and Close end it before stopping the consumer. The scaler
+// also calls the Manager's SetPollers for the mapping, which is safe because the Manager
+// serialises calls per mapping (and a stopped mapping ignores SetPollers).
 type AccessGate struct {
 	cfg   AccessConfig
 	inner GatedRunner
