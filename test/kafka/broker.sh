@@ -40,8 +40,11 @@ else JAVA=java; fi
 log() { printf 'broker.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
+# running: the recorded broker process is alive and its PLAINTEXT listener answers (a pid alone
+# could have been reused by another process since the broker died).
 running() {
-	[ -f "$WORK/kafka.pid" ] && [ -f "$WORK/env" ] && kill -0 "$(cat "$WORK/kafka.pid")" 2>/dev/null
+	[ -f "$WORK/kafka.pid" ] && [ -f "$WORK/env" ] && kill -0 "$(cat "$WORK/kafka.pid")" 2>/dev/null &&
+		grep -q "^KAFKA_TEST_BOOTSTRAP_PLAINTEXT=127.0.0.1:$P_PLAIN\$" "$WORK/env" && port_open "$P_PLAIN"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -175,6 +178,8 @@ EOF
 
 stop_pid() {
 	local pid=$1
+	# only ever signal our broker: a stale pid file may name a pid reused by another process
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
 	kill -KILL "$pid" 2>/dev/null || true
