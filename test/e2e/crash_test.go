@@ -64,7 +64,7 @@ func TestKillNineKafkaesmMidStream(t *testing.T) {
 		return err
 	})
 	createKafkaFn(t, ctx, c, code, map[string]string{"OUT_FILE": outFile, "FAIL_FILE": filepath.Join(dir, "never"), "DELAY_MS": "50"})
-	createPlaintextMapping(t, ctx, c, kt, topic, 20)
+	createPlaintextMapping(t, ctx, c, kt, "kafkafn", topic, 20)
 	total := func() int {
 		n := 0
 		for _, ds := range readDeliveries(t, outFile, topic) {

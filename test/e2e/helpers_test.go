@@ -321,12 +321,12 @@ func createKafkaFn(t *testing.T, ctx context.Context, c *lambda.Client, code []b
 	}
 }
 
-// createPlaintextMapping maps topic on the broker's plaintext listener to "kafkafn", from
+// createPlaintextMapping maps topic on the broker's plaintext listener to function fn, from
 // TRIM_HORIZON in batches of up to batch records.
-func createPlaintextMapping(t *testing.T, ctx context.Context, c *lambda.Client, kt *kafkatest.Cluster, topic string, batch int32) *lambda.CreateEventSourceMappingOutput {
+func createPlaintextMapping(t *testing.T, ctx context.Context, c *lambda.Client, kt *kafkatest.Cluster, fn, topic string, batch int32) *lambda.CreateEventSourceMappingOutput {
 	t.Helper()
 	esm, err := c.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
-		FunctionName:           aws.String("kafkafn"),
+		FunctionName:           aws.String(fn),
 		Topics:                 []string{topic},
 		SelfManagedEventSource: &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {kt.Plaintext}}},
 		// A plaintext broker needs no credentials; AWS then requires the VPC entries, which

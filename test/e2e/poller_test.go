@@ -45,7 +45,7 @@ func TestPollerDeliversToAwsLambdaGoFunction(t *testing.T) {
 	c := n.client()
 	ctx := testCtx(t)
 	createKafkaFn(t, ctx, c, code, map[string]string{"OUT_FILE": outFile, "FAIL_FILE": failFile})
-	esm := createPlaintextMapping(t, ctx, c, kt, topic, 500)
+	esm := createPlaintextMapping(t, ctx, c, kt, "kafkafn", topic, 500)
 	result := func() string {
 		got, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: esm.UUID})
 		if err != nil {

@@ -17,8 +17,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/server"
@@ -85,20 +83,7 @@ func TestScalingAndMetricsOnANode(t *testing.T) {
 		t.Fatalf("create function: %d %s", code, body)
 	}
 	ctx := testCtx(t)
-	esm, err := n.client().CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
-		FunctionName:           aws.String("slow"),
-		Topics:                 []string{topic},
-		SelfManagedEventSource: &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {kt.Plaintext}}},
-		SourceAccessConfigurations: []types.SourceAccessConfiguration{
-			{Type: types.SourceAccessTypeVpcSubnet, URI: aws.String("subnet:subnet-0123456789abcdef0")},
-			{Type: types.SourceAccessTypeVpcSecurityGroup, URI: aws.String("security_group:sg-0123456789abcdef0")},
-		},
-		StartingPosition: types.EventSourcePositionTrimHorizon,
-		BatchSize:        aws.Int32(1),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	esm := createPlaintextMapping(t, ctx, n.client(), kt, "slow", topic, 1)
 	uuid := aws.ToString(esm.UUID)
 
 	scrape := func() map[string]float64 {
