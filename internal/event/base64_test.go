@@ -7,6 +7,20 @@ import (
 )
 
 func TestAppendBase64MatchesStdlib(t *testing.T) {
+	t.Run("simd", func(t *testing.T) {
+		if !useAVX2 {
+			t.Skip("no SIMD encoder on this machine")
+		}
+		checkBase64(t)
+	})
+	t.Run("portable", func(t *testing.T) {
+		defer func(v bool) { useAVX2 = v }(useAVX2)
+		useAVX2 = false
+		checkBase64(t)
+	})
+}
+
+func checkBase64(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	lens := make([]int, 0, 400)
 	for n := range 300 {
@@ -44,6 +58,17 @@ func BenchmarkBase64(b *testing.B) {
 		}
 	})
 	b.Run("pairs", func(b *testing.B) {
+		defer func(v bool) { useAVX2 = v }(useAVX2)
+		useAVX2 = false
+		b.SetBytes(int64(len(src)))
+		for i := 0; i < b.N; i++ {
+			dst = appendBase64(dst[:0], src)
+		}
+	})
+	b.Run("simd", func(b *testing.B) {
+		if !useAVX2 {
+			b.Skip("no SIMD encoder on this machine")
+		}
 		b.SetBytes(int64(len(src)))
 		for i := 0; i < b.N; i++ {
 			dst = appendBase64(dst[:0], src)
