@@ -98,10 +98,7 @@ func (c *Config) Validate() error {
 		c.LogKeep = 3
 	}
 	if c.HTTPClient == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 4 * c.MaxConcurrency
-		t.MaxIdleConnsPerHost = c.MaxConcurrency
-		c.HTTPClient = &http.Client{Transport: t}
+		c.HTTPClient = &http.Client{Transport: NewTransport(c.MaxConcurrency)}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -1,11 +1,9 @@
 package invoke
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -36,7 +34,7 @@ func (e *Engine) invokeHTTP(ctx context.Context, fn *function.Function, inv *inv
 
 	hctx, cancel := context.WithDeadline(ctx, inv.deadline)
 	defer cancel()
-	req, err := http.NewRequestWithContext(hctx, http.MethodPost, fn.HTTPTarget.URL, bytes.NewReader(inv.payload))
+	req, err := NewPayloadRequest(hctx, fn.HTTPTarget.URL, inv.payload)
 	if err != nil {
 		res := Result{FunctionError: "Unhandled", Payload: errorJSON("HTTPTarget.InvalidURL", err.Error())}
 		e.report(v, inv, capture, &res, start, 0, 0, "", "")
