@@ -73,13 +73,19 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFields(t, "", reflect.TypeOf(res), raw)
-	for name, d := range map[string]bench.Drain{"produce": res.Produce, "raw": res.Raw, "raw encoding": res.RawEncode, "runtime api": res.RuntimeAPI, "http": res.HTTP} {
+	for name, d := range map[string]bench.Drain{"produce": res.Produce, "raw": res.Raw, "raw encoding": res.RawEncode,
+		"raw delivery": res.RawDeliver, "runtime api": res.RuntimeAPI, "http": res.HTTP} {
 		if d.Records != 2000 || d.RecordsPerSec <= 0 || d.MBPerSec <= 0 {
 			t.Errorf("%s drain: %+v", name, d)
 		}
 	}
-	for name, d := range map[string]bench.Drain{"raw encoding": res.RawEncode, "runtime api": res.RuntimeAPI, "http": res.HTTP} {
-		if d.Ratio <= 0 || name != "raw encoding" && d.Invocations <= 0 {
+	for name, d := range map[string]bench.Drain{"raw encoding": res.RawEncode, "raw delivery": res.RawDeliver} {
+		if d.Ratio <= 0 {
+			t.Errorf("%s drain: %+v", name, d)
+		}
+	}
+	for name, d := range map[string]bench.Drain{"runtime api": res.RuntimeAPI, "http": res.HTTP} {
+		if d.Ratio <= 0 || d.FloorRatio <= 0 || d.Invocations <= 0 {
 			t.Errorf("%s drain: %+v", name, d)
 		}
 	}

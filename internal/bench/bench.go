@@ -141,10 +141,19 @@ type Drain struct {
 	// kafkaesm, functions); CPUSecondsPerGB the busy core-seconds per 10^9 value bytes.
 	CPUCores        float64 `json:"cpu_cores_busy"`
 	CPUSecondsPerGB float64 `json:"cpu_seconds_per_gb"`
+	// ProcessCPUSecondsPerGB is this process's share of CPUSecondsPerGB (the consumer, or
+	// kafkaesm's node; for the HTTP target also the sink that receives its payloads), and
+	// FunctionCPUSecondsPerGB that of the Runtime API function processes. The rest is the broker
+	// and, on a shared machine, other jobs.
+	ProcessCPUSecondsPerGB  float64 `json:"process_cpu_seconds_per_gb"`
+	FunctionCPUSecondsPerGB float64 `json:"function_cpu_seconds_per_gb"`
 	// Rounds is every round's MB/s, in run order (the figures above are the median round's).
 	Rounds []float64 `json:"rounds_mb_per_sec,omitempty"`
-	// Ratio is this drain's rate ÷ the raw consumer's (kafkaesm drains only).
-	Ratio float64 `json:"ratio_to_raw,omitempty"`
+	// Ratio is this drain's rate ÷ the raw consumer's (the drains after it only), and
+	// FloorRatio ÷ RawDeliver's (kafkaesm drains only): how close kafkaesm comes to the cost of
+	// the bytes it must deliver.
+	Ratio      float64 `json:"ratio_to_raw,omitempty"`
+	FloorRatio float64 `json:"ratio_to_delivery_floor,omitempty"`
 }
 
 // Latency is produce→invoke latency as the function saw it.
@@ -191,6 +200,11 @@ type Result struct {
 	// RawEncode is the raw consumer also encoding every record into Lambda payloads (on its
 	// poll goroutine, no invoke): the ceiling of any consumer that must build the payloads.
 	RawEncode Drain `json:"raw_consumer_encoding"`
+	// RawDeliver also delivers those payloads: the poll goroutine encodes, and as many senders
+	// as partitions POST each payload to the same sink as the HTTP target, with no ordering,
+	// retries or offset bookkeeping. It is the floor of anything that hands Lambda payloads to
+	// another process over HTTP: what the bytes cost to build, send and receive.
+	RawDeliver Drain `json:"raw_consumer_encoding_delivery"`
 	// RuntimeAPI is kafkaesm into an aws-lambda-go function over the Runtime API.
 	RuntimeAPI Drain `json:"kafkaesm_runtime_api"`
 	// HTTP is kafkaesm into an HTTP target.

@@ -63,8 +63,9 @@ func (r *runner) run(ctx context.Context) error {
 		dst  *Drain
 		do   func(round int) (Drain, error)
 	}{
-		{"raw franz-go group consumer", &r.res.Raw, func(i int) (Drain, error) { return r.rawDrain(ctx, topic, false, i) }},
-		{"raw franz-go group consumer encoding Lambda payloads", &r.res.RawEncode, func(i int) (Drain, error) { return r.rawDrain(ctx, topic, true, i) }},
+		{"raw franz-go group consumer", &r.res.Raw, func(i int) (Drain, error) { return r.rawDrain(ctx, topic, rawCount, i) }},
+		{"raw franz-go group consumer encoding Lambda payloads", &r.res.RawEncode, func(i int) (Drain, error) { return r.rawDrain(ctx, topic, rawEncode, i) }},
+		{"raw franz-go group consumer encoding and delivering Lambda payloads over HTTP", &r.res.RawDeliver, func(i int) (Drain, error) { return r.rawDrain(ctx, topic, rawDeliver, i) }},
 		{"kafkaesm → aws-lambda-go function (Runtime API)", &r.res.RuntimeAPI, func(int) (Drain, error) { return r.mappingDrain(ctx, topic, runtimeFn) }},
 		{"kafkaesm → HTTP target", &r.res.HTTP, func(int) (Drain, error) { return r.mappingDrain(ctx, topic, httpFn) }},
 	}
@@ -82,9 +83,14 @@ func (r *runner) run(ctx context.Context) error {
 	for i, d := range drains {
 		*d.dst = median(rounds[i])
 	}
-	for _, d := range []*Drain{&r.res.RawEncode, &r.res.RuntimeAPI, &r.res.HTTP} {
+	for _, d := range []*Drain{&r.res.RawEncode, &r.res.RawDeliver, &r.res.RuntimeAPI, &r.res.HTTP} {
 		if r.res.Raw.RecordsPerSec > 0 {
 			d.Ratio = d.RecordsPerSec / r.res.Raw.RecordsPerSec
+		}
+	}
+	for _, d := range []*Drain{&r.res.RuntimeAPI, &r.res.HTTP} {
+		if r.res.RawDeliver.RecordsPerSec > 0 {
+			d.FloorRatio = d.RecordsPerSec / r.res.RawDeliver.RecordsPerSec
 		}
 	}
 
@@ -187,18 +193,33 @@ func (r *runner) produce(ctx context.Context, topic string) (Drain, error) {
 	return r.drain(done.Load(), el, el, cpu0, readCPU()), nil
 }
 
+// What a raw drain does with each record besides counting it.
+const (
+	rawCount   = iota // nothing
+	rawEncode         // encode it into Lambda payloads
+	rawDeliver        // encode it, and POST the payloads to the sink
+)
+
 // rawDrain reads the topic with a plain franz-go group consumer, with the fetch sizes the
-// poller uses, doing nothing per record but counting it, or (encode) also encoding every
-// record into Lambda payloads.
-func (r *runner) rawDrain(ctx context.Context, topic string, encode bool, round int) (Drain, error) {
+// poller uses, doing nothing per record but counting it, or also encoding every record into
+// Lambda payloads, or also delivering those.
+func (r *runner) rawDrain(ctx context.Context, topic string, mode int, round int) (Drain, error) {
 	group := fmt.Sprintf("kafkaesm-bench-raw-%s-%d", topic, round)
-	if encode {
+	switch mode {
+	case rawEncode:
 		group += "-encode"
+	case rawDeliver:
+		group += "-deliver"
 	}
 	r.groups = append(r.groups, group)
 	enc := event.NewEncoder("", r.seeds())
+	var d *deliverer
+	if mode == rawDeliver {
+		d = newDeliverer(enc, r.node.sinkURL, r.cfg.Partitions)
+		defer d.close()
+	}
 	batch := enc.NewBatch()
-	defer batch.Release()
+	defer func() { batch.Release() }()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds()...), kgo.ConsumeTopics(topic),
 		kgo.ConsumerGroup(group), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond), kgo.FetchMaxBytes(32<<20), kgo.FetchMaxPartitionBytes(2<<20),
@@ -216,12 +237,18 @@ func (r *runner) rawDrain(ctx context.Context, topic string, encode bool, round 
 	var first time.Time
 	var cpu0 cpuTimes
 	n := int64(r.cfg.Records)
-	for got.Load() < n {
+	for fetched := int64(0); fetched < n; {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return Drain{}, fmt.Errorf("raw consumer: %d of %d records: %w", got.Load(), n, ctx.Err())
 		}
-		if encode {
+		c := int64(fs.NumRecords())
+		if c > 0 && first.IsZero() {
+			first, cpu0 = time.Now(), readCPU()
+		}
+		fetched += c
+		switch mode {
+		case rawEncode:
 			fs.EachPartition(func(p kgo.FetchTopicPartition) {
 				batch.Reset()
 				for _, rec := range p.Records {
@@ -232,12 +259,32 @@ func (r *runner) rawDrain(ctx context.Context, topic string, encode bool, round 
 					}
 				}
 			})
+			got.Add(c)
+		case rawDeliver:
+			fs.EachPartition(func(p kgo.FetchTopicPartition) {
+				b := d.batch()
+				for _, rec := range p.Records {
+					if res, _ := b.Add(rec); res != event.Added {
+						d.send(b, &got)
+						b = d.batch()
+						b.Add(rec)
+					}
+				}
+				if b.Len() > 0 {
+					d.send(b, &got)
+				}
+			})
+			if err := d.failed(); err != nil {
+				return Drain{}, fmt.Errorf("raw consumer delivering: %w", err)
+			}
+		default:
+			got.Add(c)
 		}
-		c := int64(fs.NumRecords())
-		if c > 0 && first.IsZero() {
-			first, cpu0 = time.Now(), readCPU()
+	}
+	if d != nil {
+		if err := d.wait(ctx); err != nil {
+			return Drain{}, fmt.Errorf("raw consumer delivering: %d of %d records: %w", got.Load(), n, err)
 		}
-		got.Add(c)
 	}
 	end, cpu1 := time.Now(), readCPU()
 	stop()
@@ -266,7 +313,10 @@ func (r *runner) drain(records int64, steady, total time.Duration, cpu0, cpu1 cp
 		d.RecordsPerSec = float64(records) / steady.Seconds()
 		d.MBPerSec = float64(records) * float64(r.cfg.Size) / steady.Seconds() / 1e6
 		d.CPUCores = busyCores(cpu0, cpu1)
-		d.CPUSecondsPerGB = d.CPUCores * steady.Seconds() / (float64(records) * float64(r.cfg.Size) / 1e9)
+		gb := float64(records) * float64(r.cfg.Size) / 1e9
+		d.CPUSecondsPerGB = d.CPUCores * steady.Seconds() / gb
+		d.ProcessCPUSecondsPerGB = coreSeconds(cpu0, cpu1, func(t cpuTimes) uint64 { return t.self }, steady.Seconds()) / gb
+		d.FunctionCPUSecondsPerGB = coreSeconds(cpu0, cpu1, func(t cpuTimes) uint64 { return t.children }, steady.Seconds()) / gb
 	}
 	return d
 }

@@ -81,7 +81,12 @@ func cpuModel() string {
 // cpuTimes is the machine's busy and total CPU time from /proc/stat (Linux; zero elsewhere),
 // in clock ticks. The machine-wide figure includes the broker and the function processes,
 // which is the point: on a small machine they all share the same cores.
-type cpuTimes struct{ busy, total uint64 }
+//
+// self is this process's CPU time (kafkaesm's node, the raw consumers and the HTTP target's
+// sink all run in it) and children that of its live child processes (the Runtime API function
+// processes), both from /proc/<pid>/stat in the same ticks, so that a drain's cost can be split
+// into kafkaesm, the function and the rest (the broker, and other jobs on a shared machine).
+type cpuTimes struct{ busy, total, self, children uint64 }
 
 func readCPU() cpuTimes {
 	b, err := os.ReadFile("/proc/stat")
@@ -104,7 +109,50 @@ func readCPU() cpuTimes {
 			t.busy += v
 		}
 	}
+	pid := os.Getpid()
+	_, t.self = procTimes("/proc/self/stat")
+	if ents, err := os.ReadDir("/proc"); err == nil {
+		for _, e := range ents {
+			if c := e.Name()[0]; c < '1' || c > '9' {
+				continue
+			}
+			if ppid, ticks := procTimes("/proc/" + e.Name() + "/stat"); ppid == pid {
+				t.children += ticks
+			}
+		}
+	}
 	return t
+}
+
+// procTimes reads a /proc/<pid>/stat file: the parent's pid and utime+stime in ticks.
+func procTimes(path string) (ppid int, ticks uint64) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: fields count from the
+	// last ')'. After it: 3 state, 4 ppid, …, 14 utime, 15 stime.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, 0
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	u, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return ppid, u + st
+}
+
+// coreSeconds converts ticks between a and b into core-seconds: /proc/stat's total counts every
+// CPU's ticks, so total ticks ÷ CPUs is the wall time in ticks.
+func coreSeconds(a, b cpuTimes, ticks func(cpuTimes) uint64, wall float64) float64 {
+	if b.total <= a.total || ticks(b) < ticks(a) {
+		return 0
+	}
+	return float64(ticks(b)-ticks(a)) / (float64(b.total-a.total) / float64(runtime.NumCPU())) * wall
 }
 
 // busyCores is the average number of busy cores between a and b.

@@ -21,11 +21,20 @@ func WriteTable(w io.Writer, res *Result) error {
 	fmt.Fprintf(w, "topic %s: %d partitions, %d records × %d bytes; BatchSize %d, window %ds; median of %d rounds\n\n",
 		res.Topic, res.Partitions, res.Records, res.Size, res.BatchSize, res.Window, res.Rounds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "drain\trecords/s\tMB/s\tseconds\twith start-up\tbusy cores\tcore-s/GB\trecords/invoke\t÷ raw\t")
+	fmt.Fprintln(tw, "drain\trecords/s\tMB/s\tseconds\twith start-up\tbusy cores\tcore-s/GB\tof which this process\tfunction\trecords/invoke\t÷ raw\t÷ floor\t")
 	row := func(name string, d Drain, target bool) {
-		ratio, inv := "", ""
+		ratio, inv, floor, fn := "", "", "", ""
 		if d.Ratio > 0 {
-			ratio = fmt.Sprintf("%.2f%s", d.Ratio, mark(d.Ratio >= TargetRatio))
+			ratio = fmt.Sprintf("%.2f", d.Ratio)
+			if target {
+				ratio += mark(d.Ratio >= TargetRatio)
+			}
+		}
+		if d.FloorRatio > 0 {
+			floor = fmt.Sprintf("%.2f", d.FloorRatio)
+		}
+		if d.FunctionCPUSecondsPerGB > 0 {
+			fn = fmt.Sprintf("%.2f", d.FunctionCPUSecondsPerGB)
 		}
 		if d.RecordsPerInvoke > 0 {
 			inv = fmt.Sprintf("%.0f", d.RecordsPerInvoke)
@@ -34,12 +43,13 @@ func WriteTable(w io.Writer, res *Result) error {
 		if target {
 			mbs += mark(d.MBPerSec >= TargetMBPerSec)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n", name, d.RecordsPerSec, mbs, d.Seconds, d.TotalSeconds,
-			d.CPUCores, d.CPUSecondsPerGB, inv, ratio)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n", name, d.RecordsPerSec, mbs, d.Seconds, d.TotalSeconds,
+			d.CPUCores, d.CPUSecondsPerGB, d.ProcessCPUSecondsPerGB, fn, inv, ratio, floor)
 	}
 	row("produce", res.Produce, false)
 	row("raw franz-go consumer", res.Raw, false)
 	row("raw consumer + encoding", res.RawEncode, false)
+	row("raw + encoding + HTTP delivery (floor)", res.RawDeliver, false)
 	row("kafkaesm → Runtime API fn", res.RuntimeAPI, true)
 	row("kafkaesm → HTTP target", res.HTTP, true)
 	if err := tw.Flush(); err != nil {
