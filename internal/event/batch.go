@@ -53,6 +53,8 @@ type Batch struct {
 	buf  *[]byte
 	n    int
 	cur  topicPartition
+	head []byte           // appendHead of cur
+	next []byte           // appendHead of a record opening another partition, until it is added
 	done []topicPartition // partitions closed earlier in this payload
 }
 
@@ -111,7 +113,14 @@ func (b *Batch) Add(r *kgo.Record) (AddResult, error) {
 			}
 		}
 	}
-	rs := RecordSize(r)
+	// Every record of a partition starts with the same head: it is encoded once, when the
+	// partition opens (into next, so that a record refused below leaves head as it was).
+	head := b.head
+	if !same {
+		b.next = appendHead(b.next[:0], r.Topic, r.Partition)
+		head = b.next
+	}
+	rs := len(head) + tailSize(r)
 	sep := 1 // ","
 	if !same {
 		sep = partitionOpenSize(r, first)
@@ -141,8 +150,9 @@ func (b *Batch) Add(r *kgo.Record) (AddResult, error) {
 		buf = appendPartitionKey(buf, r.Topic, r.Partition)
 		buf = append(buf, ':', '[')
 		b.cur = tp
+		b.head, b.next = b.next, b.head
 	}
-	*b.buf = AppendRecord(buf, r)
+	*b.buf = appendTail(append(buf, head...), r)
 	b.n++
 	return Added, nil
 }

@@ -12,6 +12,7 @@ package event
 
 import (
 	"encoding/base64"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -91,9 +92,29 @@ func timestampType(r *kgo.Record) string {
 
 // RecordSize is the exact length of r's JSON object as AppendRecord writes it.
 func RecordSize(r *kgo.Record) int {
-	n := len(`{"topic":`) + stringSize(r.Topic) +
-		len(`,"partition":`) + intSize(int64(r.Partition)) +
-		len(`,"offset":`) + intSize(r.Offset) +
+	return headSize(r.Topic, r.Partition) + tailSize(r)
+}
+
+// A record's object is a head, the same for every record of a partition (a Batch writes it
+// once per partition and copies it), and a tail.
+
+// headSize is len(appendHead(nil, topic, partition)).
+func headSize(topic string, partition int32) int {
+	return len(`{"topic":`) + stringSize(topic) + len(`,"partition":`) + intSize(int64(partition)) + len(`,"offset":`)
+}
+
+// appendHead appends `{"topic":"…","partition":…,"offset":`.
+func appendHead(b []byte, topic string, partition int32) []byte {
+	b = append(b, `{"topic":`...)
+	b = appendString(b, topic)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(partition), 10)
+	return append(b, `,"offset":`...)
+}
+
+// tailSize is len(appendTail(nil, r)).
+func tailSize(r *kgo.Record) int {
+	n := intSize(r.Offset) +
 		len(`,"timestamp":`) + intSize(r.Timestamp.UnixMilli()) +
 		len(`,"timestampType":""`) + len(timestampType(r))
 	if r.Key != nil {
@@ -124,11 +145,11 @@ func RecordSize(r *kgo.Record) int {
 // values are arrays of signed bytes (-128..127), one single-entry object per header, so
 // duplicate names stay separate and ordered.
 func AppendRecord(b []byte, r *kgo.Record) []byte {
-	b = append(b, `{"topic":`...)
-	b = appendString(b, r.Topic)
-	b = append(b, `,"partition":`...)
-	b = strconv.AppendInt(b, int64(r.Partition), 10)
-	b = append(b, `,"offset":`...)
+	return appendTail(appendHead(b, r.Topic, r.Partition), r)
+}
+
+// appendTail appends the rest of r's object after its head: from the offset's value on.
+func appendTail(b []byte, r *kgo.Record) []byte {
 	b = strconv.AppendInt(b, r.Offset, 10)
 	b = append(b, `,"timestamp":`...)
 	b = strconv.AppendInt(b, r.Timestamp.UnixMilli(), 10)
@@ -183,18 +204,28 @@ func appendPartitionKey(b []byte, topic string, partition int32) []byte {
 	return append(b, '"')
 }
 
+// intSize is len(strconv.AppendInt(nil, v, 10)), without dividing once per digit: offsets
+// and millisecond timestamps have 7 to 13 digits, and every record has both.
 func intSize(v int64) int {
-	n := 1
 	if v < 0 {
-		n++
-		v = -v
+		return 1 + uintSize(uint64(-v)) // -MinInt64 wraps to its own magnitude as a uint64
 	}
-	for v >= 10 {
-		v /= 10
-		n++
-	}
-	return n
+	return uintSize(uint64(v))
 }
+
+func uintSize(x uint64) int {
+	if x == 0 {
+		return 1
+	}
+	// A b-bit number has floor(b·log10 2) or one more digits; 1233/4096 ≈ log10 2.
+	d := bits.Len64(x) * 1233 >> 12
+	if x >= pow10[d] {
+		d++
+	}
+	return d
+}
+
+var pow10 = [20]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
 
 // signedByteText is the decimal text of each byte as a Java (signed) byte; signedByteLen its
 // length. Tables keep header encoding to one copy per byte.

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -296,5 +299,50 @@ func TestEmptyBatch(t *testing.T) {
 	var ev events.KafkaEvent
 	if err := json.Unmarshal(b.Bytes(), &ev); err != nil || len(ev.Records) != 0 || b.Size() != len(b.Bytes()) {
 		t.Fatalf("%s: %v", b.Bytes(), err)
+	}
+}
+
+func TestIntSize(t *testing.T) {
+	vs := []int64{0, 1, -1, 9, 10, 99, 100, math.MaxInt64, math.MinInt64, math.MaxInt64 / 10, 1_700_000_000_000}
+	for p := int64(1); p <= math.MaxInt64/10; p *= 10 {
+		vs = append(vs, p-1, p, p+1, -p+1, -p, -p-1)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 10_000 {
+		vs = append(vs, int64(r.Uint64()), int64(r.Uint64()>>r.UintN(64)))
+	}
+	for _, v := range vs {
+		if got, want := intSize(v), len(strconv.FormatInt(v, 10)); got != want {
+			t.Fatalf("intSize(%d) = %d, want %d", v, got, want)
+		}
+	}
+}
+
+// TestBatchRefusedPartitionKeepsHead: a record of another partition that does not fit must
+// not change how the open partition's next records are written.
+func TestBatchRefusedPartitionKeepsHead(t *testing.T) {
+	enc := NewEncoder("", []string{"b:9092"}).WithLimit(700)
+	b := enc.NewBatch()
+	defer b.Release()
+	a := func(off int64) *kgo.Record {
+		return &kgo.Record{Topic: "a", Partition: 1, Offset: off, Timestamp: time.UnixMilli(1), Value: []byte("v")}
+	}
+	big := &kgo.Record{Topic: "other-topic", Partition: 22, Offset: 5, Timestamp: time.UnixMilli(1), Value: make([]byte, 1000)}
+	if res, err := b.Add(a(1)); res != Added || err != nil {
+		t.Fatal(res, err)
+	}
+	if res, err := b.Add(big); res != TooLarge || err != nil {
+		t.Fatal(res, err)
+	}
+	if res, err := b.Add(a(2)); res != Added || err != nil {
+		t.Fatal(res, err)
+	}
+	var ev events.KafkaEvent
+	if err := json.Unmarshal(b.Bytes(), &ev); err != nil {
+		t.Fatal(err)
+	}
+	rs := ev.Records["a-1"]
+	if len(ev.Records) != 1 || len(rs) != 2 || rs[1].Topic != "a" || rs[1].Partition != 1 || rs[1].Offset != 2 {
+		t.Fatalf("%s", b.Bytes())
 	}
 }
