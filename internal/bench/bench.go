@@ -200,10 +200,11 @@ type Result struct {
 	// RawEncode is the raw consumer also encoding every record into Lambda payloads (on its
 	// poll goroutine, no invoke): the ceiling of any consumer that must build the payloads.
 	RawEncode Drain `json:"raw_consumer_encoding"`
-	// RawDeliver also delivers those payloads: the poll goroutine encodes, and as many senders
-	// as partitions POST each payload to the same sink as the HTTP target, with no ordering,
-	// retries or offset bookkeeping. It is the floor of anything that hands Lambda payloads to
-	// another process over HTTP: what the bytes cost to build, send and receive.
+	// RawDeliver also delivers the payloads: as many senders as partitions each take one
+	// partition's records of a fetch, encode them and POST the payloads to the same sink as the
+	// HTTP target, with no ordering, retries or offset bookkeeping. It is the floor of anything
+	// that hands Lambda payloads to another process over HTTP: what the bytes cost to build,
+	// send and receive.
 	RawDeliver Drain `json:"raw_consumer_encoding_delivery"`
 	// RuntimeAPI is kafkaesm into an aws-lambda-go function over the Runtime API.
 	RuntimeAPI Drain `json:"kafkaesm_runtime_api"`

@@ -10,18 +10,21 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/kafkaesm/kafkaesm/internal/event"
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
 )
 
-// deliverer POSTs payloads to a URL from a fixed set of sender goroutines, for the raw drain
-// that measures the floor of delivery. It sends as kafkaesm's HTTP targets do (the same
-// transport, so the same single write per payload). Batches circulate between a free list and the senders,
-// so the poll goroutine encodes the next payload while earlier ones are on the wire.
+// deliverer encodes records into Lambda payloads and POSTs them to a URL, from a fixed set of
+// sender goroutines, for the raw drain that measures the floor of delivery: each sender takes
+// one partition's records of a fetch at a time, encodes them (in parallel, as kafkaesm's
+// partition workers do) and sends each payload as kafkaesm's HTTP targets do (the same
+// transport, so the same single write per payload).
 type deliverer struct {
 	url   string
 	cl    *http.Client
-	free  chan *event.Batch
+	enc   *event.Encoder
 	work  chan delivery
 	wg    sync.WaitGroup
 	inFly sync.WaitGroup
@@ -29,8 +32,8 @@ type deliverer struct {
 }
 
 type delivery struct {
-	b   *event.Batch
-	got *atomic.Int64
+	records []*kgo.Record
+	got     *atomic.Int64
 }
 
 func newDeliverer(enc *event.Encoder, url string, senders int) *deliverer {
@@ -38,11 +41,8 @@ func newDeliverer(enc *event.Encoder, url string, senders int) *deliverer {
 	d := &deliverer{
 		url:  url,
 		cl:   &http.Client{Timeout: 5 * time.Minute, Transport: invoke.NewTransport(senders)},
-		free: make(chan *event.Batch, 2*senders),
+		enc:  enc,
 		work: make(chan delivery),
-	}
-	for range 2 * senders {
-		d.free <- enc.NewBatch()
 	}
 	for range senders {
 		d.wg.Go(d.sender)
@@ -50,27 +50,35 @@ func newDeliverer(enc *event.Encoder, url string, senders int) *deliverer {
 	return d
 }
 
-// batch returns an empty batch, waiting for a sender to hand one back if all are in use.
-func (d *deliverer) batch() *event.Batch {
-	b := <-d.free
-	b.Reset()
-	return b
-}
-
-// send hands b to a sender; got counts its records once delivered.
-func (d *deliverer) send(b *event.Batch, got *atomic.Int64) {
+// send hands one partition's records to a sender, waiting for one to be free; got counts them
+// once delivered.
+func (d *deliverer) send(records []*kgo.Record, got *atomic.Int64) {
 	d.inFly.Add(1)
-	d.work <- delivery{b, got}
+	d.work <- delivery{records, got}
 }
 
 func (d *deliverer) sender() {
-	for w := range d.work {
-		if err := d.post(w.b.Bytes()); err != nil {
+	b := d.enc.NewBatch()
+	defer b.Release()
+	flush := func(got *atomic.Int64) {
+		if b.Len() == 0 {
+			return
+		}
+		if err := d.post(b.Bytes()); err != nil {
 			d.err.CompareAndSwap(nil, &err)
 		} else {
-			w.got.Add(int64(w.b.Len()))
+			got.Add(int64(b.Len()))
 		}
-		d.free <- w.b
+		b.Reset()
+	}
+	for w := range d.work {
+		for _, r := range w.records {
+			if res, _ := b.Add(r); res != event.Added {
+				flush(w.got)
+				b.Add(r)
+			}
+		}
+		flush(w.got)
 		d.inFly.Done()
 	}
 }
@@ -101,7 +109,7 @@ func (d *deliverer) failed() error {
 	return nil
 }
 
-// wait returns once every payload sent so far is delivered.
+// wait returns once every record sent so far is delivered.
 func (d *deliverer) wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { d.inFly.Wait(); close(done) }()
@@ -116,9 +124,5 @@ func (d *deliverer) wait(ctx context.Context) error {
 func (d *deliverer) close() {
 	close(d.work)
 	d.wg.Wait()
-	close(d.free)
-	for b := range d.free {
-		b.Release()
-	}
 	d.cl.CloseIdleConnections()
 }

@@ -262,16 +262,8 @@ func (r *runner) rawDrain(ctx context.Context, topic string, mode int, round int
 			got.Add(c)
 		case rawDeliver:
 			fs.EachPartition(func(p kgo.FetchTopicPartition) {
-				b := d.batch()
-				for _, rec := range p.Records {
-					if res, _ := b.Add(rec); res != event.Added {
-						d.send(b, &got)
-						b = d.batch()
-						b.Add(rec)
-					}
-				}
-				if b.Len() > 0 {
-					d.send(b, &got)
+				if len(p.Records) > 0 {
+					d.send(p.Records, &got)
 				}
 			})
 			if err := d.failed(); err != nil {
