@@ -25,24 +25,21 @@ type deliverer struct {
 	url   string
 	cl    *http.Client
 	enc   *event.Encoder
-	work  chan delivery
+	got   *atomic.Int64 // records delivered
+	work  chan []*kgo.Record
 	wg    sync.WaitGroup
 	inFly sync.WaitGroup
 	err   atomic.Pointer[error]
 }
 
-type delivery struct {
-	records []*kgo.Record
-	got     *atomic.Int64
-}
-
-func newDeliverer(enc *event.Encoder, url string, senders int) *deliverer {
+func newDeliverer(enc *event.Encoder, url string, senders int, got *atomic.Int64) *deliverer {
 	senders = max(senders, 1)
 	d := &deliverer{
 		url:  url,
 		cl:   &http.Client{Timeout: 5 * time.Minute, Transport: invoke.NewTransport(senders)},
 		enc:  enc,
-		work: make(chan delivery),
+		got:  got,
+		work: make(chan []*kgo.Record),
 	}
 	for range senders {
 		d.wg.Go(d.sender)
@@ -50,35 +47,34 @@ func newDeliverer(enc *event.Encoder, url string, senders int) *deliverer {
 	return d
 }
 
-// send hands one partition's records to a sender, waiting for one to be free; got counts them
-// once delivered.
-func (d *deliverer) send(records []*kgo.Record, got *atomic.Int64) {
+// send hands one partition's records to a sender, waiting for one to be free.
+func (d *deliverer) send(records []*kgo.Record) {
 	d.inFly.Add(1)
-	d.work <- delivery{records, got}
+	d.work <- records
 }
 
 func (d *deliverer) sender() {
 	b := d.enc.NewBatch()
 	defer b.Release()
-	flush := func(got *atomic.Int64) {
+	flush := func() {
 		if b.Len() == 0 {
 			return
 		}
 		if err := d.post(b.Bytes()); err != nil {
 			d.err.CompareAndSwap(nil, &err)
 		} else {
-			got.Add(int64(b.Len()))
+			d.got.Add(int64(b.Len()))
 		}
 		b.Reset()
 	}
-	for w := range d.work {
-		for _, r := range w.records {
+	for records := range d.work {
+		for _, r := range records {
 			if res, _ := b.Add(r); res != event.Added {
-				flush(w.got)
+				flush()
 				b.Add(r)
 			}
 		}
-		flush(w.got)
+		flush()
 		d.inFly.Done()
 	}
 }

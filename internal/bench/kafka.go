@@ -193,17 +193,19 @@ func (r *runner) produce(ctx context.Context, topic string) (Drain, error) {
 	return r.drain(done.Load(), el, el, cpu0, readCPU()), nil
 }
 
-// What a raw drain does with each record besides counting it.
+// rawMode is what a raw drain does with each record besides counting it.
+type rawMode int
+
 const (
-	rawCount   = iota // nothing
-	rawEncode         // encode it into Lambda payloads
-	rawDeliver        // encode it, and POST the payloads to the sink
+	rawCount   rawMode = iota // nothing
+	rawEncode                 // encode it into Lambda payloads
+	rawDeliver                // encode it, and POST the payloads to the sink
 )
 
 // rawDrain reads the topic with a plain franz-go group consumer, with the fetch sizes the
 // poller uses, doing nothing per record but counting it, or also encoding every record into
 // Lambda payloads, or also delivering those.
-func (r *runner) rawDrain(ctx context.Context, topic string, mode int, round int) (Drain, error) {
+func (r *runner) rawDrain(ctx context.Context, topic string, mode rawMode, round int) (Drain, error) {
 	group := fmt.Sprintf("kafkaesm-bench-raw-%s-%d", topic, round)
 	switch mode {
 	case rawEncode:
@@ -213,13 +215,14 @@ func (r *runner) rawDrain(ctx context.Context, topic string, mode int, round int
 	}
 	r.groups = append(r.groups, group)
 	enc := event.NewEncoder("", r.seeds())
+	var got atomic.Int64
 	var d *deliverer
 	if mode == rawDeliver {
-		d = newDeliverer(enc, r.node.sinkURL, r.cfg.Partitions)
+		d = newDeliverer(enc, r.node.sinkURL, r.cfg.Partitions, &got)
 		defer d.close()
 	}
 	batch := enc.NewBatch()
-	defer func() { batch.Release() }()
+	defer batch.Release()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds()...), kgo.ConsumeTopics(topic),
 		kgo.ConsumerGroup(group), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond), kgo.FetchMaxBytes(32<<20), kgo.FetchMaxPartitionBytes(2<<20),
@@ -230,7 +233,6 @@ func (r *runner) rawDrain(ctx context.Context, topic string, mode int, round int
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	var got atomic.Int64
 	stop := r.startProgress("drained", got.Load)
 	defer stop()
 	start := time.Now()
@@ -263,7 +265,7 @@ func (r *runner) rawDrain(ctx context.Context, topic string, mode int, round int
 		case rawDeliver:
 			fs.EachPartition(func(p kgo.FetchTopicPartition) {
 				if len(p.Records) > 0 {
-					d.send(p.Records, &got)
+					d.send(p.Records)
 				}
 			})
 			if err := d.failed(); err != nil {
@@ -307,8 +309,8 @@ func (r *runner) drain(records int64, steady, total time.Duration, cpu0, cpu1 cp
 		d.CPUCores = busyCores(cpu0, cpu1)
 		gb := float64(records) * float64(r.cfg.Size) / 1e9
 		d.CPUSecondsPerGB = d.CPUCores * steady.Seconds() / gb
-		d.ProcessCPUSecondsPerGB = coreSeconds(cpu0, cpu1, func(t cpuTimes) uint64 { return t.self }, steady.Seconds()) / gb
-		d.FunctionCPUSecondsPerGB = coreSeconds(cpu0, cpu1, func(t cpuTimes) uint64 { return t.children }, steady.Seconds()) / gb
+		self, children := processSeconds(cpu0, cpu1, steady.Seconds())
+		d.ProcessCPUSecondsPerGB, d.FunctionCPUSecondsPerGB = self/gb, children/gb
 	}
 	return d
 }

@@ -146,13 +146,21 @@ func procTimes(path string) (ppid int, ticks uint64) {
 	return ppid, u + st
 }
 
-// coreSeconds converts ticks between a and b into core-seconds: /proc/stat's total counts every
-// CPU's ticks, so total ticks ÷ CPUs is the wall time in ticks.
-func coreSeconds(a, b cpuTimes, ticks func(cpuTimes) uint64, wall float64) float64 {
-	if b.total <= a.total || ticks(b) < ticks(a) {
-		return 0
+// processSeconds is the CPU time this process and its children used between a and b, over wall
+// seconds: /proc/stat's total counts every CPU's ticks, so total ticks ÷ CPUs is wall time in
+// ticks, the unit of /proc/<pid>/stat.
+func processSeconds(a, b cpuTimes, wall float64) (self, children float64) {
+	if b.total <= a.total {
+		return 0, 0
 	}
-	return float64(ticks(b)-ticks(a)) / (float64(b.total-a.total) / float64(runtime.NumCPU())) * wall
+	perTick := wall / (float64(b.total-a.total) / float64(runtime.NumCPU()))
+	if b.self >= a.self {
+		self = float64(b.self-a.self) * perTick
+	}
+	if b.children >= a.children { // a function process that exits takes its ticks with it
+		children = float64(b.children-a.children) * perTick
+	}
+	return self, children
 }
 
 // busyCores is the average number of busy cores between a and b.
