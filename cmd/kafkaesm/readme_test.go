@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -9,10 +8,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
 const goRun = "go run ./cmd/kafkaesm"
@@ -47,24 +47,6 @@ func readmeWalkthrough(t *testing.T) (dev string, lines []string) {
 	return dev, lines
 }
 
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestReadmeWalkthrough runs the README's first command (`kafkaesm dev`) and then every line of
 // its walkthrough, as a user would in a second terminal, with this test binary standing in for
 // `go run ./cmd/kafkaesm`. Ports are chosen freely (the machine is shared); the CLI finds them
@@ -87,7 +69,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	defer cancel()
 	dev := exec.CommandContext(ctx, "sh", "-c", "exec "+expand(devLine)+" --listen 127.0.0.1:0 --kafka 127.0.0.1:0")
 	dev.Dir = work
-	var devOut, devErr lockedBuffer
+	var devOut, devErr kafkatest.Buffer
 	dev.Stdout, dev.Stderr = &devOut, &devErr
 	if err := dev.Start(); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ package kafkaauth_test
 // error, a classification or the Kafka client's debug log.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,29 +48,11 @@ func (s *source) put(t *testing.T, id string, v map[string]string) {
 	s.m[id] = string(b)
 }
 
-// syncBuffer collects the franz-go debug log of every client in this test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 type env struct {
 	c       *kafkatest.Cluster
 	src     *source
-	log     *syncBuffer
-	secrets []string // values that must never appear anywhere
+	log     *kafkatest.Buffer // franz-go's debug log of every client in this test
+	secrets []string          // values that must never appear anywhere
 }
 
 func sac(typ, uri string) mapping.SourceAccessConfiguration {
@@ -80,7 +61,7 @@ func sac(typ, uri string) mapping.SourceAccessConfiguration {
 
 func newEnv(t *testing.T) *env {
 	c := kafkatest.Get(t)
-	e := &env{c: c, src: &source{m: map[string]string{}}, log: &syncBuffer{}}
+	e := &env{c: c, src: &source{m: map[string]string{}}, log: &kafkatest.Buffer{}}
 	ca := c.ReadFile(t, "ca.crt")
 	e.src.put(t, "ca", map[string]string{"certificate": ca})
 	e.src.put(t, "alice", map[string]string{"username": kafkatest.AliceUser, "password": kafkatest.AlicePassword})

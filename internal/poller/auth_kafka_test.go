@@ -52,12 +52,7 @@ func TestAuthProblemsReported(t *testing.T) {
 	bad := newMapping(kt.SASLSSL, topic)
 	bad.SourceAccessConfigurations = []mapping.SourceAccessConfiguration{{Type: "SASL_SCRAM_512_AUTH", URI: "bad"}, {Type: "SERVER_ROOT_CA_CERTIFICATE", URI: "ca"}}
 	apply(t, mg, bad)
-	kafkatest.WaitFor(t, 30*time.Second, func() error {
-		if !rep.seen(kafkaauth.ResultSASLFailed) {
-			return fmt.Errorf("reports %v", rep.all())
-		}
-		return nil
-	})
+	rep.waitReported(t, 30*time.Second, kafkaauth.ResultSASLFailed)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := mg.Stop(ctx, bad.UUID); err != nil {
@@ -70,12 +65,7 @@ func TestAuthProblemsReported(t *testing.T) {
 	good := newMapping(kt.SASLSSL, topic)
 	good.SourceAccessConfigurations = []mapping.SourceAccessConfiguration{{Type: "SASL_SCRAM_512_AUTH", URI: "good"}, {Type: "SERVER_ROOT_CA_CERTIFICATE", URI: "ca"}}
 	apply(t, mg, good)
-	kafkatest.WaitFor(t, 30*time.Second, func() error {
-		if !rep.seen(kafkaauth.ResultAuthzFailed) {
-			return fmt.Errorf("reports %v", rep.all())
-		}
-		return nil
-	})
+	rep.waitReported(t, 30*time.Second, kafkaauth.ResultAuthzFailed)
 	if rec.total() != 0 {
 		t.Fatal("records delivered despite the deny ACL")
 	}

@@ -36,12 +36,7 @@ func TestDeliversEverythingInOrder(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 1000
 	apply(t, mg, m)
-	kafkatest.WaitFor(t, 60*time.Second, func() error {
-		if got := rec.total(); got < n {
-			return fmt.Errorf("%d of %d records delivered", got, n)
-		}
-		return nil
-	})
+	rec.waitDelivered(t, 60*time.Second, n)
 
 	ends := endOffsets(t, kt, topic)
 	lastSeq := map[string]int{}
@@ -110,6 +105,47 @@ func groupCaughtUp(kt *kafkatest.Cluster, group, topic string, ends map[int32]in
 		}
 	}
 	return nil
+}
+
+// waitDelivered waits until rec has recorded at least n deliveries in all.
+func (r *recorder) waitDelivered(t *testing.T, timeout time.Duration, n int) {
+	t.Helper()
+	kafkatest.WaitFor(t, timeout, func() error {
+		if got := r.total(); got < n {
+			return fmt.Errorf("%d of %d records delivered", got, n)
+		}
+		return nil
+	})
+}
+
+// waitAtLeastOnce waits until every partition of topic has delivered up to offset each-1,
+// checks each with checkAtLeastOnceInOrder and returns the number of redeliveries.
+func (r *recorder) waitAtLeastOnce(t *testing.T, topic string, parts int32, each int64) (dups int) {
+	t.Helper()
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
+		for p := int32(0); p < parts; p++ {
+			ds := r.partition(topic, p)
+			if len(ds) == 0 || ds[len(ds)-1].offset < each-1 {
+				return fmt.Errorf("partition %d not complete", p)
+			}
+		}
+		return nil
+	})
+	for p := int32(0); p < parts; p++ {
+		dups += checkAtLeastOnceInOrder(t, fmt.Sprintf("partition %d", p), r.partition(topic, p), 0, each)
+	}
+	return dups
+}
+
+// waitReported waits until rep has seen the LastProcessingResult result.
+func (r *reporter) waitReported(t *testing.T, timeout time.Duration, result string) {
+	t.Helper()
+	kafkatest.WaitFor(t, timeout, func() error {
+		if !r.seen(result) {
+			return fmt.Errorf("%q not reported; reports %v", result, r.all())
+		}
+		return nil
+	})
 }
 
 func manualProducer(t *testing.T, kt *kafkatest.Cluster) *kgo.Client {
@@ -204,12 +240,7 @@ func TestInvokeErrorsAreRetried(t *testing.T) {
 	rec.mu.Lock()
 	rec.err = nil
 	rec.mu.Unlock()
-	kafkatest.WaitFor(t, 30*time.Second, func() error {
-		if got := rec.total(); got < 30 {
-			return fmt.Errorf("%d of 30", got)
-		}
-		return nil
-	})
+	rec.waitDelivered(t, 30*time.Second, 30)
 	checkPartition(t, "partition 0", rec.partition(topic, 0), 0, 30, true)
 }
 
@@ -306,12 +337,7 @@ func TestAtTimestamp(t *testing.T) {
 	m.StartingPosition = "AT_TIMESTAMP"
 	m.StartingPositionTimestamp = &mapping.EpochTime{Time: base.Add(30 * time.Second)}
 	apply(t, mg, m)
-	kafkatest.WaitFor(t, 60*time.Second, func() error {
-		if got := rec.total(); got < 4 {
-			return fmt.Errorf("%d of 4", got)
-		}
-		return nil
-	})
+	rec.waitDelivered(t, 60*time.Second, 4)
 	checkPartition(t, "at timestamp", rec.partition(topic, 0), 6, 10, true)
 }
 
@@ -336,12 +362,7 @@ func TestOversizedRecordIsDropped(t *testing.T) {
 	mg := newTestManager(t, cfg)
 	m := newMapping(kt.Plaintext, topic)
 	apply(t, mg, m)
-	kafkatest.WaitFor(t, 60*time.Second, func() error {
-		if got := rec.total(); got < 4 {
-			return fmt.Errorf("%d of 4", got)
-		}
-		return nil
-	})
+	rec.waitDelivered(t, 60*time.Second, 4)
 	var offs []int64
 	for _, d := range rec.partition(topic, 0) {
 		offs = append(offs, d.offset)
@@ -372,12 +393,7 @@ func TestStopAndReapplyResumes(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 10
 	apply(t, mg, m)
-	kafkatest.WaitFor(t, 60*time.Second, func() error {
-		if got := rec.total(); got < 300 {
-			return fmt.Errorf("%d of 300", got)
-		}
-		return nil
-	})
+	rec.waitDelivered(t, 60*time.Second, 300)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	m.Enabled = false
@@ -401,19 +417,7 @@ func TestStopAndReapplyResumes(t *testing.T) {
 	atStop := rec.total()
 	m.Enabled = true
 	apply(t, mg, m)
-	kafkatest.WaitFor(t, 60*time.Second, func() error {
-		for p := int32(0); p < parts; p++ {
-			ds := rec.partition(topic, p)
-			if len(ds) == 0 || ds[len(ds)-1].offset < each-1 {
-				return fmt.Errorf("partition %d not complete", p)
-			}
-		}
-		return nil
-	})
-	dups := 0
-	for p := int32(0); p < parts; p++ {
-		dups += checkAtLeastOnceInOrder(t, fmt.Sprintf("partition %d", p), rec.partition(topic, p), 0, each)
-	}
+	dups := rec.waitAtLeastOnce(t, topic, parts, each)
 	t.Logf("%d delivered before stop, %d duplicates after re-apply", atStop, dups)
 	if dups != 0 {
 		t.Errorf("a clean stop committed its deliveries, yet %d records were redelivered", dups)
@@ -430,12 +434,7 @@ func TestReconfigureBatchSize(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 1
 	apply(t, mg, m)
-	kafkatest.WaitFor(t, 60*time.Second, func() error {
-		if got := rec.total(); got < 50 {
-			return fmt.Errorf("%d of 50", got)
-		}
-		return nil
-	})
+	rec.waitDelivered(t, 60*time.Second, 50)
 	rec.mu.Lock()
 	for _, b := range rec.batches {
 		if b != 1 {
@@ -451,12 +450,7 @@ func TestReconfigureBatchSize(t *testing.T) {
 	m.MaximumBatchingWindowInSeconds = &window
 	apply(t, mg, m)
 	producePerPartition(t, kt, topic, 1, 100) // one produce request: one fetch
-	kafkatest.WaitFor(t, 60*time.Second, func() error {
-		if got := rec.total(); got < 150 {
-			return fmt.Errorf("%d of 150", got)
-		}
-		return nil
-	})
+	rec.waitDelivered(t, 60*time.Second, 150)
 	rec.mu.Lock()
 	maxB := 0
 	for _, b := range rec.batches {
@@ -512,19 +506,7 @@ func TestSharedGroupRebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 	producePerPartition(t, kt, topic, parts, each/3)
-	kafkatest.WaitFor(t, 60*time.Second, func() error {
-		for p := int32(0); p < parts; p++ {
-			ds := rec.partition(topic, p)
-			if len(ds) == 0 || ds[len(ds)-1].offset < each-1 {
-				return fmt.Errorf("partition %d not complete", p)
-			}
-		}
-		return nil
-	})
-	dups := 0
-	for p := int32(0); p < parts; p++ {
-		dups += checkAtLeastOnceInOrder(t, fmt.Sprintf("partition %d", p), rec.partition(topic, p), 0, each)
-	}
+	dups := rec.waitAtLeastOnce(t, topic, parts, each)
 	// Revokes wait for in-flight batches and commit them, so handing partitions over (join,
 	// then a clean stop) redelivers nothing.
 	if dups != 0 {
@@ -538,12 +520,7 @@ func TestConnectionErrorReported(t *testing.T) {
 	mg := newTestManager(t, testConfig(newRecorder(), rep))
 	m := newMapping("127.0.0.1:1", "nowhere")
 	apply(t, mg, m)
-	kafkatest.WaitFor(t, 30*time.Second, func() error {
-		if !rep.seen(ResultConnectionError) {
-			return errors.New("no connection error reported")
-		}
-		return nil
-	})
+	rep.waitReported(t, 30*time.Second, ResultConnectionError)
 }
 
 // TestBackpressurePauseResume forces the pause/resume path on every few records (tiny queue,
@@ -573,12 +550,7 @@ func TestBackpressurePauseResume(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 7
 	apply(t, mg, m)
-	kafkatest.WaitFor(t, 60*time.Second, func() error {
-		if got := rec.total(); got < parts*each {
-			return fmt.Errorf("%d of %d", got, parts*each)
-		}
-		return nil
-	})
+	rec.waitDelivered(t, 60*time.Second, parts*each)
 	for p := int32(0); p < parts; p++ {
 		checkPartition(t, fmt.Sprintf("partition %d", p), rec.partition(topic, p), 0, each, true)
 	}
@@ -616,12 +588,7 @@ func TestClientOptsFailureReportedThenRetried(t *testing.T) {
 	mg := newTestManager(t, cfg)
 	m := newMapping(kt.Plaintext, topic)
 	apply(t, mg, m) // does not fail: the mapping settles and shows the problem
-	kafkatest.WaitFor(t, 60*time.Second, func() error {
-		if got := rec.total(); got < 10 {
-			return fmt.Errorf("%d of 10", got)
-		}
-		return nil
-	})
+	rec.waitDelivered(t, 60*time.Second, 10)
 	checkPartition(t, "partition 0", rec.partition(topic, 0), 0, 10, true)
 	if !rep.seen("PROBLEM: The secret does not exist.") || rep.last() != mapping.ResultOK {
 		t.Fatalf("reports %v", rep.all())

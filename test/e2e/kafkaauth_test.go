@@ -8,7 +8,6 @@ package e2e
 // node's logs, metrics, API responses or database files.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,24 +34,6 @@ import (
 	"github.com/kafkaesm/kafkaesm/internal/server"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
-
-// lockedBuffer collects the node's log output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // kafkaTarget is an HTTP function that records the values it receives, by topic.
 type kafkaTarget struct {
@@ -93,7 +74,7 @@ type authEnv struct {
 	kt     *kafkatest.Cluster
 	dir    string
 	url    string
-	logs   *lockedBuffer
+	logs   *kafkatest.Buffer // the node's log output
 	lc     *lambda.Client
 	sm     *sm.Client
 	target *kafkaTarget
@@ -105,7 +86,7 @@ type authEnv struct {
 
 func newAuthEnv(t *testing.T) *authEnv {
 	t.Helper()
-	e := &authEnv{kt: kafkatest.Get(t), dir: filepath.Join(t.TempDir(), "data"), logs: &lockedBuffer{}}
+	e := &authEnv{kt: kafkatest.Get(t), dir: filepath.Join(t.TempDir(), "data"), logs: &kafkatest.Buffer{}}
 	addr, _ := runServer(t, server.Config{
 		Listen:             "127.0.0.1:0",
 		DataDir:            e.dir,

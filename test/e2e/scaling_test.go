@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/server"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
@@ -30,15 +28,7 @@ import (
 func TestScalingAndMetricsOnANode(t *testing.T) {
 	kt := kafkatest.Get(t)
 	const parts, each = 6, 60
-	topic := kt.CreateTopic(t, parts, nil)
-	prod := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	var recs []*kgo.Record
-	for p := range int32(parts) {
-		for i := range each {
-			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(strconv.Itoa(i))})
-		}
-	}
-	kt.ProduceWith(t, prod, recs...)
+	topic, _ := produceKeyed(t, kt, parts, each)
 
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -60,24 +50,10 @@ func TestScalingAndMetricsOnANode(t *testing.T) {
 	}))
 	defer fn.Close()
 
-	s, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Pollers: true, Resync: time.Second,
-		ScaleInterval: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	}()
-	n := &node{addr: s.Addr()}
+	addr, stop := runServer(t, server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Pollers: true, Resync: time.Second,
+		ScaleInterval: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, 60*time.Second)
+	defer stop() // before fn closes
+	n := &node{addr: addr}
 	if code, _, body := rawRequest(t, "POST", n.url()+"/2015-03-31/functions",
 		`{"FunctionName":"slow","Role":"arn:aws:iam::000000000000:role/r","KafkaesmHttpTarget":{"Url":"`+fn.URL+`"},"Timeout":10}`); code != 201 {
 		t.Fatalf("create function: %d %s", code, body)
