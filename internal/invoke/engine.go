@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kafkaesm/kafkaesm/internal/arn"
 	"github.com/kafkaesm/kafkaesm/internal/function"
 )
 
@@ -71,10 +72,10 @@ func (c *Config) Validate() error {
 		return errors.New("invoke: DataDir is required")
 	}
 	if c.Region == "" {
-		c.Region = "us-east-1"
+		c.Region = arn.DefaultRegion
 	}
 	if c.AccountID == "" {
-		c.AccountID = "000000000000"
+		c.AccountID = arn.DefaultAccountID
 	}
 	if c.MaxConcurrency == 0 {
 		c.MaxConcurrency = 100
