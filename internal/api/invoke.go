@@ -161,7 +161,7 @@ func (s *Server) invokeArn(name, qualifier string) string {
 	if qualifier == "" {
 		qualifier = q
 	}
-	arn := "arn:aws:lambda:" + s.cfg.Region + ":" + s.cfg.AccountID + ":function:" + n
+	arn := function.Arn(s.cfg.Region, s.cfg.AccountID, n)
 	if strings.HasPrefix(name, "arn:") {
 		if parts := strings.Split(name, ":"); len(parts) >= 7 {
 			arn = strings.Join(parts[:7], ":")

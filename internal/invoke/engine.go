@@ -209,7 +209,7 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
 	start := time.Now()
 	inv := &invocation{
 		id:        id,
-		arn:       e.arn(fn.FunctionName),
+		arn:       function.Arn(e.cfg.Region, e.cfg.AccountID, fn.FunctionName),
 		payload:   req.Payload,
 		trace:     req.TraceID,
 		clientCtx: req.ClientContext,
@@ -247,10 +247,6 @@ func (e *Engine) Concurrency() map[string]int {
 		out[name] = p.busy
 	}
 	return out
-}
-
-func (e *Engine) arn(name string) string {
-	return "arn:aws:lambda:" + e.cfg.Region + ":" + e.cfg.AccountID + ":function:" + name
 }
 
 // revision identifies the configuration an environment was started with: any change that
