@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
+
+	"github.com/kafkaesm/kafkaesm/internal/arn"
 )
 
 // The CLI talks to a running server through aws-sdk-go-v2's Lambda client, so every command
@@ -71,7 +73,7 @@ func (g *globals) client() (*apiClient, error) {
 	rec := &recorder{next: &http.Client{Timeout: 5 * time.Minute}}
 	region := firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
 	if region == "" {
-		region = "us-east-1"
+		region = arn.DefaultRegion
 	}
 	// Credentials for a server that requires SigV4: the ones serve reads
 	// (KAFKAESM_ACCESS_KEY_ID, KAFKAESM_SECRET_ACCESS_KEY), else the AWS SDK's usual variables;

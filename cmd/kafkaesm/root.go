@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kafkaesm/kafkaesm/internal/arn"
 	"github.com/kafkaesm/kafkaesm/internal/secrets"
 	"github.com/kafkaesm/kafkaesm/internal/server"
 )
@@ -51,8 +52,8 @@ func newServeCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9001", "API listen address")
 	f.StringVar(&cfg.DataDir, "data-dir", "./kafkaesm-data", "directory for state, function code and logs")
-	f.StringVar(&cfg.Region, "region", "us-east-1", "AWS region used in ARNs")
-	f.StringVar(&cfg.AccountID, "account-id", "000000000000", "AWS account id used in ARNs")
+	f.StringVar(&cfg.Region, "region", arn.DefaultRegion, "AWS region used in ARNs")
+	f.StringVar(&cfg.AccountID, "account-id", arn.DefaultAccountID, "AWS account id used in ARNs")
 	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "require AWS SigV4 requests signed with this access key id (env KAFKAESM_ACCESS_KEY_ID)")
 	f.StringVar(&cfg.SecretAccessKey, "secret-access-key", "", "secret access key for --access-key-id (env KAFKAESM_SECRET_ACCESS_KEY; prefer the env var: flags show in ps)")
 	f.StringVar(&cfg.EventSource, "event-source", "SelfManagedKafka", `eventSource in Kafka payloads: "SelfManagedKafka" (what AWS sends) or "aws:SelfManagedKafka" (the seed document's example)`)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/kafkaesm/kafkaesm/internal/arn"
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
@@ -41,10 +42,10 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Region == "" {
-		c.Region = "us-east-1"
+		c.Region = arn.DefaultRegion
 	}
 	if c.AccountID == "" {
-		c.AccountID = "000000000000"
+		c.AccountID = arn.DefaultAccountID
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

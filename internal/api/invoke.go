@@ -1,12 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -61,7 +59,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		clientCtx = string(b)
 	}
 
-	payload, ok := readPayload(r.Body, r.ContentLength, function.MaxPayload)
+	payload, ok := invoke.ReadPayload(r.Body, r.ContentLength, function.MaxPayload)
 	if !ok {
 		WriteError(w, Errorf(RequestTooLarge, "Request must be smaller than %d bytes for the InvokeFunction operation", function.MaxPayload))
 		return
@@ -161,7 +159,7 @@ func (s *Server) invokeArn(name, qualifier string) string {
 	if qualifier == "" {
 		qualifier = q
 	}
-	arn := "arn:aws:lambda:" + s.cfg.Region + ":" + s.cfg.AccountID + ":function:" + n
+	arn := function.Arn(s.cfg.Region, s.cfg.AccountID, n)
 	if strings.HasPrefix(name, "arn:") {
 		if parts := strings.Split(name, ":"); len(parts) >= 7 {
 			arn = strings.Join(parts[:7], ":")
@@ -171,23 +169,4 @@ func (s *Server) invokeArn(name, qualifier string) string {
 		arn += ":" + qualifier
 	}
 	return arn
-}
-
-// readPayload reads at most limit bytes, in one allocation when the length is known; ok is
-// false when the body is larger.
-func readPayload(body io.Reader, length int64, limit int) ([]byte, bool) {
-	if length > int64(limit) {
-		return nil, false
-	}
-	if length >= 0 {
-		b := make([]byte, length)
-		n, _ := io.ReadFull(body, b)
-		return b[:n], true
-	}
-	var buf bytes.Buffer
-	n, _ := buf.ReadFrom(io.LimitReader(body, int64(limit)+1))
-	if n > int64(limit) {
-		return nil, false
-	}
-	return buf.Bytes(), true
 }

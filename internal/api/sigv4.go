@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kafkaesm/kafkaesm/internal/arn"
 )
 
 // SigV4Config configures request authentication with AWS Signature Version 4.
@@ -48,7 +50,7 @@ func (c *SigV4Config) Validate() error {
 		}
 	}
 	if c.Region == "" {
-		c.Region = "us-east-1"
+		c.Region = arn.DefaultRegion
 	}
 	if len(c.Services) == 0 {
 		c.Services = []string{"lambda", "secretsmanager"}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kafkaesm/kafkaesm/internal/arn"
 	"github.com/kafkaesm/kafkaesm/internal/function"
 )
 
@@ -71,10 +72,10 @@ func (c *Config) Validate() error {
 		return errors.New("invoke: DataDir is required")
 	}
 	if c.Region == "" {
-		c.Region = "us-east-1"
+		c.Region = arn.DefaultRegion
 	}
 	if c.AccountID == "" {
-		c.AccountID = "000000000000"
+		c.AccountID = arn.DefaultAccountID
 	}
 	if c.MaxConcurrency == 0 {
 		c.MaxConcurrency = 100
@@ -208,7 +209,7 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
 	start := time.Now()
 	inv := &invocation{
 		id:        id,
-		arn:       e.arn(fn.FunctionName),
+		arn:       function.Arn(e.cfg.Region, e.cfg.AccountID, fn.FunctionName),
 		payload:   req.Payload,
 		trace:     req.TraceID,
 		clientCtx: req.ClientContext,
@@ -246,10 +247,6 @@ func (e *Engine) Concurrency() map[string]int {
 		out[name] = p.busy
 	}
 	return out
-}
-
-func (e *Engine) arn(name string) string {
-	return "arn:aws:lambda:" + e.cfg.Region + ":" + e.cfg.AccountID + ":function:" + name
 }
 
 // revision identifies the configuration an environment was started with: any change that

@@ -386,7 +386,7 @@ func (v *env) finish(w http.ResponseWriter, r *http.Request, result func(body []
 	if inv == nil {
 		return
 	}
-	body, ok := readLimited(r.Body, r.ContentLength, function.MaxPayload)
+	body, ok := ReadPayload(r.Body, r.ContentLength, function.MaxPayload)
 	if !ok {
 		v.tooLarge(w, r, inv)
 		return
@@ -402,7 +402,7 @@ func (v *env) initError(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	body, _ := readLimited(r.Body, r.ContentLength, function.MaxPayload)
+	body, _ := ReadPayload(r.Body, r.ContentLength, function.MaxPayload)
 	v.mu.Lock()
 	v.initErr, v.initErrType = body, r.Header.Get("Lambda-Runtime-Function-Error-Type")
 	v.mu.Unlock()
@@ -440,19 +440,17 @@ func WriteJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// readLimited reads a body of at most limit bytes in one allocation when the length is known.
-// ok is false when the body is larger.
-func readLimited(body io.Reader, length int64, limit int) ([]byte, bool) {
+// ReadPayload reads a payload of at most limit bytes (length is the Content-Length, -1 when
+// unknown), in one allocation when the length is known; ok is false when the body is larger.
+// A body shorter than its length yields what arrived.
+func ReadPayload(body io.Reader, length int64, limit int) ([]byte, bool) {
 	if length > int64(limit) {
 		return nil, false
 	}
 	if length >= 0 {
 		b := make([]byte, length)
-		n, err := io.ReadFull(body, b)
-		if err != nil {
-			return b[:n], true
-		}
-		return b, true
+		n, _ := io.ReadFull(body, b)
+		return b[:n], true
 	}
 	var buf bytes.Buffer
 	n, _ := buf.ReadFrom(io.LimitReader(body, int64(limit)+1))

@@ -48,7 +48,7 @@ func (e *Engine) invokeHTTP(ctx context.Context, fn *function.Function, inv *inv
 	var before, after string
 	resp, err := e.cfg.HTTPClient.Do(req)
 	if err == nil {
-		body, ok := readLimited(resp.Body, resp.ContentLength, function.MaxPayload)
+		body, ok := ReadPayload(resp.Body, resp.ContentLength, function.MaxPayload)
 		err = hctx.Err() // a body cut short by the deadline is a timeout
 		resp.Body.Close()
 		switch {

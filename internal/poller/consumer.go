@@ -392,9 +392,6 @@ func (s *status) connected(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
-		if s.connRes == "" {
-			return
-		}
 		s.connReason, s.connRes = "", ""
 	} else {
 		s.connReason, s.connRes = s.c.cfg.ClassifyError(err)
@@ -410,9 +407,6 @@ func (s *status) connected(err error) {
 func (s *status) clientFailed(reason, res string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.clientRes == res && s.clientReason == reason {
-		return
-	}
 	s.clientReason, s.clientRes = reason, res
 	s.publish()
 }
@@ -428,9 +422,6 @@ func (s *status) fetchFailed(err error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fetchRes == res && s.fetchReason == reason {
-		return
-	}
 	s.fetchReason, s.fetchRes = reason, res
 	s.publish()
 }
@@ -463,7 +454,8 @@ func (s *status) forget(ws []*worker) {
 	}
 }
 
-// publish reports the current result if it changed. Called with s.mu held. A connection
+// publish reports the current result if it changed. Called with s.mu held, after every change
+// to the fields it reads, so calling it again without a change does nothing. A connection
 // problem outranks a fetch problem, which outranks the processing result: the function may be
 // fine, but nothing reaches it.
 func (s *status) publish() {

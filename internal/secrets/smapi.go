@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kafkaesm/kafkaesm/internal/arn"
 )
 
 // APIConfig configures the Secrets Manager API handler.
@@ -35,10 +37,10 @@ func (c *APIConfig) Validate() error {
 		return errors.New("secrets api: Repo is required")
 	}
 	if c.Region == "" {
-		c.Region = "us-east-1"
+		c.Region = arn.DefaultRegion
 	}
 	if c.AccountID == "" {
-		c.AccountID = "000000000000"
+		c.AccountID = arn.DefaultAccountID
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
+	"github.com/kafkaesm/kafkaesm/internal/arn"
 	"github.com/kafkaesm/kafkaesm/internal/metrics"
 	"github.com/kafkaesm/kafkaesm/internal/poller"
 	"github.com/kafkaesm/kafkaesm/internal/scaler"
@@ -70,10 +71,10 @@ func (c *Config) Validate() error {
 		c.DataDir = "./kafkaesm-data"
 	}
 	if c.Region == "" {
-		c.Region = "us-east-1"
+		c.Region = arn.DefaultRegion
 	}
 	if c.AccountID == "" {
-		c.AccountID = "000000000000"
+		c.AccountID = arn.DefaultAccountID
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -282,22 +283,10 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir, "sigv4", s.cfg.AccessKeyID != "")
-	recCtx, stopRec := context.WithCancel(ctx)
-	recDone := make(chan struct{})
-	go func() {
-		defer close(recDone)
-		_ = s.rec.Run(recCtx)
-	}()
-	defer func() { stopRec(); <-recDone }()
+	defer goRun(ctx, s.rec.Run)() // starts the reconciler now; stops it when Run returns
 	if s.scaler != nil {
 		// Stops before the reconciler (defers run last first) and the pollers.
-		scaleCtx, stopScale := context.WithCancel(ctx)
-		scaleDone := make(chan struct{})
-		go func() {
-			defer close(scaleDone)
-			_ = s.scaler.Run(scaleCtx)
-		}()
-		defer func() { stopScale(); <-scaleDone }()
+		defer goRun(ctx, s.scaler.Run)()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
@@ -313,4 +302,17 @@ func (s *Server) Run(ctx context.Context) error {
 		err = errors.Join(err, e)
 	}
 	return err
+}
+
+// goRun starts run in a goroutine with a context derived from ctx; the returned stop cancels
+// that context and waits for run to return (its error is dropped: it returns nil on
+// cancellation).
+func goRun(ctx context.Context, run func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = run(ctx)
+	}()
+	return func() { cancel(); <-done }
 }
