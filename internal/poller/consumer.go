@@ -35,6 +35,10 @@ type spec struct {
 	topics   []string
 	group    string
 	start    kgo.Offset
+	// startMilli is AT_TIMESTAMP's time; latest is set for LATEST. Both are resolved once per
+	// partition and committed (startpos.go); TRIM_HORIZON needs no resolution.
+	startMilli int64
+	latest     bool
 }
 
 func newSpec(m *mapping.EventSourceMapping) (spec, error) {
@@ -53,8 +57,11 @@ func newSpec(m *mapping.EventSourceMapping) (spec, error) {
 	if bs <= 0 {
 		bs = 100
 	}
-	var start kgo.Offset
-	var startKey string
+	var (
+		start      kgo.Offset
+		startKey   string
+		startMilli int64
+	)
 	switch m.StartingPosition {
 	case "TRIM_HORIZON", "":
 		start = kgo.NewOffset().AtStart()
@@ -68,6 +75,7 @@ func newSpec(m *mapping.EventSourceMapping) (spec, error) {
 		}
 		ms := m.StartingPositionTimestamp.UnixMilli()
 		start = kgo.NewOffset().AfterMilli(ms)
+		startMilli = ms
 		startKey = fmt.Sprintf("AT_TIMESTAMP:%d", ms)
 	default:
 		return spec{}, fmt.Errorf("poller: unknown StartingPosition %q", m.StartingPosition)
@@ -77,12 +85,14 @@ func newSpec(m *mapping.EventSourceMapping) (spec, error) {
 		sac.WriteString(a.Type + "=" + a.URI + ";")
 	}
 	return spec{
-		identity: strings.Join([]string{strings.Join(servers, ","), strings.Join(m.Topics, ","), m.GroupID(), startKey, sac.String()}, "\x00"),
-		settings: &settings{batchSize: bs, window: m.BatchingWindow(), function: fn},
-		servers:  servers,
-		topics:   m.Topics,
-		group:    m.GroupID(),
-		start:    start,
+		identity:   strings.Join([]string{strings.Join(servers, ","), strings.Join(m.Topics, ","), m.GroupID(), startKey, sac.String()}, "\x00"),
+		settings:   &settings{batchSize: bs, window: m.BatchingWindow(), function: fn},
+		servers:    servers,
+		topics:     m.Topics,
+		group:      m.GroupID(),
+		start:      start,
+		startMilli: startMilli,
+		latest:     startKey == "LATEST",
 	}, nil
 }
 
@@ -239,7 +249,8 @@ func (c *consumer) poll() {
 	}
 }
 
-func (c *consumer) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+func (c *consumer) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	c.resolveStart(ctx, cl, assigned)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for topic, ps := range assigned {

@@ -1,0 +1,72 @@
+package poller
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
+)
+
+// TestStartPositionResolvedOnce: a LATEST or AT_TIMESTAMP mapping whose partitions have no
+// committed offset resolves their start when they are first assigned and commits it at once.
+// Stopping it before any record arrived (a Disable, an update that restarts the consumer,
+// access recovery, a rebalance, a crash all reassign the same way) and starting it again
+// must not start from the log end again: the records produced in between are delivered.
+func TestStartPositionResolvedOnce(t *testing.T) {
+	for _, pos := range []string{"LATEST", "AT_TIMESTAMP"} {
+		t.Run(pos, func(t *testing.T) {
+			kt := kafkatest.Get(t)
+			const parts = 2
+			topic := kt.CreateTopic(t, parts, nil)
+			prod := manualProducer(t, kt)
+			for p := int32(0); p < parts; p++ {
+				kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Partition: p, Value: []byte("before")})
+			}
+			rec := newRecorder()
+			mg := newTestManager(t, testConfig(rec, nil))
+			m := newMapping(kt.Plaintext, topic)
+			m.StartingPosition = pos
+			if pos == "AT_TIMESTAMP" {
+				// After the "before" records: the start resolves to the log end, as LATEST.
+				m.StartingPositionTimestamp = &mapping.EpochTime{Time: time.Now().Add(time.Second)}
+			}
+			apply(t, mg, m)
+			kafkatest.WaitFor(t, 30*time.Second, func() error {
+				if s, _ := mg.Stats(m.UUID); s.Partitions != parts {
+					return fmt.Errorf("%d partitions assigned", s.Partitions)
+				}
+				return nil
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := mg.Stop(ctx, m.UUID); err != nil {
+				t.Fatal(err)
+			}
+			// Produced while the mapping is stopped, after its start was resolved.
+			gapAt := time.Now().Add(2 * time.Second)
+			for p := int32(0); p < parts; p++ {
+				kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Partition: p, Value: []byte("gap"), Timestamp: gapAt})
+			}
+			apply(t, mg, m)
+			kafkatest.WaitFor(t, 30*time.Second, func() error {
+				for p := int32(0); p < parts; p++ {
+					if len(rec.partition(topic, p)) == 0 {
+						return fmt.Errorf("partition %d: nothing delivered", p)
+					}
+				}
+				return nil
+			})
+			for p := int32(0); p < parts; p++ {
+				ds := rec.partition(topic, p)
+				if ds[0].offset != 1 || ds[0].value != "gap" {
+					t.Errorf("partition %d: first delivery %q at offset %d, want \"gap\" at 1 (the start was resolved again at restart: skipped)", p, ds[0].value, ds[0].offset)
+				}
+			}
+		})
+	}
+}
