@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kafkaesm/kafkaesm/internal/filter"
 )
 
 // Error is a request the API must reject. Validation errors are the framework's
@@ -314,8 +316,7 @@ func validateFilters(fc *FilterCriteria) error {
 		if len(f.Pattern) > MaxFilterPattern {
 			return invalid("1 validation error detected: Value at 'filterCriteria.filters.member.pattern' failed to satisfy constraint: Member must have length less than or equal to %d", MaxFilterPattern)
 		}
-		var obj map[string]any
-		if err := json.Unmarshal([]byte(f.Pattern), &obj); err != nil || obj == nil {
+		if err := filter.Validate(f.Pattern); err != nil {
 			return invalid("Invalid filter pattern definition.")
 		}
 	}
