@@ -269,7 +269,10 @@ func (m suffixMatcher) match(v any) bool {
 	}
 	return strings.HasSuffix(s, m.s)
 }
-func (m foldMatcher) match(v any) bool { s, ok := v.(string); return ok && strings.EqualFold(s, string(m)) }
+func (m foldMatcher) match(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.EqualFold(s, string(m))
+}
 func (m anythingBut) match(v any) bool {
 	for _, in := range m.inner {
 		if in.match(v) {

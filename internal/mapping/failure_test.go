@@ -33,7 +33,9 @@ func TestFailureHandlingValidation(t *testing.T) {
 			in.DestinationConfig = &DestinationConfig{OnSuccess: &Destination{Destination: "kafka://x"}}
 		}, "Unsupported DestinationConfig parameter for given event source mapping type."},
 		{"valid filter", func(in *CreateInput) { in.FilterCriteria = filters(`{"value":{"device_ID":[{"prefix":"AB"}]}}`) }, ""},
-		{"five filters", func(in *CreateInput) { in.FilterCriteria = filters("{\"key\":[\"a\"]}", "{\"key\":[\"b\"]}", "{\"key\":[\"c\"]}", "{\"key\":[\"d\"]}", "{\"key\":[\"e\"]}") }, ""},
+		{"five filters", func(in *CreateInput) {
+			in.FilterCriteria = filters("{\"key\":[\"a\"]}", "{\"key\":[\"b\"]}", "{\"key\":[\"c\"]}", "{\"key\":[\"d\"]}", "{\"key\":[\"e\"]}")
+		}, ""},
 		{"six filters", func(in *CreateInput) {
 			in.FilterCriteria = filters("{\"key\":[\"a\"]}", "{\"key\":[\"b\"]}", "{\"key\":[\"c\"]}", "{\"key\":[\"d\"]}", "{\"key\":[\"e\"]}", "{\"key\":[\"f\"]}")
 		}, "exceeds the limit of 5"},
