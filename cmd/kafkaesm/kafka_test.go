@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kafkaesm/kafkaesm/internal/server"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
@@ -20,6 +22,8 @@ type mappingJSON struct {
 	BatchSize            int
 	FunctionArn          string
 	LastProcessingResult string
+	// KafkaesmLastProcessingCause is kafkaesm's extension member: why the last result is a problem.
+	KafkaesmLastProcessingCause string
 }
 
 func getMapping(t *testing.T, ep, uuid string) mappingJSON {
@@ -265,4 +269,32 @@ func fmtLag(l *int64) string {
 		return "null"
 	}
 	return fmt.Sprint(*l)
+}
+
+// TestStatusShowsCause: a mapping whose cluster refuses connections keeps Lambda's text in
+// LastProcessingResult; `mappings get` and `status` also show the cause the server saw.
+func TestStatusShowsCause(t *testing.T) {
+	ep, _ := startServer(t, func(c *server.Config) { c.Pollers = true })
+	dir := t.TempDir()
+	ok(t, ep, "functions", "create", "fn", "--code", writeExecutable(t, dir, "b", echoBootstrap))
+	var m mappingJSON
+	if err := json.Unmarshal([]byte(ok(t, ep, "-o", "json", "mappings", "create", "--function", "fn", "--topic", "orders",
+		"--bootstrap", "127.0.0.1:1", "--wait")), &m); err != nil {
+		t.Fatal(err)
+	}
+	const result = "PROBLEM: Connection error. Please check your event source connection configuration."
+	kafkatest.WaitFor(t, time.Minute, func() error {
+		if got := getMapping(t, ep, m.UUID); got.LastProcessingResult != result || !strings.Contains(got.KafkaesmLastProcessingCause, "connection refused") {
+			return fmt.Errorf("LastProcessingResult %q, KafkaesmLastProcessingCause %q", got.LastProcessingResult, got.KafkaesmLastProcessingCause)
+		}
+		return nil
+	})
+	if get := ok(t, ep, "mappings", "get", m.UUID); !regexp.MustCompile(`Last processing cause:\s+.*connection refused`).MatchString(get) {
+		t.Errorf("mappings get shows no cause:\n%s", get)
+	}
+	table := ok(t, ep, "status", "--lag-timeout", "1s")
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], "CAUSE") || !strings.Contains(lines[1], "connection refused") {
+		t.Errorf("status:\n%s", table)
+	}
 }

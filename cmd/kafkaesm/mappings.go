@@ -144,6 +144,7 @@ func mappingTable(w io.Writer, m *mapping.EventSourceMapping) error {
 		"State", m.State,
 		"State transition reason", m.StateTransitionReason,
 		"Last processing result", m.LastProcessingResult,
+		"Last processing cause", m.KafkaesmLastProcessingCause,
 		"Last modified", m.LastModified.UTC().Format(time.RFC3339),
 	)
 }

@@ -21,7 +21,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Every mapping at a glance: state, last processing result, consumer lag",
-		Long: `Lists every mapping with its state, last processing result and consumer lag.
+		Long: `Lists every mapping with its state, last processing result and consumer lag. When a
+mapping's last result is a problem, the CAUSE column shows what the server saw (the Kafka error,
+the TLS or SASL message, the function's error: KafkaesmLastProcessingCause).
 
 The lag (records in the topic not yet committed by the mapping's consumer group) is read from
 the mapping's own bootstrap servers with a PLAINTEXT connection from this machine. It shows "-"
@@ -61,19 +63,35 @@ credentials (SASL or TLS: the secrets stay on the server).`,
 						"State": r.m.State, "StateTransitionReason": r.m.StateTransitionReason,
 						"LastProcessingResult": r.m.LastProcessingResult, "ConsumerGroupId": r.m.GroupID(),
 						"OffsetLag": r.lag}
+					if r.m.KafkaesmLastProcessingCause != "" {
+						out[i]["KafkaesmLastProcessingCause"] = r.m.KafkaesmLastProcessingCause
+					}
 					if r.lagErr != "" {
 						out[i]["OffsetLagUnavailable"] = r.lagErr
 					}
 				}
 				return printJSON(w, map[string]any{"Mappings": out})
 			}
-			t := newTable(w, "UUID", "FUNCTION", "TOPIC", "STATE", "LAG", "LAST PROCESSING RESULT")
+			// The cause of a problem gets its own column only when some mapping has one.
+			withCause := false
+			for _, r := range rows {
+				withCause = withCause || r.m.KafkaesmLastProcessingCause != ""
+			}
+			header := []string{"UUID", "FUNCTION", "TOPIC", "STATE", "LAG", "LAST PROCESSING RESULT"}
+			if withCause {
+				header = append(header, "CAUSE")
+			}
+			t := newTable(w, header...)
 			for _, r := range rows {
 				lag := "-"
 				if r.lag != nil {
 					lag = strconv.FormatInt(*r.lag, 10)
 				}
-				t.row(r.m.UUID, functionFromArn(r.m.FunctionArn), strings.Join(r.m.Topics, ","), r.m.State, lag, r.m.LastProcessingResult)
+				cells := []string{r.m.UUID, functionFromArn(r.m.FunctionArn), strings.Join(r.m.Topics, ","), r.m.State, lag, r.m.LastProcessingResult}
+				if withCause {
+					cells = append(cells, r.m.KafkaesmLastProcessingCause)
+				}
+				t.row(cells...)
 			}
 			return t.flush()
 		},

@@ -60,6 +60,13 @@ type EventSourceMapping struct {
 	MetricsConfig                  *MetricsConfig           `json:"MetricsConfig,omitempty"`
 	LoggingConfig                  *LoggingConfig           `json:"LoggingConfig,omitempty"`
 
+	// KafkaesmLastProcessingCause is a kafkaesm extension member (AWS has none; SDKs and the AWS
+	// CLI ignore unknown members): the underlying cause of the PROBLEM in LastProcessingResult,
+	// which keeps Lambda's fixed text. It is the Kafka error code and message, the TLS or SASL
+	// failure, or the function's errorType and errorMessage, on one line with secrets redacted;
+	// absent while the result is not a problem.
+	KafkaesmLastProcessingCause string `json:"KafkaesmLastProcessingCause,omitempty"`
+
 	// Enabled is the user's wish; State is where the mapping is. Not a wire member.
 	Enabled bool `json:"-"`
 	// Revision counts user changes (create, update, delete requests). The reconciler only

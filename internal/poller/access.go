@@ -298,7 +298,7 @@ func (g *AccessGate) SecretChanged(arn string) {
 // Report implements Reporter for the inner runner: it passes every report on and tells the
 // mapping's supervisor about problems that must stop the consumer. It never blocks and never
 // calls the inner runner.
-func (g *AccessGate) Report(uuid, state, reason, lastResult string) {
+func (g *AccessGate) Report(uuid, state, reason, lastResult, cause string) {
 	g.mu.Lock()
 	s := g.sups[uuid]
 	g.mu.Unlock()
@@ -313,12 +313,12 @@ func (g *AccessGate) Report(uuid, state, reason, lastResult string) {
 			}
 		}
 	}
-	g.report(uuid, state, reason, lastResult)
+	g.report(uuid, state, reason, lastResult, cause)
 }
 
-func (g *AccessGate) report(uuid, state, reason, lastResult string) {
+func (g *AccessGate) report(uuid, state, reason, lastResult, cause string) {
 	if r := g.cfg.Reporter; r != nil {
-		r.Report(uuid, state, reason, lastResult)
+		r.Report(uuid, state, reason, lastResult, cause)
 	}
 }
 
@@ -381,7 +381,7 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 					log.Warn("kafka access check failed; the mapping waits", "err", err, "result", result)
 				}
 				s.failing.Store(true)
-				g.report(s.uuid, "", reason, result)
+				g.report(s.uuid, "", reason, result, errorCause(err))
 				if !backoff() {
 					return
 				}
@@ -390,7 +390,7 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 			probedKey = sp.identity
 			if s.failing.Swap(false) {
 				log.Info("kafka access check passed; the mapping resumes")
-				g.report(s.uuid, "", mapping.ReasonUserInitiated, s.lastGood.Load().(string))
+				g.report(s.uuid, "", mapping.ReasonUserInitiated, s.lastGood.Load().(string), "")
 			}
 		}
 		if err := g.inner.Apply(ctx, m); err != nil {

@@ -91,12 +91,23 @@ func classifyFake(err error) (string, string) {
 type statusLog struct {
 	mu      sync.Mutex
 	reports []string // "reason|result"
+	causes  []string // one per report
 }
 
-func (s *statusLog) Report(_, _, reason, result string) {
+func (s *statusLog) Report(_, _, reason, result, cause string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reports = append(s.reports, reason+"|"+result)
+	s.causes = append(s.causes, cause)
+}
+
+func (s *statusLog) lastCause() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.causes) == 0 {
+		return ""
+	}
+	return s.causes[len(s.causes)-1]
 }
 
 func (s *statusLog) last() string {
@@ -156,6 +167,9 @@ func TestAccessGateWaitsUntilAccessWorks(t *testing.T) {
 	waitUntil(t, "the authz report", func() bool {
 		return st.last() == mapping.ReasonAuthzError+"|PROBLEM: Cluster failed to authorize Lambda."
 	})
+	if c := st.lastCause(); c != errAuthz.Error() {
+		t.Errorf("cause %q, want the probe's error %q", c, errAuthz)
+	}
 	waitUntil(t, "several probes", func() bool { probe.mu.Lock(); defer probe.mu.Unlock(); return probe.calls >= 3 })
 	if inner.isRunning(m.UUID) {
 		t.Fatal("consumer started while access fails")
@@ -165,6 +179,9 @@ func TestAccessGateWaitsUntilAccessWorks(t *testing.T) {
 	waitUntil(t, "the cleared reason", func() bool {
 		return st.last() == mapping.ReasonUserInitiated+"|"+mapping.ResultNoRecordsProcessed
 	})
+	if c := st.lastCause(); c != "" {
+		t.Errorf("cause %q after access works again", c)
+	}
 	// Resyncs with the same mapping change nothing.
 	gateApply(t, g, m)
 	gateApply(t, g, m)
@@ -184,14 +201,14 @@ func TestAccessGateStopsOnConsumerProblem(t *testing.T) {
 	gateApply(t, g, m)
 	waitUntil(t, "the consumer", func() bool { return inner.isRunning(m.UUID) })
 
-	inner.reporter.Report(m.UUID, "", "", ResultConnectionError)
-	inner.reporter.Report(m.UUID, "", "", mapping.ResultOK)
+	inner.reporter.Report(m.UUID, "", "", ResultConnectionError, "dial tcp: connection refused")
+	inner.reporter.Report(m.UUID, "", "", mapping.ResultOK, "")
 	if !inner.isRunning(m.UUID) || st.last() != "|"+mapping.ResultOK {
 		t.Fatalf("transient report stopped the consumer or was not passed on: last %q", st.last())
 	}
 
 	probe.set(errAuthn)
-	inner.reporter.Report(m.UUID, "", mapping.ReasonAuthnError, "PROBLEM: SASL authentication failed.")
+	inner.reporter.Report(m.UUID, "", mapping.ReasonAuthnError, "PROBLEM: SASL authentication failed.", "sasl")
 	waitUntil(t, "the consumer to stop", func() bool { return !inner.isRunning(m.UUID) })
 	probe.set(nil)
 	waitUntil(t, "the consumer to resume", func() bool { return inner.isRunning(m.UUID) })

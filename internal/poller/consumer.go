@@ -179,7 +179,7 @@ func (c *consumer) run(m *mapping.EventSourceMapping, opts []kgo.Opt) {
 		reason, res := c.cfg.ClassifyError(err)
 		c.log.Warn("cannot build the kafka client; retrying", "err", err, "result", res)
 		if res != "" {
-			c.status.clientFailed(reason, res)
+			c.status.clientFailed(reason, res, errorCause(err))
 		}
 		delay := c.cfg.Backoff.Delay(attempt)
 		if retry == nil {
@@ -194,7 +194,7 @@ func (c *consumer) run(m *mapping.EventSourceMapping, opts []kgo.Opt) {
 			return
 		}
 	}
-	c.status.clientFailed("", "")
+	c.status.clientFailed("", "", "")
 	c.log.Info("mapping consumer started", "topics", c.spec.topics, "servers", c.spec.servers)
 	c.poll()
 }
@@ -387,13 +387,13 @@ type status struct {
 	c       *consumer
 	closing atomic.Bool
 
-	mu                      sync.Mutex
-	failing                 map[*worker]bool
-	processed               string // "", OK or Function call failed
-	clientReason, clientRes string // the client cannot be built (bad secret), "" when none
-	connReason, connRes     string // current connection problem, "" when none
-	fetchReason, fetchRes   string // current classified fetch/group problem, "" when none
-	reported                string
+	mu                                   sync.Mutex
+	failing                              map[*worker]bool
+	processed, processedCause            string // "", OK or Function call failed; the last function error
+	clientReason, clientRes, clientCause string // the client cannot be built (bad secret), "" when none
+	connReason, connRes, connCause       string // current connection problem, "" when none
+	fetchReason, fetchRes, fetchCause    string // current classified fetch/group problem, "" when none
+	reported, reportedCause              string
 }
 
 func (s *status) connected(err error) {
@@ -403,22 +403,23 @@ func (s *status) connected(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
-		s.connReason, s.connRes = "", ""
+		s.connReason, s.connRes, s.connCause = "", "", ""
 	} else {
 		s.connReason, s.connRes = s.c.cfg.ClassifyError(err)
 		if s.connRes == "" {
 			s.connRes = ResultConnectionError
 		}
+		s.connCause = errorCause(err)
 		s.c.log.Warn("broker connection failed", "err", err)
 	}
 	s.publish()
 }
 
 // clientFailed records why the Kafka client cannot be built ("" once it is).
-func (s *status) clientFailed(reason, res string) {
+func (s *status) clientFailed(reason, res, cause string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.clientReason, s.clientRes = reason, res
+	s.clientReason, s.clientRes, s.clientCause = reason, res, cause
 	s.publish()
 }
 
@@ -433,12 +434,13 @@ func (s *status) fetchFailed(err error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fetchReason, s.fetchRes = reason, res
+	s.fetchReason, s.fetchRes, s.fetchCause = reason, res, errorCause(err)
 	s.publish()
 }
 
-// batchDone records the outcome of an invocation for one worker.
-func (s *status) batchDone(w *worker, ok bool) {
+// batchDone records the outcome of an invocation for one worker; cause is the function's error
+// when it failed.
+func (s *status) batchDone(w *worker, ok bool, cause string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failing == nil {
@@ -448,11 +450,12 @@ func (s *status) batchDone(w *worker, ok bool) {
 		delete(s.failing, w)
 	} else {
 		s.failing[w] = true
+		s.processedCause = cause
 	}
 	if len(s.failing) > 0 {
 		s.processed = mapping.ResultFunctionCallFailed
 	} else {
-		s.processed = mapping.ResultOK
+		s.processed, s.processedCause = mapping.ResultOK, ""
 	}
 	s.publish()
 }
@@ -470,20 +473,20 @@ func (s *status) forget(ws []*worker) {
 // problem outranks a fetch problem, which outranks the processing result: the function may be
 // fine, but nothing reaches it.
 func (s *status) publish() {
-	res, reason := s.processed, ""
+	res, reason, cause := s.processed, "", s.processedCause
 	switch {
 	case s.clientRes != "":
-		res, reason = s.clientRes, s.clientReason
+		res, reason, cause = s.clientRes, s.clientReason, s.clientCause
 	case s.connRes != "":
-		res, reason = s.connRes, s.connReason
+		res, reason, cause = s.connRes, s.connReason, s.connCause
 	case s.fetchRes != "":
-		res, reason = s.fetchRes, s.fetchReason
+		res, reason, cause = s.fetchRes, s.fetchReason, s.fetchCause
 	}
-	if res == "" || res == s.reported {
+	if res == "" || (res == s.reported && cause == s.reportedCause) {
 		return
 	}
-	s.reported = res
+	s.reported, s.reportedCause = res, cause
 	if r := s.c.cfg.Reporter; r != nil {
-		r.Report(s.c.uuid, "", reason, res)
+		r.Report(s.c.uuid, "", reason, res, cause)
 	}
 }

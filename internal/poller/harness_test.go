@@ -107,12 +107,20 @@ func (r *recorder) partition(topic string, p int32) []delivery {
 type reporter struct {
 	mu      sync.Mutex
 	reports []string
+	causes  []string // "result | cause", one per report
 }
 
-func (r *reporter) Report(uuid, state, reason, lastResult string) {
+func (r *reporter) Report(uuid, state, reason, lastResult, cause string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reports = append(r.reports, lastResult)
+	r.causes = append(r.causes, lastResult+" | "+cause)
+}
+
+func (r *reporter) allCauses() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.causes...)
 }
 
 func (r *reporter) seen(result string) bool {

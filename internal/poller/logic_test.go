@@ -3,8 +3,11 @@ package poller
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -178,30 +181,57 @@ func TestStatusReports(t *testing.T) {
 	w1, w2 := &worker{}, &worker{}
 
 	s.connected(nil) // nothing to report yet
-	s.batchDone(w1, true)
-	s.batchDone(w2, true) // unchanged: no second report
-	s.batchDone(w2, false)
-	s.batchDone(w1, true)                  // w2 still failing
-	s.connected(errors.New("refused"))     // unclassified: AWS's connection text
-	s.connected(errors.New("sasl"))        // classified
-	s.fetchFailed(errors.New("topic acl")) // hidden behind the connection problem
+	s.batchDone(w1, true, "")
+	s.batchDone(w2, true, "") // unchanged: no second report
+	s.batchDone(w2, false, "Runtime.ExitError: exit status 1")
+	s.batchDone(w2, false, "Runtime.ExitError: exit status 1") // unchanged
+	s.batchDone(w2, false, "Error: boom")                      // another cause: reported
+	s.batchDone(w1, true, "")                                  // w2 still failing
+	s.connected(errors.New("refused"))                         // unclassified: AWS's connection text
+	s.connected(errors.New("sasl"))                            // classified
+	s.fetchFailed(errors.New("topic acl"))                     // hidden behind the connection problem
 	s.connected(nil)
 	s.fetchFailed(nil)
 	s.fetchFailed(errors.New("unclassified")) // only logged
-	s.batchDone(w2, true)
+	s.batchDone(w2, true, "")
 	s.closing.Store(true)
 	s.connected(errors.New("refused")) // stopping: ignored
 
 	want := []string{
-		mapping.ResultOK,
-		mapping.ResultFunctionCallFailed,
-		ResultConnectionError,
-		"PROBLEM: SASL authentication failed.",
-		"PROBLEM: Cluster failed to authorize Lambda.",
-		mapping.ResultFunctionCallFailed,
-		mapping.ResultOK,
+		mapping.ResultOK + " | ",
+		mapping.ResultFunctionCallFailed + " | Runtime.ExitError: exit status 1",
+		mapping.ResultFunctionCallFailed + " | Error: boom",
+		ResultConnectionError + " | refused",
+		"PROBLEM: SASL authentication failed. | sasl",
+		"PROBLEM: Cluster failed to authorize Lambda. | topic acl",
+		mapping.ResultFunctionCallFailed + " | Error: boom",
+		mapping.ResultOK + " | ",
 	}
-	if d := cmp.Diff(want, rep.all()); d != "" {
+	if d := cmp.Diff(want, rep.allCauses()); d != "" {
 		t.Fatalf("reports (-want +got):\n%s", d)
+	}
+}
+
+// TestCause: what is kept of an error or a function's error object.
+func TestCause(t *testing.T) {
+	for _, c := range []struct{ name, got, want string }{
+		{"unwrapped", errorCause(fmt.Errorf("poller: client options for mapping u-1: %w", errors.New("The secret s does not exist."))), "The secret s does not exist."},
+		{"one line", errorCause(errors.New("a\n\tb\r\nc")), "a b c"},
+		{"pem", errorCause(errors.New("bad key -----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY----- end")), "bad key [redacted] end"},
+		{"json password", errorCause(errors.New(`secret {"username":"u","password":"hunter2"} rejected`)), `secret {"username":"u","password":[redacted]} rejected`},
+		{"function", functionCause([]byte(`{"errorMessage":"RequestId: 1a-2b Error: Runtime exited with error: exit status 1","errorType":"Runtime.ExitError"}`), nil),
+			"Runtime.ExitError: Runtime exited with error: exit status 1"},
+		{"function message only", functionCause([]byte(`{"errorMessage":"boom"}`), nil), "boom"},
+		{"not json", functionCause([]byte("oops"), nil), "oops"},
+		{"invoke error", functionCause(nil, errors.New("throttled")), "throttled"},
+		{"nil", errorCause(nil), ""},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	long := errorCause(errors.New(strings.Repeat("é", 600)))
+	if !utf8.ValidString(long) || len(long) > maxCauseLen+len("…") {
+		t.Errorf("long cause: %d bytes, valid UTF-8 %v", len(long), utf8.ValidString(long))
 	}
 }

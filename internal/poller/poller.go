@@ -62,10 +62,14 @@ type Runner interface {
 // batch, "PROBLEM: Function call failed" while any partition's batch fails, and
 // ResultConnectionError (or what Config.ClassifyError says) while brokers cannot be reached,
 // and ClassifyError's verdict on fetch and group errors (authorization) until records flow again;
-// state stays "" (the reconciler owns State). Report is called from poller goroutines, possibly
+// state stays "" (the reconciler owns State). cause travels with lastResult: the underlying
+// error of a PROBLEM result (the Kafka error, the TLS or SASL message, the function's
+// errorType and errorMessage; one line, secrets redacted), "" with any other result, so a
+// recorded cause is replaced whenever lastResult is reported. A change of cause alone (another
+// function error) is reported too. Report is called from poller goroutines, possibly
 // concurrently: it must be fast and must not call back into the Manager.
 type Reporter interface {
-	Report(uuid, state, reason, lastResult string)
+	Report(uuid, state, reason, lastResult, cause string)
 }
 
 // Backoff is the capped exponential backoff between retries of a failed batch.

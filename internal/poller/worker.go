@@ -297,7 +297,7 @@ func (w *worker) deliver(b *event.Batch) bool {
 			if c.cfg.OnBatch != nil {
 				c.cfg.OnBatch(c.uuid, fn, b.Len(), len(b.Bytes()))
 			}
-			c.status.batchDone(w, true)
+			c.status.batchDone(w, true, "")
 			return true
 		}
 		if w.ctx.Err() != nil {
@@ -308,7 +308,7 @@ func (w *worker) deliver(b *event.Batch) bool {
 			c.throttled.Add(1)
 		}
 		w.retrying.Store(true)
-		c.status.batchDone(w, false)
+		c.status.batchDone(w, false, functionCause(res.Payload, err))
 		delay := c.cfg.Backoff.Delay(attempt)
 		if err != nil {
 			c.log.Warn("invoke failed; retrying batch", "function", fn, "topic", w.tp.topic, "partition", w.tp.partition,

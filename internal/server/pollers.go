@@ -91,10 +91,11 @@ type storeReporter struct {
 	log *slog.Logger
 }
 
-func (r storeReporter) Report(uuid, state, reason, lastResult string) {
+func (r storeReporter) Report(uuid, state, reason, lastResult, cause string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := r.st.SetMappingStatus(ctx, uuid, store.Status{State: state, StateTransitionReason: reason, LastProcessingResult: lastResult})
+	err := r.st.SetMappingStatus(ctx, uuid, store.Status{State: state, StateTransitionReason: reason,
+		LastProcessingResult: lastResult, LastProcessingCause: cause})
 	if err != nil && !errors.Is(err, store.ErrNotFound) { // a deleted mapping may still report once
 		r.log.Warn("recording mapping status", "uuid", uuid, "err", err)
 	}

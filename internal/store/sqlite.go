@@ -288,6 +288,7 @@ func (s *SQLite) SetMappingStatus(ctx context.Context, uuid string, st Status) e
 		}
 		if st.LastProcessingResult != "" {
 			m.LastProcessingResult = st.LastProcessingResult
+			m.KafkaesmLastProcessingCause = st.LastProcessingCause
 		}
 		return nil
 	})

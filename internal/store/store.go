@@ -40,11 +40,14 @@ type Page struct {
 // ErrBadMarker is returned for a marker the store did not produce.
 var ErrBadMarker = errors.New("store: invalid pagination marker")
 
-// Status is what a poller reports about a mapping. Empty fields are left unchanged.
+// Status is what a poller reports about a mapping. Empty fields are left unchanged, except
+// LastProcessingCause, which goes with LastProcessingResult: whenever LastProcessingResult is
+// set, the mapping's KafkaesmLastProcessingCause becomes LastProcessingCause, empty included.
 type Status struct {
 	State                 string
 	StateTransitionReason string
 	LastProcessingResult  string
+	LastProcessingCause   string
 }
 
 // Store is kafkaesm's persistent state. All methods are safe for concurrent use; every method

@@ -193,6 +193,23 @@ func (e *authEnv) waitStatus(t *testing.T, uuid, reason, result string) {
 	})
 }
 
+// waitCause waits until GetEventSourceMapping's kafkaesm extension member
+// KafkaesmLastProcessingCause (which the SDK does not decode) contains want.
+func (e *authEnv) waitCause(t *testing.T, uuid, want string) {
+	t.Helper()
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		code, _, body := rawRequest(t, "GET", e.url+"/2015-03-31/event-source-mappings/"+uuid, "")
+		var got struct{ KafkaesmLastProcessingCause string }
+		if err := json.Unmarshal([]byte(body), &got); err != nil || code != http.StatusOK {
+			return fmt.Errorf("GetEventSourceMapping: %d %s", code, body)
+		}
+		if !strings.Contains(got.KafkaesmLastProcessingCause, want) {
+			return fmt.Errorf("KafkaesmLastProcessingCause %q, want it to contain %q", got.KafkaesmLastProcessingCause, want)
+		}
+		return nil
+	})
+}
+
 // waitDelivered waits until the function got n records of topic and the mapping reports OK.
 func (e *authEnv) waitDelivered(t *testing.T, uuid, topic string, n int) {
 	t.Helper()
@@ -316,11 +333,13 @@ func TestKafkaAccessEndToEnd(t *testing.T) {
 			creds := e.secret(t, map[string]string{"username": kafkatest.AliceUser, "password": wrong})
 			uuid := e.mapping(t, kt.SASLSSL, topic, sacOf(types.SourceAccessTypeSaslScram256Auth, creds), caSAC)
 			e.waitStatus(t, uuid, authn, "PROBLEM: SASL authentication failed.")
+			e.waitCause(t, uuid, "invalid credentials with SASL mechanism SCRAM-SHA-256")
 			if n := e.target.count(topic); n != 0 {
 				t.Fatalf("%d records delivered with a wrong password", n)
 			}
 			e.putSecret(t, creds, map[string]string{"username": kafkatest.AliceUser, "password": kafkatest.AlicePassword})
 			e.waitDelivered(t, uuid, topic, 3)
+			e.waitCause(t, uuid, "") // cleared: the member is absent
 
 			// Broken while consuming: the changed secret is probed at once, the consumer stops;
 			// records produced meanwhile wait and arrive after the fix, none lost.
@@ -347,27 +366,28 @@ func TestKafkaAccessEndToEnd(t *testing.T) {
 			broker         string
 			sacs           []types.SourceAccessConfiguration
 			reason, result string
+			cause          string // in KafkaesmLastProcessingCause
 		}{
 			{"untrusted client certificate", kt.MTLS, []types.SourceAccessConfiguration{
 				sacOf(types.SourceAccessTypeClientCertificateTlsAuth, e.secret(t, map[string]string{
 					"certificate": kt.ReadFile(t, "rogue-client-chain.pem"), "privateKey": rogueKey})), caSAC},
-				authn, "PROBLEM: Server failed to authenticate Lambda."},
+				authn, "PROBLEM: Server failed to authenticate Lambda.", ""},
 			{"unknown CA", kt.SASLSSL, []types.SourceAccessConfiguration{sacOf(types.SourceAccessTypeSaslScram512Auth, alice)},
-				authn, "PROBLEM: Lambda failed to authenticate server."},
+				authn, "PROBLEM: Lambda failed to authenticate server.", "x509: certificate signed by unknown authority"},
 			{"host name not in the SANs", kt.BadSAN, []types.SourceAccessConfiguration{caSAC},
-				authn, "PROBLEM: Lambda failed to authenticate server."},
+				authn, "PROBLEM: Lambda failed to authenticate server.", "x509: cannot validate certificate for 127.0.0.1"},
 			{"garbage key", kt.MTLS, []types.SourceAccessConfiguration{
 				sacOf(types.SourceAccessTypeClientCertificateTlsAuth, e.secret(t, map[string]string{
 					"certificate": chain, "privateKey": "-----BEGIN PRIVATE KEY-----\n" + garbage + "\n-----END PRIVATE KEY-----\n"})), caSAC},
-				authn, "PROBLEM: Provided certificate or private key is invalid."},
+				authn, "PROBLEM: Provided certificate or private key is invalid.", ""},
 			{"wrong key password", kt.MTLS, []types.SourceAccessConfiguration{
 				sacOf(types.SourceAccessTypeClientCertificateTlsAuth, e.secret(t, map[string]string{
 					"certificate": chain, "privateKey": kt.ReadFile(t, "client.pbes1-3des.pem"), "privateKeyPassword": wrongKeyPW})), caSAC},
-				authn, "PROBLEM: Provided certificate or private key is invalid."},
+				authn, "PROBLEM: Provided certificate or private key is invalid.", ""},
 			{"missing secret", kt.SASLSSL, []types.SourceAccessConfiguration{sacOf(types.SourceAccessTypeSaslScram512Auth, missing), caSAC},
-				"ESM_CONFIG_NOT_VALID", "PROBLEM: The secret " + missing + " (SASL_SCRAM_512_AUTH) does not exist."},
+				"ESM_CONFIG_NOT_VALID", "PROBLEM: The secret " + missing + " (SASL_SCRAM_512_AUTH) does not exist.", "does not exist"},
 			{"malformed secret", kt.SASLSSL, []types.SourceAccessConfiguration{sacOf(types.SourceAccessTypeBasicAuth, malformed), caSAC},
-				"ESM_CONFIG_NOT_VALID", ""},
+				"ESM_CONFIG_NOT_VALID", "", ""},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -391,6 +411,9 @@ func TestKafkaAccessEndToEnd(t *testing.T) {
 					})
 				} else {
 					e.waitStatus(t, uuid, c.reason, c.result)
+				}
+				if c.cause != "" {
+					e.waitCause(t, uuid, c.cause)
 				}
 				if n := e.target.count(topic); n != 0 {
 					t.Fatalf("%d records delivered", n)

@@ -263,6 +263,22 @@ func testMappingStatus(t *testing.T, s store.Store) {
 	if m.State != "Disabled" || m.StateTransitionReason != mapping.ReasonAuthnError || m.LastProcessingResult != "OK" {
 		t.Fatalf("status: %+v", m)
 	}
+	// The cause goes with the result: kept while other fields change, replaced (cleared) with it.
+	if err := s.SetMappingStatus(c, "a", store.Status{LastProcessingResult: "PROBLEM: x", LastProcessingCause: "why"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMappingStatus(c, "a", store.Status{StateTransitionReason: mapping.ReasonUserInitiated}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ = s.GetMapping(c, "a"); m.LastProcessingResult != "PROBLEM: x" || m.KafkaesmLastProcessingCause != "why" {
+		t.Fatalf("status with cause: %+v", m)
+	}
+	if err := s.SetMappingStatus(c, "a", store.Status{LastProcessingResult: "OK"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ = s.GetMapping(c, "a"); m.LastProcessingResult != "OK" || m.KafkaesmLastProcessingCause != "" {
+		t.Fatalf("status after the problem: %+v", m)
+	}
 	if err := s.SetMappingStatus(c, "zz", store.Status{State: "x"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown: %v", err)
 	}
