@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/spf13/cobra"
 
@@ -51,7 +53,8 @@ func newServeCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9001", "API listen address")
-	f.StringVar(&cfg.DataDir, "data-dir", "./kafkaesm-data", "directory for state, function code and logs")
+	f.StringVar(&cfg.DataDir, "data-dir", "./kafkaesm-data", "directory for state, function code and logs (created 0700; one others can read is refused)")
+	f.StringVar(&cfg.SecretKeyFile, "secret-key-file", "", "the key file sealing secrets and function environment variables when KAFKAESM_SECRET_KEY is unset (default <data-dir>/secret.key; created 0600; one others can read is refused)")
 	f.StringVar(&cfg.Region, "region", arn.DefaultRegion, "AWS region used in ARNs")
 	f.StringVar(&cfg.AccountID, "account-id", arn.DefaultAccountID, "AWS account id used in ARNs")
 	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "require AWS SigV4 requests signed with this access key id (env KAFKAESM_ACCESS_KEY_ID)")
@@ -88,7 +91,34 @@ func newServer(cfg server.Config) (*server.Server, error) {
 	}
 	if cfg.SecretAccessKey == "" {
 		cfg.SecretAccessKey = os.Getenv("KAFKAESM_SECRET_ACCESS_KEY")
+	} else {
+		// Given as a flag: /proc/<pid>/cmdline is readable by every local user, functions
+		// included, so the value is blanked there (the flag's value shares argv's memory).
+		cfg.SecretAccessKey = strings.Clone(cfg.SecretAccessKey)
+		scrubArgs(cfg.SecretAccessKey)
 	}
 	cfg.SecretKey = os.Getenv(secrets.EnvKey) // env only: a key on the command line shows in ps
 	return server.New(cfg)
+}
+
+// scrubArgs overwrites every occurrence of secret in the process's argv, which the kernel shows
+// in /proc/<pid>/cmdline and ps. Go's os.Args strings point into that memory (the runtime does
+// not copy them), so writing through them changes what others see.
+func scrubArgs(secret string) {
+	if secret == "" {
+		return
+	}
+	for _, a := range os.Args {
+		for i := 0; ; {
+			j := strings.Index(a[i:], secret)
+			if j < 0 {
+				break
+			}
+			b := unsafe.Slice(unsafe.StringData(a), len(a))
+			for k := i + j; k < i+j+len(secret); k++ {
+				b[k] = 'x'
+			}
+			i += j + len(secret)
+		}
+	}
 }

@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
 // EnvKey is the environment variable holding the base64 encoding of the 32-byte key.
 const EnvKey = "KAFKAESM_SECRET_KEY"
 
-// KeyFileName is the key file kept in the data directory when EnvKey is not set.
+// KeyFileName is the key file's name in the data directory, its default location.
 const KeyFileName = "secret.key"
 
 // KeySource says where LoadKey found the key; it is safe to log.
@@ -27,10 +26,11 @@ const (
 )
 
 // LoadKey returns the secret encryption key: from the environment value env (the content of
-// KAFKAESM_SECRET_KEY; pass os.Getenv(EnvKey)) when non-empty, otherwise from
-// <dataDir>/secret.key, which is created with mode 0600 on first start. A key file readable or
-// writable by group or others is refused: the key protects every stored credential.
-func LoadKey(env, dataDir string) ([]byte, KeySource, error) {
+// KAFKAESM_SECRET_KEY; pass os.Getenv(EnvKey)) when non-empty, otherwise from the key file at
+// path (by default <data-dir>/secret.key), which is created with mode 0600 on first start. A
+// key file readable or writable by group or others is refused, with the command that fixes it:
+// the key protects every stored credential.
+func LoadKey(env, path string) ([]byte, KeySource, error) {
 	if env != "" {
 		k, err := decodeKey(env)
 		if err != nil {
@@ -38,7 +38,6 @@ func LoadKey(env, dataDir string) ([]byte, KeySource, error) {
 		}
 		return k, KeyFromEnv, nil
 	}
-	path := filepath.Join(dataDir, KeyFileName)
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -50,7 +49,8 @@ func LoadKey(env, dataDir string) ([]byte, KeySource, error) {
 		return nil, "", fmt.Errorf("secret key file %s is not a regular file", path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, "", fmt.Errorf("secret key file %s has mode %04o; it must not be accessible by group or others (chmod 600 %s)", path, perm, path)
+		return nil, "", fmt.Errorf("refusing to start: secret key file %s has mode %04o, so other users can read or change the key to every stored secret; "+
+			"fix it with: chmod 600 %s", path, perm, path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

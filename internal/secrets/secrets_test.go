@@ -72,7 +72,7 @@ func TestRotation(t *testing.T) {
 
 func TestLoadKey(t *testing.T) {
 	dir := t.TempDir()
-	k1, src, err := LoadKey("", dir)
+	k1, src, err := LoadKey("", filepath.Join(dir, KeyFileName))
 	if err != nil || src != KeyFileCreated || len(k1) != KeySize {
 		t.Fatalf("first start: %v %v", src, err)
 	}
@@ -80,24 +80,24 @@ func TestLoadKey(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %o", fi.Mode().Perm())
 	}
-	k2, src, err := LoadKey("", dir)
+	k2, src, err := LoadKey("", filepath.Join(dir, KeyFileName))
 	if err != nil || src != KeyFromFile || !bytes.Equal(k1, k2) {
 		t.Fatalf("second start: %v %v", src, err)
 	}
 	if err := os.Chmod(filepath.Join(dir, KeyFileName), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadKey("", dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, _, err := LoadKey("", filepath.Join(dir, KeyFileName)); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("0644 key file: err = %v", err)
 	}
 
 	env := base64.StdEncoding.EncodeToString(key(7))
-	k, src, err := LoadKey(env, dir)
+	k, src, err := LoadKey(env, filepath.Join(dir, KeyFileName))
 	if err != nil || src != KeyFromEnv || !bytes.Equal(k, key(7)) {
 		t.Fatalf("env: %v %v", src, err)
 	}
 	for _, bad := range []string{"not base64 !!", base64.StdEncoding.EncodeToString([]byte("short"))} {
-		_, _, err := LoadKey(bad, dir)
+		_, _, err := LoadKey(bad, filepath.Join(dir, KeyFileName))
 		if err == nil || strings.Contains(err.Error(), bad) {
 			t.Fatalf("bad env key: err = %v", err)
 		}

@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
@@ -57,9 +57,14 @@ type Config struct {
 	// Without them the API is unauthenticated and may only listen on a loopback address.
 	AccessKeyID     string
 	SecretAccessKey string
-	// SecretKey is the base64 AES-256 key sealing secret values (env KAFKAESM_SECRET_KEY); when
-	// empty, <DataDir>/secret.key is used, created with mode 0600 on first start.
+	// SecretKey is the base64 AES-256 key sealing secret values and function environment
+	// variables (env KAFKAESM_SECRET_KEY); when empty, SecretKeyFile is used.
 	SecretKey string
+	// SecretKeyFile is the key file used when SecretKey is empty (flag --secret-key-file);
+	// default <DataDir>/secret.key. It is created with mode 0600 on first start; one that group
+	// or others can access is refused. Keeping it outside the data directory keeps a copy of the
+	// data directory (a backup) from holding the key to its own secrets.
+	SecretKeyFile string
 }
 
 // Validate fills defaults and checks the configuration.
@@ -69,6 +74,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		c.DataDir = "./kafkaesm-data"
+	}
+	if c.SecretKeyFile == "" {
+		c.SecretKeyFile = filepath.Join(c.DataDir, secrets.KeyFileName)
 	}
 	if c.Region == "" {
 		c.Region = arn.DefaultRegion
@@ -133,8 +141,9 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	harden()
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	st, err := store.OpenSQLite(context.Background(), cfg.DataDir)
 	if err != nil {
@@ -217,7 +226,7 @@ func openSecrets(cfg Config, st *store.SQLite) (*secrets.Repo, error) {
 	if err := store.Migrate(context.Background(), st.DB(), secrets.Migrations); err != nil {
 		return nil, err
 	}
-	key, src, err := secrets.LoadKey(cfg.SecretKey, cfg.DataDir)
+	key, src, err := secrets.LoadKey(cfg.SecretKey, cfg.SecretKeyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -226,6 +235,15 @@ func openSecrets(cfg Config, st *store.SQLite) (*secrets.Repo, error) {
 		return nil, err
 	}
 	cfg.Logger.Info("secret encryption key loaded", "source", string(src), "key_id", sealer.PrimaryKeyID())
+	// Function environment variables are sealed with the same key; rows written in plain text
+	// by an earlier version are sealed now.
+	n, err := st.SealFunctions(context.Background(), sealer)
+	if err != nil {
+		return nil, fmt.Errorf("sealing function environment variables: %w", err)
+	}
+	if n > 0 {
+		cfg.Logger.Info("function environment variables encrypted at rest", "functions", n)
+	}
 	return secrets.NewRepo(st.DB(), sealer), nil
 }
 

@@ -27,6 +27,9 @@ const FileName = "kafkaesm.db"
 type SQLite struct {
 	w *sql.DB // one connection: all writes and read-modify-write transactions
 	r *sql.DB // read pool
+	// seal encrypts function documents (they hold environment variables); set once by
+	// SealFunctions before the store is shared.
+	seal DocSealer
 }
 
 var _ Store = (*SQLite)(nil)
@@ -326,9 +329,13 @@ func (s *SQLite) DeleteMapping(ctx context.Context, uuid string) error {
 
 // --- functions ---
 
-func decodeFunction(doc string, reserved sql.NullInt64, codeDir string) (*function.Function, error) {
+func (s *SQLite) decodeFunction(name, doc string, reserved sql.NullInt64, codeDir string) (*function.Function, error) {
+	plain, err := s.openDoc(name, doc)
+	if err != nil {
+		return nil, err
+	}
 	f := new(function.Function)
-	if err := json.Unmarshal([]byte(doc), f); err != nil {
+	if err := json.Unmarshal(plain, f); err != nil {
 		return nil, fmt.Errorf("decode function: %w", err)
 	}
 	if reserved.Valid {
@@ -347,12 +354,12 @@ func reservedValue(f *function.Function) any {
 }
 
 func (s *SQLite) CreateFunction(ctx context.Context, f *function.Function) error {
-	doc, err := json.Marshal(f)
+	doc, err := s.functionDoc(f)
 	if err != nil {
 		return err
 	}
 	_, err = s.w.ExecContext(ctx, `INSERT INTO functions (name, reserved_concurrency, code_dir, doc) VALUES (?, ?, ?, ?)`,
-		f.FunctionName, reservedValue(f), f.CodeDir, string(doc))
+		f.FunctionName, reservedValue(f), f.CodeDir, doc)
 	if isUnique(err) {
 		return ErrExists
 	}
@@ -371,7 +378,7 @@ func (s *SQLite) getFunction(ctx context.Context, q interface {
 	if err != nil {
 		return nil, err
 	}
-	return decodeFunction(doc, reserved, dir)
+	return s.decodeFunction(name, doc, reserved, dir)
 }
 
 func (s *SQLite) GetFunction(ctx context.Context, name string) (*function.Function, error) {
@@ -387,7 +394,7 @@ func (s *SQLite) ListFunctions(ctx context.Context, p Page) ([]*function.Functio
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, doc, reserved_concurrency, code_dir FROM functions WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit+1)
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, name, doc, reserved_concurrency, code_dir FROM functions WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit+1)
 	if err != nil {
 		return nil, "", err
 	}
@@ -397,16 +404,16 @@ func (s *SQLite) ListFunctions(ctx context.Context, p Page) ([]*function.Functio
 	next := ""
 	for rows.Next() {
 		var seq int64
-		var doc, dir string
+		var name, doc, dir string
 		var reserved sql.NullInt64
-		if err := rows.Scan(&seq, &doc, &reserved, &dir); err != nil {
+		if err := rows.Scan(&seq, &name, &doc, &reserved, &dir); err != nil {
 			return nil, "", err
 		}
 		if len(out) == limit {
 			next = encodeMarker(lastSeq)
 			break
 		}
-		f, err := decodeFunction(doc, reserved, dir)
+		f, err := s.decodeFunction(name, doc, reserved, dir)
 		if err != nil {
 			return nil, "", err
 		}
@@ -430,12 +437,12 @@ func (s *SQLite) UpdateFunction(ctx context.Context, name string, fn func(*funct
 		return nil, err
 	}
 	f.FunctionName = name
-	doc, err := json.Marshal(f)
+	doc, err := s.functionDoc(f)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE functions SET reserved_concurrency = ?, code_dir = ?, doc = ? WHERE name = ?`,
-		reservedValue(f), f.CodeDir, string(doc), name); err != nil {
+		reservedValue(f), f.CodeDir, doc, name); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
