@@ -5,13 +5,38 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+
+	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
-// prepareDataDir creates the data directory with mode 0700, or checks an existing one: a data
-// directory that group or others can enter or read is refused, with the command that fixes it.
-// It holds the database (function configurations, sealed secrets), by default the key file,
-// and the functions' code and logs; another local user must not reach any of it.
+// prepareDataDir makes the data directory 0700: it creates it so, and an existing empty one
+// (made by mkdir or a test's temporary directory) is set so. An existing directory with
+// content that group or others can enter or read is refused, with the command that fixes it:
+// what it holds may already have been read, and its owner should know. It holds the database
+// (function configurations, sealed secrets), by default the key file, and the functions' code
+// and logs; another local user must not reach any of it.
 func prepareDataDir(dir string) error {
+	if err := checkDataDir(dir); err != nil {
+		return err
+	}
+	// The database is created 0600 here, before SQLite opens it: SQLite would create it 0644,
+	// and gives its -wal and -shm files the database file's mode.
+	db := filepath.Join(dir, store.FileName)
+	f, err := os.OpenFile(db, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	_ = f.Close()
+	for _, p := range []string{db, db + "-wal", db + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("data dir: %w", err)
+		}
+	}
+	return nil
+}
+
+func checkDataDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -26,9 +51,13 @@ func prepareDataDir(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("data dir %s is not a directory", dir)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("refusing to start: data directory %s has mode %04o, so other users can read the database, "+
-			"function code and logs in it; fix it with: chmod 700 %s", dir, perm, dir)
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return nil
 	}
-	return nil
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) == 0 {
+		return os.Chmod(dir, 0o700)
+	}
+	return fmt.Errorf("refusing to start: data directory %s has mode %04o, so other users can read the database, "+
+			"function code and logs in it; fix it with: chmod 700 %s", dir, perm, dir)
 }

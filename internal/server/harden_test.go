@@ -47,6 +47,16 @@ func TestDataDirAndKeyFilePermissions(t *testing.T) {
 		t.Error("a key file was created in the data dir although --secret-key-file names another")
 	}
 
+	empty := filepath.Join(root, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareDataDir(empty); err != nil || mode(empty) != 0o700 {
+		t.Fatalf("empty 0755 data dir: %v, mode %04o; want it made 0700", err, mode(empty))
+	}
 	if err := os.Chmod(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
