@@ -59,5 +59,5 @@ func checkDataDir(dir string) error {
 		return os.Chmod(dir, 0o700)
 	}
 	return fmt.Errorf("refusing to start: data directory %s has mode %04o, so other users can read the database, "+
-			"function code and logs in it; fix it with: chmod 700 %s", dir, perm, dir)
+		"function code and logs in it; fix it with: chmod 700 %s", dir, perm, dir)
 }
