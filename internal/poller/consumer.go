@@ -115,6 +115,14 @@ type consumer struct {
 	cancel   context.CancelFunc
 	pollDone chan struct{}
 
+	// instanceID is this poller's group.instance.id (static membership, one per node, mapping
+	// and slot); nil when static membership is off.
+	instanceID *string
+	// commitKick (cap 1) asks the committer to commit the marked offsets: workers signal it
+	// after every successful batch, and kicks that arrive while a commit runs coalesce into
+	// one more (commit.go).
+	commitKick chan struct{}
+
 	// mu guards workers. With BlockRebalanceOnPoll the poll loop and the rebalance callbacks
 	// never overlap, but Stats and stop read the map from other goroutines.
 	mu      sync.Mutex
@@ -125,15 +133,17 @@ type consumer struct {
 	status status
 }
 
-func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec) *consumer {
+// startConsumer starts poller number slot (0 for the first) of mapping m.
+func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int) *consumer {
 	c := &consumer{
-		cfg:      cfg,
-		uuid:     m.UUID,
-		spec:     sp,
-		enc:      event.NewEncoder(cfg.EventSource, sp.servers),
-		log:      cfg.Logger.With("uuid", m.UUID, "group", sp.group),
-		pollDone: make(chan struct{}),
-		workers:  make(map[tp]*worker),
+		cfg:        cfg,
+		uuid:       m.UUID,
+		spec:       sp,
+		enc:        event.NewEncoder(cfg.EventSource, sp.servers),
+		log:        cfg.Logger.With("uuid", m.UUID, "group", sp.group, "slot", slot),
+		pollDone:   make(chan struct{}),
+		workers:    make(map[tp]*worker),
+		commitKick: make(chan struct{}, 1),
 	}
 	c.settings.Store(sp.settings)
 	c.status.c = c
@@ -155,6 +165,11 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec) *consume
 		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
 		kgo.MaxConcurrentFetches(cfg.MaxConcurrentFetches),
 		kgo.WithHooks(connHook{c}),
+	}
+	if cfg.NodeID != "" {
+		id := fmt.Sprintf("kafkaesm-%s-%s-%d", cfg.NodeID, m.UUID, slot)
+		c.instanceID = &id
+		opts = append(opts, kgo.InstanceID(id))
 	}
 	if cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(max(cfg.SessionTimeout/10, 100*time.Millisecond)))
@@ -196,7 +211,10 @@ func (c *consumer) run(m *mapping.EventSourceMapping, opts []kgo.Opt) {
 	}
 	c.status.clientFailed("", "", "")
 	c.log.Info("mapping consumer started", "topics", c.spec.topics, "servers", c.spec.servers)
+	commitDone := make(chan struct{})
+	go c.commitLoop(commitDone)
 	c.poll()
+	<-commitDone // c.ctx is cancelled: stop commits the rest
 }
 
 func (c *consumer) newClient(m *mapping.EventSourceMapping, opts []kgo.Opt) (*kgo.Client, error) {
@@ -344,6 +362,7 @@ func (c *consumer) stop(ctx context.Context) error {
 	if lerr := c.cl.LeaveGroupContext(bounded); lerr != nil {
 		c.log.Warn("leaving the group failed; the broker drops us after the session timeout", "err", lerr)
 	}
+	c.leaveStatic(bounded)
 	c.cl.Close()
 	c.log.Info("mapping consumer stopped")
 	return err

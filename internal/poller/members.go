@@ -144,8 +144,8 @@ func (mg *Manager) SetPollers(ctx context.Context, uuid string, n int) error {
 		stopping = slices.Clone(e.extra[n-1:])
 	}
 	e.smu.Unlock()
-	for range n - have {
-		c := startConsumer(&mg.cfg, e.m, first.spec)
+	for i := range n - have {
+		c := startConsumer(&mg.cfg, e.m, first.spec, have+i)
 		c.settings.Store(first.settings.Load())
 		e.smu.Lock()
 		e.extra = append(e.extra, c)

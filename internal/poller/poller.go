@@ -22,6 +22,7 @@ package poller
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,9 +142,17 @@ type Config struct {
 	// session.timeout.ms). After a crash, the dead member keeps its partitions this long, so it
 	// is how long a restarted node waits before consuming them again.
 	SessionTimeout time.Duration
-	// AutoCommitInterval is how often marked offsets are committed. Default 1 s (a crash
-	// redelivers at most this much; franz-go's default is 5 s).
+	// AutoCommitInterval is how often marked offsets are committed besides the prompt commit
+	// after each successful batch (commit.go), which makes it a backstop. Default 1 s.
 	AutoCommitInterval time.Duration
+	// NodeID names this node in static group membership (KIP-345): each poller's
+	// group.instance.id is "kafkaesm-<NodeID>-<mapping UUID>-<slot>", slot 0 for a mapping's
+	// first poller, so a restarted node takes its partitions back at once instead of waiting
+	// out the session timeout, and two pollers of one mapping never share an id (Kafka would
+	// fence one). It must be stable across restarts and unique among nodes sharing a cluster.
+	// Empty: a random id per Manager (static membership then only spares rebalances within a
+	// run). "-" turns static membership off.
+	NodeID string
 	// FetchMaxWait: default 500 ms (franz-go: 5 s), so a resumed or quiet partition is served
 	// within about a batching window.
 	FetchMaxWait time.Duration
@@ -166,6 +175,12 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	switch c.NodeID {
+	case "":
+		c.NodeID = crand.Text()[:12]
+	case "-":
+		c.NodeID = ""
 	}
 	if c.EventSource == "" {
 		c.EventSource = event.SourceSelfManagedKafka
@@ -340,7 +355,7 @@ func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) err
 		}
 	}
 	e.setMapping(m)
-	e.c.Store(startConsumer(&mg.cfg, m, spec))
+	e.c.Store(startConsumer(&mg.cfg, m, spec, 0))
 	return nil
 }
 

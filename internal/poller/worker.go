@@ -267,9 +267,11 @@ func (w *worker) run() {
 	}
 }
 
+// mark records r as delivered (or deliberately dropped) and asks for a prompt commit.
 func (w *worker) mark(r *kgo.Record) {
 	w.cl.MarkCommitRecords(r)
 	w.next.Store(r.Offset + 1)
+	w.c.kickCommit()
 }
 
 // deliver invokes until the batch succeeds (Lambda's default: retry the whole batch until it

@@ -1,9 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -36,6 +42,10 @@ func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invo
 			return append(opts, clientMetrics(m.UUID)), nil
 		}
 	}
+	node, err := nodeID(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
 	var mgr *poller.Manager
 	classify := func(err error) (string, string) {
 		p := kafkaauth.Classify(err)
@@ -61,6 +71,7 @@ func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invo
 			Logger:         cfg.Logger,
 			EventSource:    cfg.EventSource,
 			SessionTimeout: cfg.KafkaSessionTimeout,
+			NodeID:         node,
 			ClientOpts:     clientOpts,
 			ClassifyError: func(err error) (string, string) {
 				// Only what stops a mapping, or a known problem, is reported from fetches;
@@ -83,6 +94,25 @@ func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invo
 		return nil, nil, err
 	}
 	return gate, mgr, nil
+}
+
+// nodeID is this node's name in static group membership (poller.Config.NodeID): random,
+// created on first start in <DataDir>/node-id and kept, so that a restarted node is the same
+// static member and takes its partitions back without waiting out the session timeout.
+func nodeID(dataDir string) (string, error) {
+	p := filepath.Join(dataDir, "node-id")
+	b, err := os.ReadFile(p)
+	if err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("node id: %w", err)
+	}
+	id := rand.Text()[:12]
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("node id: %w", err)
+	}
+	return id, nil
 }
 
 // storeReporter writes a poller's status changes (rare: only changes are reported) to the store.

@@ -55,7 +55,7 @@ func TestKillNineMidStream(t *testing.T) {
 	id := kafkatest.UniqueName("crash-esm")
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "-brokers", brokers, "-topic", topic, "-uuid", id, "-out", outFile,
-			"-batch-size", "20", "-delay", "5ms", "-session-timeout", "6s")
+			"-batch-size", "20", "-delay", "5ms", "-session-timeout", "6s", "-node", "crash-node")
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -32,14 +32,15 @@ func main() {
 	batch := flag.Int("batch-size", 100, "BatchSize")
 	delay := flag.Duration("delay", 0, "time each invocation takes (slows delivery so a test can kill mid-stream)")
 	session := flag.Duration("session-timeout", 0, "group session timeout (default franz-go's 45 s); a killed member holds its partitions until it expires")
+	node := flag.String("node", "", "poller.Config.NodeID: the same value across restarts makes the restarted process the same static group member")
 	flag.Parse()
-	if err := run(*brokers, *topic, *id, *out, *batch, *delay, *session); err != nil {
+	if err := run(*brokers, *topic, *id, *out, *batch, *delay, *session, *node); err != nil {
 		fmt.Fprintln(os.Stderr, "crashconsumer:", err)
 		os.Exit(1)
 	}
 }
 
-func run(brokers, topic, id, out string, batch int, delay, session time.Duration) error {
+func run(brokers, topic, id, out string, batch int, delay, session time.Duration, node string) error {
 	if topic == "" || id == "" || out == "" {
 		return fmt.Errorf("-topic, -uuid and -out are required")
 	}
@@ -54,6 +55,7 @@ func run(brokers, topic, id, out string, batch int, delay, session time.Duration
 		Invoker: fileInvoker{f, delay},
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Backoff: poller.Backoff{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond},
+		NodeID:  node,
 		ClientOpts: func(context.Context, *mapping.EventSourceMapping) ([]kgo.Opt, error) {
 			if session <= 0 {
 				return nil, nil
