@@ -461,8 +461,10 @@ func (s *SQLite) DeleteFunction(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM functions WHERE name = ?`, name); err != nil {
-		return err
+	for _, q := range []string{`DELETE FROM functions WHERE name = ?`, `DELETE FROM function_versions WHERE name = ?`, `DELETE FROM function_aliases WHERE name = ?`} {
+		if _, err := tx.ExecContext(ctx, q, name); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE arn = ?`, f.FunctionArn); err != nil {
 		return err

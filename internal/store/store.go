@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/kafkaesm/kafkaesm/internal/function"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
@@ -22,6 +23,22 @@ var (
 	// ErrGroupIDTaken: another mapping already uses that Kafka consumer group.
 	ErrGroupIDTaken = errors.New("store: consumer group id already used by another mapping")
 )
+
+// VersionInUseError: a version cannot be deleted while aliases point at it.
+type VersionInUseError struct {
+	Aliases []string // names, sorted
+}
+
+func (e *VersionInUseError) Error() string {
+	return "store: version in use by aliases " + strings.Join(e.Aliases, ", ")
+}
+
+// MissingVersionError: an alias names a version that does not exist.
+type MissingVersionError struct {
+	Version string
+}
+
+func (e *MissingVersionError) Error() string { return "store: no version " + e.Version }
 
 // MappingFilter selects mappings in ListMappings. Zero fields match everything.
 type MappingFilter struct {
@@ -76,8 +93,38 @@ type Store interface {
 	ListFunctions(ctx context.Context, p Page) ([]*function.Function, string, error)
 	// UpdateFunction is UpdateMapping for functions. fn must not change FunctionName.
 	UpdateFunction(ctx context.Context, name string, fn func(f *function.Function) error) (*function.Function, error)
-	// DeleteFunction removes the function and its tags.
+	// DeleteFunction removes the function, its versions, its aliases and its tags.
 	DeleteFunction(ctx context.Context, name string) error
+
+	// PublishVersion reads, in one transaction, the function ($LATEST) and its newest published
+	// version (nil when there is none) and calls fn with them. fn returns the version to
+	// publish, or nil to publish nothing; the store numbers it (one more than the highest
+	// number ever published for the function: numbers are never reused) and sets Version.
+	// It returns the published version and true, or newest and false when fn returned nil.
+	// An error from fn aborts and is returned as is; ErrNotFound when there is no function.
+	PublishVersion(ctx context.Context, name string, fn func(latest, newest *function.Function) (*function.Function, error)) (*function.Function, bool, error)
+	// GetFunctionVersion returns a published version ("1", "2", …; "$LATEST" is GetFunction).
+	// Its ReservedConcurrentExecutions is the function's current one (it applies across
+	// versions). ErrNotFound when the function or the version does not exist.
+	GetFunctionVersion(ctx context.Context, name, version string) (*function.Function, error)
+	// ListFunctionVersions returns published versions in ascending order and the next marker.
+	ListFunctionVersions(ctx context.Context, name string, p Page) ([]*function.Function, string, error)
+	// DeleteFunctionVersion removes a published version; *VersionInUseError when an alias
+	// points at it (as its version or its routing configuration's additional version).
+	DeleteFunctionVersion(ctx context.Context, name, version string) error
+
+	// CreateAlias inserts a; ErrExists when the function has an alias of that name,
+	// ErrNotFound without the function, *MissingVersionError when a version it names
+	// does not exist (checked in the same transaction as the insert).
+	CreateAlias(ctx context.Context, name string, a *function.Alias) error
+	GetAlias(ctx context.Context, name, alias string) (*function.Alias, error)
+	// ListAliases returns the function's aliases in creation order, only those pointing at
+	// version (as FunctionVersion or additional version) when version is not "".
+	ListAliases(ctx context.Context, name, version string, p Page) ([]*function.Alias, string, error)
+	// UpdateAlias is UpdateMapping for aliases; *MissingVersionError as CreateAlias. fn must
+	// not change Name.
+	UpdateAlias(ctx context.Context, name, alias string, fn func(a *function.Alias) error) (*function.Alias, error)
+	DeleteAlias(ctx context.Context, name, alias string) error
 
 	// TagResource sets tags on arn (merging); UntagResource removes keys; ListTags returns them
 	// (an empty, non-nil map when there are none). The store does not check that arn exists.

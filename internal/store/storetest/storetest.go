@@ -28,6 +28,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"FunctionCRUD", testFunctionCRUD},
 		{"FunctionList", testFunctionList},
 		{"Tags", testTags},
+		{"FunctionVersions", testFunctionVersions},
+		{"FunctionAliases", testFunctionAliases},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,195 @@
+package function
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Latest is the qualifier of the unpublished, editable version.
+const Latest = "$LATEST"
+
+var (
+	versionRE = regexp.MustCompile(`^[0-9]+$`)
+	// Lambda's alias Name pattern is (?!^[0-9]+$)([a-zA-Z0-9-_]+): not all digits, which Go's
+	// regexp cannot say; IsVersion covers that half.
+	aliasNameRE = regexp.MustCompile(`^[a-zA-Z0-9-_]+$`)
+)
+
+// IsVersion reports whether q names a published version ("1", "2", …), as opposed to $LATEST
+// or an alias.
+func IsVersion(q string) bool { return versionRE.MatchString(q) && len(q) <= 20 }
+
+// QualifiedArn is arn with ":qualifier" appended ("" leaves it unqualified).
+func QualifiedArn(arn, qualifier string) string {
+	if qualifier == "" {
+		return arn
+	}
+	return arn + ":" + qualifier
+}
+
+// Alias is one function alias. JSON names are Lambda's AliasConfiguration names.
+type Alias struct {
+	AliasArn        string         `json:"AliasArn"`
+	Name            string         `json:"Name"`
+	FunctionVersion string         `json:"FunctionVersion"`
+	Description     string         `json:"Description"`
+	RoutingConfig   *RoutingConfig `json:"RoutingConfig,omitempty"`
+	RevisionId      string         `json:"RevisionId"`
+}
+
+// RoutingConfig is AliasRoutingConfiguration: at most one additional version and the share
+// of invocations (0.0–1.0) it gets.
+type RoutingConfig struct {
+	AdditionalVersionWeights map[string]float64 `json:"AdditionalVersionWeights"`
+}
+
+// Versions returns the versions the alias can run: its FunctionVersion first, then the
+// additional version of its routing configuration, if any.
+func (a *Alias) Versions() []string {
+	out := []string{a.FunctionVersion}
+	if a.RoutingConfig != nil {
+		for v := range a.RoutingConfig.AdditionalVersionWeights {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Pick chooses the version one invocation runs, given r uniform in [0, 1): the additional
+// version when r falls below its weight, the alias's FunctionVersion otherwise.
+func (a *Alias) Pick(r float64) string {
+	if a.RoutingConfig != nil {
+		for v, w := range a.RoutingConfig.AdditionalVersionWeights {
+			if r < w {
+				return v
+			}
+		}
+	}
+	return a.FunctionVersion
+}
+
+// Clone returns a deep copy.
+func (a *Alias) Clone() *Alias {
+	c := *a
+	if a.RoutingConfig != nil {
+		c.RoutingConfig = &RoutingConfig{AdditionalVersionWeights: maps.Clone(a.RoutingConfig.AdditionalVersionWeights)}
+	}
+	return &c
+}
+
+// AliasInput is CreateAliasRequest and UpdateAliasRequest as decoded from the wire.
+type AliasInput struct {
+	Name            *string        `json:"Name"`
+	FunctionVersion *string        `json:"FunctionVersion"`
+	Description     *string        `json:"Description"`
+	RoutingConfig   *RoutingConfig `json:"RoutingConfig"`
+	RevisionId      *string        `json:"RevisionId"`
+}
+
+// ValidateAliasName checks an alias name as Lambda does (member is "name" on the wire).
+func ValidateAliasName(name string) error {
+	switch {
+	case name == "":
+		return &Error{Validation: true, Message: "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null."}
+	case len(name) > 128:
+		return &Error{Validation: true, Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'name' failed to satisfy constraint: Member must have length less than or equal to 128", name)}
+	case !aliasNameRE.MatchString(name) || versionRE.MatchString(name):
+		return &Error{Validation: true, Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)", name)}
+	}
+	return nil
+}
+
+// ValidateAliasVersion checks an alias's FunctionVersion member: $LATEST or a version number.
+func ValidateAliasVersion(v string) error {
+	if v == "" {
+		return &Error{Validation: true, Message: "1 validation error detected: Value null at 'functionVersion' failed to satisfy constraint: Member must not be null."}
+	}
+	if v != Latest && !IsVersion(v) {
+		return &Error{Validation: true, Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'functionVersion' failed to satisfy constraint: Member must satisfy regular expression pattern: (\\$LATEST|[0-9]+)", v)}
+	}
+	return nil
+}
+
+// ValidateRouting checks a routing configuration for an alias on primary. kafkaesm splits
+// between two versions, as Lambda: one additional version, a published one, not the primary.
+func ValidateRouting(rc *RoutingConfig, primary string) error {
+	if rc == nil || len(rc.AdditionalVersionWeights) == 0 {
+		return nil
+	}
+	if len(rc.AdditionalVersionWeights) > 1 {
+		return invalid("Number of items in AdditionalVersionWeights cannot be greater than 1")
+	}
+	for v, w := range rc.AdditionalVersionWeights {
+		if !IsVersion(v) {
+			return &Error{Validation: true, Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [0-9]+]", v)}
+		}
+		if w < 0 || w > 1 {
+			return &Error{Validation: true, Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0]", strconv.FormatFloat(w, 'f', -1, 64))}
+		}
+		if primary == Latest {
+			return invalid("$LATEST is not supported for an alias pointing to more than 1 version")
+		}
+		if v == primary {
+			return invalid("Invalid function version %s. Function version %s is already included in routing configuration.", v, v)
+		}
+	}
+	return nil
+}
+
+// SameSnapshot reports whether publishing b after a would publish the same code and
+// configuration: Lambda then publishes nothing and returns the existing version. Identity
+// (ARN, Version, RevisionId, LastModified) and the version's Description do not count.
+func SameSnapshot(a, b *Function) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	x, y := a.Clone(), b.Clone()
+	for _, f := range []*Function{x, y} {
+		f.FunctionArn, f.Version, f.RevisionId, f.LastModified, f.Description = "", "", "", "", ""
+		f.ReservedConcurrentExecutions, f.Tags, f.State, f.LastUpdateStatus = nil, nil, "", ""
+		if f.Environment != nil && len(f.Environment.Variables) == 0 {
+			f.Environment = nil
+		}
+	}
+	return x.CodeSha256 == y.CodeSha256 && x.CodeDir == y.CodeDir && sameConfig(x, y)
+}
+
+func sameConfig(a, b *Function) bool {
+	return a.Runtime == b.Runtime && a.Role == b.Role && a.Handler == b.Handler && a.CodeSize == b.CodeSize &&
+		a.Timeout == b.Timeout && a.MemorySize == b.MemorySize && a.PackageType == b.PackageType &&
+		slices.Equal(a.Architectures, b.Architectures) && sameEnv(a.Environment, b.Environment) &&
+		sameTarget(a.HTTPTarget, b.HTTPTarget)
+}
+
+func sameEnv(a, b *Environment) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return maps.Equal(a.Variables, b.Variables)
+}
+
+func sameTarget(a, b *HTTPTarget) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// Snapshot is the version of f that PublishVersion creates: its code and configuration,
+// numbered version, with the version's ARN and description ("" keeps f's).
+func (f *Function) Snapshot(version, description string, now time.Time, revisionID string) *Function {
+	v := f.Clone()
+	v.Version = version
+	v.FunctionArn = QualifiedArn(UnqualifiedArn(f.FunctionArn), version)
+	if description != "" {
+		v.Description = description
+	}
+	v.LastModified = now.UTC().Format(LastModifiedLayout)
+	v.RevisionId = revisionID
+	v.ReservedConcurrentExecutions = nil
+	return v
+}
