@@ -76,18 +76,15 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	fn, nameQualifier, err := s.cfg.Functions.Resolve(r.Context(), name)
+	// The function, version or alias must exist now; the engine resolves the qualifier again
+	// when the invocation starts (an alias may have moved, and a weighted one picks a version
+	// per invocation).
+	fn, err := s.cfg.Functions.Resolve(r.Context(), name, qualifier)
 	if err != nil {
 		s.writeInvokeError(w, r, name, qualifier, err)
 		return
 	}
-	if qualifier == "" {
-		qualifier = nameQualifier
-	}
-	if (nameQualifier != "" && nameQualifier != qualifier) || (qualifier != "" && qualifier != "$LATEST") {
-		s.writeInvokeError(w, r, name, qualifier, invoke.ErrFunctionNotFound)
-		return
-	}
+	_, qualifier, _ = invoke.Qualify(name, qualifier)
 	req := invoke.Request{
 		Function:      fn.FunctionName,
 		Qualifier:     qualifier,
@@ -111,7 +108,6 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 			s.writeInvokeError(w, r, name, qualifier, err)
 			return
 		}
-		w.Header().Set("X-Amz-Executed-Version", "$LATEST")
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os/exec"
@@ -118,15 +119,17 @@ type Engine struct {
 	mu     sync.Mutex
 	closed bool
 	busy   int // executions in progress, all functions
-	pools  map[string]*pool
+	pools  map[poolKey]*pool
+	fnBusy map[string]int    // executions in progress per function, all versions
 	envs   map[*env]struct{} // every live environment
 	logs   map[string]*fnLog
 	wg     sync.WaitGroup // environment supervisors, retirements, the reaper
 	stop   chan struct{}
 }
 
-// pool is one function's environments. Guarded by Engine.mu.
+// pool is one function version's environments. Guarded by Engine.mu.
 type pool struct {
+	fn   string // the function's name
 	rev  string
 	busy int
 	idle []*env // most recently used last: reuse the warmest
@@ -138,11 +141,12 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		cfg:   cfg,
-		pools: make(map[string]*pool),
-		envs:  make(map[*env]struct{}),
-		logs:  make(map[string]*fnLog),
-		stop:  make(chan struct{}),
+		cfg:    cfg,
+		pools:  make(map[poolKey]*pool),
+		fnBusy: make(map[string]int),
+		envs:   make(map[*env]struct{}),
+		logs:   make(map[string]*fnLog),
+		stop:   make(chan struct{}),
 	}
 	e.wg.Add(1)
 	go e.reap()
@@ -182,18 +186,9 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
 	if len(req.Payload) > function.MaxPayload {
 		return Result{}, ErrRequestTooLarge
 	}
-	fn, q, err := e.cfg.Functions.Resolve(ctx, req.Function)
+	fn, err := e.cfg.Functions.Resolve(ctx, req.Function, req.Qualifier)
 	if err != nil {
 		return Result{}, err
-	}
-	if req.Qualifier != "" {
-		if q != "" && q != req.Qualifier {
-			return Result{}, fmt.Errorf("%w: qualifier %q does not match %q", ErrFunctionNotFound, req.Qualifier, q)
-		}
-		q = req.Qualifier
-	}
-	if q != "" && q != "$LATEST" {
-		return Result{}, fmt.Errorf("%w: only $LATEST is published, not %q", ErrFunctionNotFound, q)
 	}
 	id := req.RequestID
 	if id == "" {
@@ -209,7 +204,7 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
 	start := time.Now()
 	inv := &invocation{
 		id:        id,
-		arn:       function.Arn(e.cfg.Region, e.cfg.AccountID, fn.FunctionName),
+		arn:       invokedArn(e.cfg.Region, e.cfg.AccountID, fn.FunctionName, req),
 		payload:   req.Payload,
 		trace:     req.TraceID,
 		clientCtx: req.ClientContext,
@@ -226,7 +221,7 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
 		res, err = e.invokeProcess(ctx, fn, p, inv, req.Tail)
 	}
 	res.RequestID = id
-	res.ExecutedVersion = "$LATEST"
+	res.ExecutedVersion = versionOf(fn)
 	if o := e.cfg.Observer; o != nil {
 		d := res.Duration
 		if d <= 0 {
@@ -237,16 +232,12 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
 	return res, err
 }
 
-// Concurrency returns the executions in progress per function (functions with none may be
-// missing), for the ConcurrentExecutions metric.
+// Concurrency returns the executions in progress per function, all versions together
+// (functions with none may be missing), for the ConcurrentExecutions metric.
 func (e *Engine) Concurrency() map[string]int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make(map[string]int, len(e.pools))
-	for name, p := range e.pools {
-		out[name] = p.busy
-	}
-	return out
+	return maps.Clone(e.fnBusy)
 }
 
 // revision identifies the configuration an environment was started with: any change that
@@ -280,7 +271,9 @@ func revision(fn *function.Function) string {
 }
 
 // acquire takes one execution slot for fn, or throttles. On a new revision it retires the
-// idle environments of the old one; busy ones are retired when they are released.
+// idle environments of the old one; busy ones are retired when they are released. Each
+// version has its own pool of environments; the function's reserved concurrency counts the
+// executions of all its versions together, as Lambda's.
 func (e *Engine) acquire(fn *function.Function) (*pool, error) {
 	rev := revision(fn)
 	e.mu.Lock()
@@ -288,24 +281,27 @@ func (e *Engine) acquire(fn *function.Function) (*pool, error) {
 	if e.closed {
 		return nil, ErrClosed
 	}
-	p := e.pools[fn.FunctionName]
+	k := poolKey{fn.FunctionName, versionOf(fn)}
+	p := e.pools[k]
 	if p == nil {
 		p = &pool{rev: rev}
-		e.pools[fn.FunctionName] = p
+		e.pools[k] = p
 	}
 	if p.rev != rev {
 		p.rev = rev
 		e.retireLocked(p.idle)
 		p.idle = nil
 	}
-	if r := fn.ReservedConcurrentExecutions; r != nil && p.busy >= *r {
+	if r := fn.ReservedConcurrentExecutions; r != nil && e.fnBusy[fn.FunctionName] >= *r {
 		return nil, &ThrottleError{Reason: ReasonReservedConcurrency}
 	}
 	if e.busy >= e.cfg.MaxConcurrency {
 		return nil, &ThrottleError{Reason: ReasonConcurrency}
 	}
 	p.busy++
+	e.fnBusy[fn.FunctionName]++
 	e.busy++
+	p.fn = fn.FunctionName
 	return p, nil
 }
 
@@ -314,6 +310,9 @@ func (e *Engine) release(p *pool, v *env, healthy bool) {
 	e.mu.Lock()
 	p.busy--
 	e.busy--
+	if e.fnBusy[p.fn]--; e.fnBusy[p.fn] <= 0 {
+		delete(e.fnBusy, p.fn)
+	}
 	if v != nil && healthy && !e.closed && v.rev == p.rev {
 		v.lastUsed = time.Now()
 		p.idle = append(p.idle, v)
@@ -372,7 +371,7 @@ func (e *Engine) reap() {
 			return
 		}
 		var old []*env
-		for name, p := range e.pools {
+		for k, p := range e.pools {
 			keep := p.idle[:0]
 			for _, v := range p.idle {
 				if v.lastUsed.Before(cutoff) {
@@ -384,7 +383,7 @@ func (e *Engine) reap() {
 			clear(p.idle[len(keep):])
 			p.idle = keep
 			if p.busy == 0 && len(p.idle) == 0 {
-				delete(e.pools, name) // forgets deleted functions too
+				delete(e.pools, k) // forgets deleted functions and versions too
 			}
 		}
 		e.retireLocked(old)
@@ -392,21 +391,25 @@ func (e *Engine) reap() {
 	}
 }
 
-// Retire retires a function's environments after its code or configuration changed or it was
+// Retire retires the environments of every version of a function after its code or configuration changed or it was
 // deleted (api.Config.FunctionChanged): idle ones are killed now, busy ones when their
 // invocation ends. Invoke notices new revisions by itself; Retire frees the processes of a
 // deleted function at once and does not wait for the next invocation.
 func (e *Engine) Retire(name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	p := e.pools[name]
-	if p == nil || e.closed {
+	if e.closed {
 		return
 	}
-	p.rev = "" // matches no environment
-	e.retireLocked(p.idle)
-	clear(p.idle)
-	p.idle = nil
+	for k, p := range e.pools {
+		if k.name != name {
+			continue
+		}
+		p.rev = "" // matches no environment
+		e.retireLocked(p.idle)
+		clear(p.idle)
+		p.idle = nil
+	}
 }
 
 // fnLog returns the function's log writer.

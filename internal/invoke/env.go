@@ -115,7 +115,7 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 		fn:         fn,
 		rev:        rev,
 		log:        e.fnLog(fn.FunctionName),
-		stream:     now.UTC().Format("2006/01/02") + "/[$LATEST]" + strings.ReplaceAll(newUUID(), "-", ""),
+		stream:     now.UTC().Format("2006/01/02") + "/[" + versionOf(fn) + "]" + strings.ReplaceAll(newUUID(), "-", ""),
 		started:    now,
 		ln:         ln,
 		pw:         pw,
@@ -184,7 +184,7 @@ func (v *env) environ(addr, codeDir string) []string {
 		"AWS_LAMBDA_RUNTIME_API="+addr,
 		"_HANDLER="+fn.Handler,
 		"AWS_LAMBDA_FUNCTION_NAME="+fn.FunctionName,
-		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"AWS_LAMBDA_FUNCTION_VERSION="+versionOf(fn),
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(mem),
 		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+fn.FunctionName,
 		"AWS_LAMBDA_LOG_STREAM_NAME="+v.stream,
@@ -330,7 +330,7 @@ func (v *env) next(w http.ResponseWriter, r *http.Request) {
 	v.mu.Unlock()
 	// START is written here, before the runtime can see the event, so that it precedes all of
 	// the invocation's output in the log.
-	v.emit(time.Now(), []byte("START RequestId: "+inv.id+" Version: $LATEST"))
+	v.emit(time.Now(), []byte("START RequestId: "+inv.id+" Version: "+versionOf(v.fn)))
 	h := w.Header()
 	inv.setRuntimeHeaders(h)
 	h["Content-Type"] = []string{"application/json"}
@@ -414,7 +414,7 @@ func (v *env) extRegister(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 	w.Header().Set("Lambda-Extension-Identifier", newUUID())
 	WriteJSONBytes(w, http.StatusOK, []byte(`{"functionName":"`+v.fn.FunctionName+
-		`","functionVersion":"$LATEST","handler":"`+v.fn.Handler+`"}`))
+		`","functionVersion":"`+versionOf(v.fn)+`","handler":"`+v.fn.Handler+`"}`))
 }
 
 // extNext never delivers an event: environments are killed, not shut down politely.

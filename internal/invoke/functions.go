@@ -3,22 +3,36 @@ package invoke
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 
 	"github.com/kafkaesm/kafkaesm/internal/function"
 )
 
-// Functions resolves the function an invocation names. The store implements it in production;
-// tests use MapFunctions.
+// Functions resolves what an invocation runs. The store (through CachedFunctions) implements
+// it in production; tests use MapFunctions.
 //
 // Resolve accepts a name, a full ARN or a partial ARN ("123456789012:function:NAME"), each
-// optionally with ":QUALIFIER". It returns the function and the qualifier found in the name
-// ("" when none), or an error wrapping ErrFunctionNotFound. The returned Function must not be
-// modified by the caller and must not be modified by the implementation afterwards either: the
+// optionally with ":QUALIFIER", and the Invoke API's Qualifier ("" when not given; when both
+// are given they must agree). It returns the configuration of the version this one invocation
+// runs: $LATEST when unqualified, the version named, or the version an alias points at now. A
+// weighted alias picks one of its two versions for each call, so every call (every batch of a
+// mapping) runs what the qualifier resolves to at that moment. The returned Function's Version
+// is the version that runs; its ReservedConcurrentExecutions is the function's. Unknown
+// functions, versions and aliases are an error wrapping ErrFunctionNotFound. The returned
+// Function must not be modified by the caller nor afterwards by the implementation: the
 // engine keeps it as the configuration of the environments it starts.
 type Functions interface {
-	Resolve(ctx context.Context, nameOrArn string) (fn *function.Function, qualifier string, err error)
+	Resolve(ctx context.Context, nameOrArn, qualifier string) (*function.Function, error)
+}
+
+// Source reads functions, versions and aliases by bare name (the store). Each method returns
+// an error its isNotFound recognises (store.ErrNotFound) when there is no such thing.
+type Source interface {
+	GetFunction(ctx context.Context, name string) (*function.Function, error)
+	GetFunctionVersion(ctx context.Context, name, version string) (*function.Function, error)
+	GetAlias(ctx context.Context, name, alias string) (*function.Alias, error)
 }
 
 // ParseFunctionName splits a function name, full ARN or partial ARN into the bare name and
@@ -45,11 +59,109 @@ func ParseFunctionName(s string) (name, qualifier string) {
 	return name, qualifier
 }
 
-// MapFunctions is an in-memory Functions, safe for concurrent use. Put replaces a function
-// (a new revision); the engine notices the change through its revision fields.
+// Qualify combines the qualifier in nameOrArn with an explicit one: the bare name and the
+// qualifier that applies ("" for unqualified). Two different qualifiers name nothing.
+func Qualify(nameOrArn, qualifier string) (name, q string, err error) {
+	name, q = ParseFunctionName(nameOrArn)
+	if qualifier != "" {
+		if q != "" && q != qualifier {
+			return name, qualifier, fmt.Errorf("%w: qualifier %q does not match %q", ErrFunctionNotFound, qualifier, q)
+		}
+		q = qualifier
+	}
+	return name, q, nil
+}
+
+// target is what a qualifier resolves to: one version, or an alias and its versions.
+type target struct {
+	alias    *function.Alias
+	versions map[string]*function.Function // by Version
+	only     *function.Function            // when not an alias
+}
+
+func (t *target) pick() *function.Function {
+	if t.alias == nil {
+		return t.only
+	}
+	if t.alias.RoutingConfig == nil || len(t.alias.RoutingConfig.AdditionalVersionWeights) == 0 {
+		return t.versions[t.alias.FunctionVersion]
+	}
+	return t.versions[t.alias.Pick(rand.Float64())]
+}
+
+// load resolves name and q through src. isNotFound recognises src's not-found error.
+func load(ctx context.Context, src Source, isNotFound func(error) bool, name, q string) (*target, error) {
+	wrap := func(err error, what string) error {
+		if isNotFound != nil && isNotFound(err) {
+			return fmt.Errorf("%w: %s", ErrFunctionNotFound, what)
+		}
+		return err
+	}
+	qualified := name
+	if q != "" {
+		qualified += ":" + q
+	}
+	latest, err := src.GetFunction(ctx, name)
+	if err != nil {
+		return nil, wrap(err, qualified)
+	}
+	version := func(v string) (*function.Function, error) {
+		if v == function.Latest {
+			return withVersion(latest, function.Latest), nil
+		}
+		fn, err := src.GetFunctionVersion(ctx, name, v)
+		if err != nil {
+			return nil, wrap(err, name+":"+v)
+		}
+		c := fn.Clone() // never modify what src returned
+		c.Version = v
+		c.ReservedConcurrentExecutions = latest.ReservedConcurrentExecutions
+		return c, nil
+	}
+	if q == "" || q == function.Latest || function.IsVersion(q) {
+		if q == "" {
+			q = function.Latest
+		}
+		fn, err := version(q)
+		if err != nil {
+			return nil, err
+		}
+		return &target{only: fn}, nil
+	}
+	a, err := src.GetAlias(ctx, name, q)
+	if err != nil {
+		return nil, wrap(err, qualified)
+	}
+	t := &target{alias: a, versions: make(map[string]*function.Function)}
+	for _, v := range a.Versions() {
+		fn, err := version(v)
+		if err != nil {
+			return nil, err
+		}
+		t.versions[v] = fn
+	}
+	return t, nil
+}
+
+// withVersion is fn with Version set, copied only when it differs (the store's $LATEST record
+// already says "$LATEST").
+func withVersion(fn *function.Function, v string) *function.Function {
+	if fn.Version == v {
+		return fn
+	}
+	c := fn.Clone()
+	c.Version = v
+	return c
+}
+
+// MapFunctions is an in-memory Functions and Source, safe for concurrent use. Put replaces a
+// function's $LATEST (a new revision); the engine notices the change through its revision
+// fields.
 type MapFunctions struct {
-	mu sync.RWMutex
-	m  map[string]*function.Function
+	mu       sync.RWMutex
+	m        map[string]*function.Function
+	versions map[string]map[string]*function.Function
+	aliases  map[string]map[string]*function.Alias
 }
 
 // Put stores fn under fn.FunctionName. fn must not be modified afterwards.
@@ -62,71 +174,136 @@ func (m *MapFunctions) Put(fn *function.Function) {
 	m.m[fn.FunctionName] = fn
 }
 
-// Delete removes a function.
+// PutVersion stores a published version (fn.Version "1", "2", …).
+func (m *MapFunctions) PutVersion(fn *function.Function) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.versions == nil {
+		m.versions = make(map[string]map[string]*function.Function)
+	}
+	if m.versions[fn.FunctionName] == nil {
+		m.versions[fn.FunctionName] = make(map[string]*function.Function)
+	}
+	m.versions[fn.FunctionName][fn.Version] = fn
+}
+
+// PutAlias stores (or replaces) an alias of function name.
+func (m *MapFunctions) PutAlias(name string, a *function.Alias) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.aliases == nil {
+		m.aliases = make(map[string]map[string]*function.Alias)
+	}
+	if m.aliases[name] == nil {
+		m.aliases[name] = make(map[string]*function.Alias)
+	}
+	m.aliases[name][a.Name] = a.Clone()
+}
+
+// Delete removes a function with its versions and aliases.
 func (m *MapFunctions) Delete(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.m, name)
+	delete(m.versions, name)
+	delete(m.aliases, name)
+}
+
+// GetFunction implements Source.
+func (m *MapFunctions) GetFunction(_ context.Context, name string) (*function.Function, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if fn, ok := m.m[name]; ok {
+		return fn, nil
+	}
+	return nil, ErrFunctionNotFound
+}
+
+// GetFunctionVersion implements Source.
+func (m *MapFunctions) GetFunctionVersion(_ context.Context, name, version string) (*function.Function, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if fn, ok := m.versions[name][version]; ok {
+		return fn, nil
+	}
+	return nil, ErrFunctionNotFound
+}
+
+// GetAlias implements Source.
+func (m *MapFunctions) GetAlias(_ context.Context, name, alias string) (*function.Alias, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if a, ok := m.aliases[name][alias]; ok {
+		return a.Clone(), nil
+	}
+	return nil, ErrFunctionNotFound
 }
 
 // Resolve implements Functions.
-func (m *MapFunctions) Resolve(_ context.Context, nameOrArn string) (*function.Function, string, error) {
-	name, q := ParseFunctionName(nameOrArn)
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	fn, ok := m.m[name]
-	if !ok {
-		return nil, q, ErrFunctionNotFound
+func (m *MapFunctions) Resolve(ctx context.Context, nameOrArn, qualifier string) (*function.Function, error) {
+	name, q, err := Qualify(nameOrArn, qualifier)
+	if err != nil {
+		return nil, err
 	}
-	return fn, q, nil
+	t, err := load(ctx, m, nil, name, q)
+	if err != nil {
+		return nil, err
+	}
+	return t.pick(), nil
 }
 
-// FunctionGetter reads one function by bare name (the store's GetFunction).
-type FunctionGetter func(ctx context.Context, name string) (*function.Function, error)
-
-// CachedFunctions resolves functions through a FunctionGetter and caches them, so that a
-// poller invoking at high rates does not read the store for every batch. The API must call
-// Invalidate whenever a function changes or is deleted (api.Config.FunctionChanged).
+// CachedFunctions resolves functions through a Source and caches what each qualifier
+// resolves to, so that a poller invoking at high rates does not read the store for every
+// batch. The API must call Invalidate whenever a function, one of its versions or one of its
+// aliases changes or is deleted (api.Config.FunctionChanged): the next invocation then reads
+// the store again, so an alias update moves the next batch to the new version.
 type CachedFunctions struct {
-	get      FunctionGetter
+	src      Source
 	notFound func(error) bool
 
 	mu  sync.Mutex
-	gen uint64 // bumped by Invalidate: a read that raced with it is not cached
-	m   map[string]*function.Function
+	gen uint64                        // bumped by Invalidate: a read that raced with it is not cached
+	m   map[string]map[string]*target // function name → qualifier ("" = $LATEST) → target
 }
 
-// NewCachedFunctions wraps get; isNotFound recognises get's not-found error (store.ErrNotFound).
-func NewCachedFunctions(get FunctionGetter, isNotFound func(error) bool) *CachedFunctions {
-	return &CachedFunctions{get: get, notFound: isNotFound, m: make(map[string]*function.Function)}
+// NewCachedFunctions wraps src; isNotFound recognises src's not-found error (store.ErrNotFound).
+func NewCachedFunctions(src Source, isNotFound func(error) bool) *CachedFunctions {
+	return &CachedFunctions{src: src, notFound: isNotFound, m: make(map[string]map[string]*target)}
 }
 
 // Resolve implements Functions.
-func (c *CachedFunctions) Resolve(ctx context.Context, nameOrArn string) (*function.Function, string, error) {
-	name, q := ParseFunctionName(nameOrArn)
+func (c *CachedFunctions) Resolve(ctx context.Context, nameOrArn, qualifier string) (*function.Function, error) {
+	name, q, err := Qualify(nameOrArn, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	if q == function.Latest {
+		q = ""
+	}
 	c.mu.Lock()
-	fn, ok := c.m[name]
+	t, ok := c.m[name][q]
 	gen := c.gen
 	c.mu.Unlock()
 	if ok {
-		return fn, q, nil
+		return t.pick(), nil
 	}
-	fn, err := c.get(ctx, name)
+	t, err = load(ctx, c.src, c.notFound, name, q)
 	if err != nil {
-		if c.notFound != nil && c.notFound(err) {
-			return nil, q, fmt.Errorf("%w: %s", ErrFunctionNotFound, name)
-		}
-		return nil, q, err
+		return nil, err
 	}
 	c.mu.Lock()
 	if c.gen == gen {
-		c.m[name] = fn
+		if c.m[name] == nil {
+			c.m[name] = make(map[string]*target)
+		}
+		c.m[name][q] = t
 	}
 	c.mu.Unlock()
-	return fn, q, nil
+	return t.pick(), nil
 }
 
-// Invalidate forgets a function after it changed or was deleted.
+// Invalidate forgets everything cached about a function after it, a version or an alias of
+// it changed or was deleted.
 func (c *CachedFunctions) Invalidate(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

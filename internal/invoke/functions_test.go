@@ -23,35 +23,39 @@ func TestParseFunctionName(t *testing.T) {
 	}
 }
 
+// countingSource counts reads of a MapFunctions.
+type countingSource struct {
+	*MapFunctions
+	reads int
+}
+
+func (c *countingSource) GetFunction(ctx context.Context, name string) (*function.Function, error) {
+	c.reads++
+	return c.MapFunctions.GetFunction(ctx, name)
+}
+
 func TestCachedFunctions(t *testing.T) {
-	errNotFound := errors.New("store: not found")
-	reads := 0
-	cur := &function.Function{FunctionName: "f", RevisionId: "1"}
-	c := NewCachedFunctions(func(_ context.Context, name string) (*function.Function, error) {
-		reads++
-		if name != "f" || cur == nil {
-			return nil, errNotFound
-		}
-		return cur, nil
-	}, func(err error) bool { return errors.Is(err, errNotFound) })
+	src := &countingSource{MapFunctions: &MapFunctions{}}
+	src.Put(&function.Function{FunctionName: "f", RevisionId: "1"})
+	c := NewCachedFunctions(src, func(err error) bool { return errors.Is(err, ErrFunctionNotFound) })
 	ctx := context.Background()
 	for range 3 {
-		fn, _, err := c.Resolve(ctx, "arn:aws:lambda:us-east-1:000000000000:function:f")
-		if err != nil || fn.RevisionId != "1" {
+		fn, err := c.Resolve(ctx, "arn:aws:lambda:us-east-1:000000000000:function:f", "")
+		if err != nil || fn.RevisionId != "1" || fn.Version != "$LATEST" {
 			t.Fatalf("resolve: %v %v", fn, err)
 		}
 	}
-	if reads != 1 {
-		t.Errorf("store reads = %d, want 1 (cached)", reads)
+	if src.reads != 1 {
+		t.Errorf("store reads = %d, want 1 (cached)", src.reads)
 	}
-	cur = &function.Function{FunctionName: "f", RevisionId: "2"}
+	src.Put(&function.Function{FunctionName: "f", RevisionId: "2"})
 	c.Invalidate("f")
-	if fn, _, _ := c.Resolve(ctx, "f"); fn.RevisionId != "2" {
+	if fn, _ := c.Resolve(ctx, "f", ""); fn.RevisionId != "2" {
 		t.Errorf("after Invalidate: revision %s", fn.RevisionId)
 	}
-	cur = nil
+	src.Delete("f")
 	c.Invalidate("f")
-	if _, _, err := c.Resolve(ctx, "f"); !errors.Is(err, ErrFunctionNotFound) {
+	if _, err := c.Resolve(ctx, "f", ""); !errors.Is(err, ErrFunctionNotFound) {
 		t.Errorf("deleted: %v", err)
 	}
 }

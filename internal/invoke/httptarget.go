@@ -26,7 +26,7 @@ func (e *Engine) invokeHTTP(ctx context.Context, fn *function.Function, inv *inv
 	}
 	start := time.Now()
 	inv.deadline = start.Add(timeout)
-	startLine := "START RequestId: " + inv.id + " Version: $LATEST"
+	startLine := "START RequestId: " + inv.id + " Version: " + versionOf(fn)
 	log.writeLine(start, []byte(startLine))
 	if capture != nil {
 		capture.writeLine([]byte(startLine))

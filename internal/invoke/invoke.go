@@ -38,7 +38,7 @@ type Result struct {
 	Payload []byte
 	// FunctionError is "" on success, else "Unhandled" (or "Handled"), as X-Amz-Function-Error.
 	FunctionError string
-	// ExecutedVersion is X-Amz-Executed-Version ("$LATEST").
+	// ExecutedVersion is X-Amz-Executed-Version: the version that ran ("$LATEST", "3").
 	ExecutedVersion string
 	// LogTail is the last 4 KB of the invocation's log when requested.
 	LogTail []byte
@@ -52,8 +52,8 @@ type Result struct {
 type Request struct {
 	// Function is a function name, ARN or partial ARN, optionally with a qualifier.
 	Function string
-	// Qualifier is the Invoke API's Qualifier parameter; "" or "$LATEST" (versions and aliases
-	// are not implemented, so anything else is ErrFunctionNotFound).
+	// Qualifier is the Invoke API's Qualifier parameter: "", "$LATEST", a version or an alias,
+	// resolved when the invocation starts (Functions.Resolve).
 	Qualifier string
 	// Payload is the event. It is handed to the runtime as is, without a copy: the caller must
 	// not modify it until Invoke returns.

@@ -213,7 +213,7 @@ func (e *Engine) failReport(v *env, inv *invocation, tail bool, payload []byte, 
 		capture = &tailBuf{}
 	}
 	res := Result{FunctionError: "Unhandled", Payload: payload}
-	msg := "START RequestId: " + inv.id + " Version: $LATEST"
+	msg := "START RequestId: " + inv.id + " Version: " + versionOf(v.fn)
 	v.log.writeLine(time.Now(), []byte(msg))
 	if capture != nil {
 		capture.writeLine([]byte(msg))

@@ -9,7 +9,7 @@ import (
 // functionRuntime is the node's function data plane: the cached function resolver, the engine
 // running execution environments and HTTP targets, and the Event queue. Wiring (in New):
 //
-//	fr, err := newFunctionRuntime(cfg, st.GetFunction, func(err error) bool { return errors.Is(err, store.ErrNotFound) })
+//	fr, err := newFunctionRuntime(cfg, st, func(err error) bool { return errors.Is(err, store.ErrNotFound) })
 //	api.Config{…, Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed}
 //	// the pollers invoke through fr.Engine; on shutdown, after the HTTP server and the pollers: fr.Close()
 type functionRuntime struct {
@@ -18,8 +18,8 @@ type functionRuntime struct {
 	Async     *invoke.Async
 }
 
-func newFunctionRuntime(cfg Config, get invoke.FunctionGetter, isNotFound func(error) bool, obs invoke.Observer) (*functionRuntime, error) {
-	fns := invoke.NewCachedFunctions(get, isNotFound)
+func newFunctionRuntime(cfg Config, src invoke.Source, isNotFound func(error) bool, obs invoke.Observer) (*functionRuntime, error) {
+	fns := invoke.NewCachedFunctions(src, isNotFound)
 	eng, err := invoke.New(invoke.Config{Functions: fns, DataDir: cfg.DataDir, Region: cfg.Region,
 		AccountID: cfg.AccountID, Logger: cfg.Logger, Observer: obs})
 	if err != nil {
@@ -32,8 +32,8 @@ func newFunctionRuntime(cfg Config, get invoke.FunctionGetter, isNotFound func(e
 	return &functionRuntime{Functions: fns, Engine: eng, Async: async}, nil
 }
 
-// Changed is api.Config.FunctionChanged: forget the cached configuration and retire the
-// function's environments.
+// Changed is api.Config.FunctionChanged, called when a function, a version or an alias changed:
+// forget what its qualifiers resolved to and retire the function's environments.
 func (f *functionRuntime) Changed(name string) {
 	f.Functions.Invalidate(name)
 	f.Engine.Retire(name)

@@ -15,19 +15,13 @@ import (
 func TestFunctionRuntime(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`"v1"`)) }))
 	defer target.Close()
-	errNotFound := errors.New("not found")
-	fn := &function.Function{FunctionName: "f", Timeout: 3, HTTPTarget: &function.HTTPTarget{URL: target.URL}}
-	get := func(_ context.Context, name string) (*function.Function, error) {
-		if fn == nil || name != fn.FunctionName {
-			return nil, errNotFound
-		}
-		return fn, nil
-	}
+	fns := &invoke.MapFunctions{}
+	fns.Put(&function.Function{FunctionName: "f", Timeout: 3, HTTPTarget: &function.HTTPTarget{URL: target.URL}})
 	cfg := Config{DataDir: t.TempDir()}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	fr, err := newFunctionRuntime(cfg, get, func(err error) bool { return errors.Is(err, errNotFound) }, nil)
+	fr, err := newFunctionRuntime(cfg, fns, func(err error) bool { return errors.Is(err, invoke.ErrFunctionNotFound) }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +32,7 @@ func TestFunctionRuntime(t *testing.T) {
 	if err != nil || string(res.Payload) != `"v1"` {
 		t.Fatalf("invoke: %v %s", err, res.Payload)
 	}
-	fn = nil
+	fns.Delete("f")
 	fr.Changed("f")
 	if _, err := fr.Engine.Invoke(ctx, invoke.Request{Function: "f"}); !errors.Is(err, invoke.ErrFunctionNotFound) {
 		t.Fatalf("after delete: %v", err)

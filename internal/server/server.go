@@ -150,7 +150,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	met := metrics.New(metrics.Config{})
-	fr, err := newFunctionRuntime(cfg, st.GetFunction, func(err error) bool { return errors.Is(err, store.ErrNotFound) }, met)
+	fr, err := newFunctionRuntime(cfg, st, func(err error) bool { return errors.Is(err, store.ErrNotFound) }, met)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
