@@ -38,6 +38,10 @@ type Config struct {
 	// FunctionChanged is called after a function's code or configuration changed or it was
 	// deleted, so the invoker can retire environments. Optional.
 	FunctionChanged func(name string)
+	// QualifierChanged is called after a version was published or an alias was created,
+	// updated or deleted, so that cached resolutions of the function's qualifiers are
+	// forgotten (warm environments stay: versions are immutable). Optional.
+	QualifierChanged func(name string)
 }
 
 func (c *Config) setDefaults() {

@@ -81,6 +81,9 @@ func apiError(err error) (*Error, bool) {
 		}
 		return &Error{Code: InvalidParameterValue, Message: me.Message}, true
 	}
+	if errors.Is(err, function.ErrRevisionMismatch) {
+		return errRevisionMismatch, true
+	}
 	var fe *function.Error
 	if errors.As(err, &fe) {
 		if fe.Validation {

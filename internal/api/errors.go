@@ -26,6 +26,9 @@ const (
 	InvalidSignature      Code = "InvalidSignatureException"
 	CodeStorageExceeded   Code = "CodeStorageExceededException"
 	InvalidZipFile        Code = "InvalidZipFileException"
+	PreconditionFailed    Code = "PreconditionFailedException"
+	// ProvisionedConcurrencyNotFound: GetProvisionedConcurrencyConfig finds none.
+	ProvisionedConcurrencyNotFound Code = "ProvisionedConcurrencyConfigNotFoundException"
 )
 
 type errorDef struct {
@@ -39,20 +42,22 @@ type errorDef struct {
 }
 
 var errorTable = map[Code]errorDef{
-	InvalidParameterValue: {status: 400, lowerMessage: true, fault: "User"},
-	ResourceNotFound:      {status: 404, fault: "User"},
-	ResourceConflict:      {status: 409, lowerMessage: true, fault: "User"},
-	ResourceInUse:         {status: 400, fault: "User"},
-	TooManyRequests:       {status: 429, lowerMessage: true, fault: "User"},
-	Validation:            {status: 400, lowerMessage: true, noType: true},
-	InvalidRequestContent: {status: 400, lowerMessage: true, fault: "User"},
-	RequestTooLarge:       {status: 413, lowerMessage: true, fault: "User"},
-	UnsupportedMediaType:  {status: 415, lowerMessage: true, fault: "User"},
-	Service:               {status: 500, fault: "Service"},
-	UnrecognizedClient:    {status: 403, noType: true},
-	InvalidSignature:      {status: 403, noType: true},
-	CodeStorageExceeded:   {status: 400, fault: "User"},
-	InvalidZipFile:        {status: 502, fault: "User"},
+	InvalidParameterValue:          {status: 400, lowerMessage: true, fault: "User"},
+	ResourceNotFound:               {status: 404, fault: "User"},
+	ResourceConflict:               {status: 409, lowerMessage: true, fault: "User"},
+	ResourceInUse:                  {status: 400, fault: "User"},
+	TooManyRequests:                {status: 429, lowerMessage: true, fault: "User"},
+	Validation:                     {status: 400, lowerMessage: true, noType: true},
+	InvalidRequestContent:          {status: 400, lowerMessage: true, fault: "User"},
+	RequestTooLarge:                {status: 413, lowerMessage: true, fault: "User"},
+	UnsupportedMediaType:           {status: 415, lowerMessage: true, fault: "User"},
+	Service:                        {status: 500, fault: "Service"},
+	UnrecognizedClient:             {status: 403, noType: true},
+	InvalidSignature:               {status: 403, noType: true},
+	CodeStorageExceeded:            {status: 400, fault: "User"},
+	InvalidZipFile:                 {status: 502, fault: "User"},
+	PreconditionFailed:             {status: 412, lowerMessage: true, fault: "User"},
+	ProvisionedConcurrencyNotFound: {status: 404, fault: "User"},
 }
 
 // Error is an API error: an AWS exception name and a message.

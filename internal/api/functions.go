@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,6 +31,8 @@ func (s *Server) functionRoutes() {
 	s.handle("DELETE /2017-10-31/functions/{FunctionName}/concurrency", s.deleteFunctionConcurrency)
 	// GetFunction's Code.Location: the uploaded zip, served back.
 	s.handle("GET /kafkaesm/functions/{FunctionName}/code/{Sha}", s.getFunctionZip)
+	s.versionRoutes()
+	s.aliasRoutes()
 }
 
 // maxListFunctions is Lambda's ListFunctions page cap.
@@ -43,9 +46,10 @@ func (s *Server) functionChanged(name string) {
 	}
 }
 
-// lookupFunction resolves the {FunctionName} of a function operation, with the Qualifier
-// query parameter. Only $LATEST exists: other qualifiers are not found, as in Lambda for a
-// version never published.
+// lookupFunction resolves the {FunctionName} of an operation on the function itself ($LATEST:
+// updates, concurrency, PublishVersion, aliases), with the Qualifier query parameter; any
+// qualifier other than $LATEST is not found. Reads that take a version or an alias use
+// lookupQualified.
 func (s *Server) lookupFunction(ctx context.Context, r *http.Request) (*function.Function, error) {
 	raw := r.PathValue("FunctionName")
 	ref, err := function.ParseName(raw, "functionName")
@@ -115,6 +119,15 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.functionChanged(f.FunctionName)
+	if in.Publish != nil && *in.Publish {
+		v, _, err := s.publish(r.Context(), f.FunctionName, publishInput{})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.qualifierChanged(f.FunctionName)
+		f = v
+	}
 	WriteJSON(w, http.StatusCreated, f)
 }
 
@@ -163,22 +176,23 @@ func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) {
-	f, err := s.lookupFunction(r.Context(), r)
+	f, q, err := s.lookupQualified(r.Context(), r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	out := map[string]any{"Configuration": f}
 	if f.CodeSha256 != "" {
-		out["Code"] = map[string]string{
-			"RepositoryType": "S3",
-			"Location":       "http://" + r.Host + "/kafkaesm/functions/" + f.FunctionName + "/code/" + filepath.Base(f.CodeDir) + ".zip",
+		loc := "http://" + r.Host + "/kafkaesm/functions/" + f.FunctionName + "/code/" + filepath.Base(f.CodeDir) + ".zip"
+		if q != "" {
+			loc += "?Qualifier=" + url.QueryEscape(q)
 		}
+		out["Code"] = map[string]string{"RepositoryType": "S3", "Location": loc}
 	}
 	if f.ReservedConcurrentExecutions != nil {
 		out["Concurrency"] = map[string]int{"ReservedConcurrentExecutions": *f.ReservedConcurrentExecutions}
 	}
-	tags, err := s.cfg.Store.ListTags(r.Context(), f.FunctionArn)
+	tags, err := s.cfg.Store.ListTags(r.Context(), function.UnqualifiedArn(f.FunctionArn))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -190,7 +204,7 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getFunctionZip(w http.ResponseWriter, r *http.Request) {
-	f, err := s.lookupFunction(r.Context(), r)
+	f, _, err := s.lookupQualified(r.Context(), r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -204,7 +218,7 @@ func (s *Server) getFunctionZip(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getFunctionConfiguration(w http.ResponseWriter, r *http.Request) {
-	f, err := s.lookupFunction(r.Context(), r)
+	f, _, err := s.lookupQualified(r.Context(), r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -213,9 +227,13 @@ func (s *Server) getFunctionConfiguration(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
-	f, err := s.lookupFunction(r.Context(), r)
+	f, q, err := s.lookupQualified(r.Context(), r)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if q != "" {
+		s.deleteQualified(w, r, f, q)
 		return
 	}
 	if err := s.cfg.Store.DeleteFunction(r.Context(), f.FunctionName); err != nil {
@@ -279,7 +297,7 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.RevisionId != nil && *in.RevisionId != f.RevisionId {
-		s.fail(w, r, Errorf(InvalidParameterValue, "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"))
+		s.fail(w, r, errRevisionMismatch)
 		return
 	}
 	next := f.Clone()
@@ -293,6 +311,9 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 	}
 	prev := f.CodeDir
 	f, err = s.cfg.Store.UpdateFunction(r.Context(), f.FunctionName, func(cur *function.Function) error {
+		if in.RevisionId != nil && *in.RevisionId != cur.RevisionId {
+			return function.ErrRevisionMismatch
+		}
 		cur.CodeSha256, cur.CodeSize, cur.CodeDir = next.CodeSha256, next.CodeSize, next.CodeDir
 		cur.LastModified = time.Now().UTC().Format(function.LastModifiedLayout)
 		cur.RevisionId = uuid.NewString()
@@ -303,11 +324,23 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	// Keep the previous code a while: environments running it are retired by the invoker.
-	if err := function.RemoveOldCode(s.codeRoot(), f.FunctionName, f.CodeDir, prev); err != nil {
+	// Keep the previous code a while (environments running it are retired by the invoker) and
+	// the code of every published version for as long as the version exists.
+	if keep, err := s.versionCodeDirs(r.Context(), f.FunctionName); err != nil {
+		s.cfg.Logger.Warn("listing function code in use", "function", f.FunctionName, "err", err)
+	} else if err := function.RemoveOldCode(s.codeRoot(), f.FunctionName, append(keep, f.CodeDir, prev)...); err != nil {
 		s.cfg.Logger.Warn("removing old function code", "function", f.FunctionName, "err", err)
 	}
 	s.functionChanged(f.FunctionName)
+	if in.Publish != nil && *in.Publish {
+		v, _, err := s.publish(r.Context(), f.FunctionName, publishInput{CodeSha256: &f.CodeSha256})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.qualifierChanged(f.FunctionName)
+		f = v
+	}
 	WriteJSON(w, http.StatusOK, f)
 }
 

@@ -26,6 +26,11 @@ func newTestAPI(t testing.TB) (*Server, store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Mappings in these tests name "fn:live": the alias must exist.
+	if err := st.CreateAlias(context.Background(), "fn", &function.Alias{Name: "live", FunctionVersion: function.Latest,
+		AliasArn: function.Arn("us-east-1", "000000000000", "fn") + ":live"}); err != nil {
+		t.Fatal(err)
+	}
 	return New(Config{Store: st, DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), st
 }
 

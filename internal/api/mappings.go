@@ -42,27 +42,33 @@ func (s *Server) mappingChanged(id string) {
 }
 
 // resolveMappingFunction turns an ESM's FunctionName into the FunctionArn it stores, with the
-// qualifier kept. The function must exist; its qualifier is not checked (kafkaesm has no
-// published versions or aliases: every qualifier runs $LATEST).
+// qualifier kept: "fn", "fn:$LATEST", "fn:N" or "fn:ALIAS", as a name or an ARN. The function
+// and the version or alias named must exist now; each batch then runs what the qualifier
+// resolves to when it is invoked (invoke.Functions), so an alias update moves the mapping.
 func (s *Server) resolveMappingFunction(ctx context.Context, name string) (string, error) {
 	ref, err := function.ParseName(name, "functionName")
 	if err != nil {
 		return "", err
 	}
+	notExist := Errorf(InvalidParameterValue, "Function does not exist")
 	if !s.ownRef(ref) {
-		return "", Errorf(InvalidParameterValue, "Function does not exist")
+		return "", notExist
 	}
-	if _, err := s.cfg.Store.GetFunction(ctx, ref.Name); err != nil {
+	switch q := ref.Qualifier; {
+	case q == "" || q == function.Latest:
+		_, err = s.cfg.Store.GetFunction(ctx, ref.Name)
+	case function.IsVersion(q):
+		_, err = s.cfg.Store.GetFunctionVersion(ctx, ref.Name, q)
+	default:
+		_, err = s.cfg.Store.GetAlias(ctx, ref.Name, q)
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return "", Errorf(InvalidParameterValue, "Function does not exist")
+			return "", notExist
 		}
 		return "", err
 	}
-	arn := function.Arn(s.cfg.Region, s.cfg.AccountID, ref.Name)
-	if ref.Qualifier != "" {
-		arn += ":" + ref.Qualifier
-	}
-	return arn, nil
+	return function.QualifiedArn(function.Arn(s.cfg.Region, s.cfg.AccountID, ref.Name), ref.Qualifier), nil
 }
 
 // ownRef reports whether an ARN-form reference names this server's region and account.

@@ -30,6 +30,8 @@ type CreateInput struct {
 	Architectures []string          `json:"Architectures"`
 	Tags          map[string]string `json:"Tags"`
 	HTTPTarget    *HTTPTarget       `json:"KafkaesmHttpTarget"`
+	// Publish: publish version 1 right after creating the function.
+	Publish *bool `json:"Publish"`
 }
 
 // CodeInput is FunctionCode. Only ZipFile (base64 in JSON; encoding/json decodes it) is
@@ -259,7 +261,7 @@ func New(in *CreateInput, id Identity) (*Function, error) {
 // ApplyConfig changes f as UpdateFunctionConfiguration asks and validates the result.
 func (f *Function) ApplyConfig(in *UpdateConfigInput, now time.Time, revisionID string) error {
 	if in.RevisionId != nil && *in.RevisionId != f.RevisionId {
-		return &Error{Message: "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"}
+		return ErrRevisionMismatch
 	}
 	if in.Runtime != nil {
 		f.Runtime = *in.Runtime

@@ -1,6 +1,7 @@
 package function
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -8,6 +9,9 @@ import (
 	"strconv"
 	"time"
 )
+
+// ErrRevisionMismatch is a RevisionId precondition that failed (PreconditionFailedException).
+var ErrRevisionMismatch = errors.New("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 
 // Latest is the qualifier of the unpublished, editable version.
 const Latest = "$LATEST"
@@ -179,12 +183,13 @@ func sameTarget(a, b *HTTPTarget) bool {
 	return *a == *b
 }
 
-// Snapshot is the version of f that PublishVersion creates: its code and configuration,
-// numbered version, with the version's ARN and description ("" keeps f's).
-func (f *Function) Snapshot(version, description string, now time.Time, revisionID string) *Function {
+// Snapshot is the version of f that PublishVersion creates: its code and configuration, with
+// the version's description ("" keeps f's). Number is left to the store, which sets Version
+// and qualifies FunctionArn with it (Numbered).
+func (f *Function) Snapshot(description string, now time.Time, revisionID string) *Function {
 	v := f.Clone()
-	v.Version = version
-	v.FunctionArn = QualifiedArn(UnqualifiedArn(f.FunctionArn), version)
+	v.Version = ""
+	v.FunctionArn = UnqualifiedArn(f.FunctionArn)
 	if description != "" {
 		v.Description = description
 	}
@@ -192,4 +197,10 @@ func (f *Function) Snapshot(version, description string, now time.Time, revision
 	v.RevisionId = revisionID
 	v.ReservedConcurrentExecutions = nil
 	return v
+}
+
+// Numbered sets a snapshot's version number and its qualified ARN.
+func (f *Function) Numbered(version string) {
+	f.Version = version
+	f.FunctionArn = QualifiedArn(UnqualifiedArn(f.FunctionArn), version)
 }

@@ -191,7 +191,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
-		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed})
+		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed,
+		QualifierChanged: fr.Functions.Invalidate})
 	secretChanged := func(string) {}
 	if pollers != nil {
 		secretChanged = pollers.SecretChanged // a corrected secret resumes its mappings at once

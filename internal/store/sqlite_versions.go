@@ -51,7 +51,7 @@ func (s *SQLite) PublishVersion(ctx context.Context, name string, fn func(latest
 	}
 	n := last + 1
 	v.FunctionName = name
-	v.Version = strconv.FormatInt(n, 10)
+	v.Numbered(strconv.FormatInt(n, 10))
 	doc, err := json.Marshal(v)
 	if err != nil {
 		return nil, false, err

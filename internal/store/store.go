@@ -99,7 +99,7 @@ type Store interface {
 	// PublishVersion reads, in one transaction, the function ($LATEST) and its newest published
 	// version (nil when there is none) and calls fn with them. fn returns the version to
 	// publish, or nil to publish nothing; the store numbers it (one more than the highest
-	// number ever published for the function: numbers are never reused) and sets Version.
+	// number ever published for the function: numbers are never reused) with Numbered.
 	// It returns the published version and true, or newest and false when fn returned nil.
 	// An error from fn aborts and is returned as is; ErrNotFound when there is no function.
 	PublishVersion(ctx context.Context, name string, fn func(latest, newest *function.Function) (*function.Function, error)) (*function.Function, bool, error)

@@ -17,6 +17,9 @@ func TestMappingLifecycle(t *testing.T) {
 	c := n.client()
 	ctx := testCtx(t)
 	createFunction(t, c, "fn")
+	if _, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live"), FunctionVersion: aws.String("$LATEST")}); err != nil {
+		t.Fatal(err)
+	}
 
 	in := kafkaInput("fn:live", "orders")
 	created, err := c.CreateEventSourceMapping(ctx, in)
@@ -460,6 +463,12 @@ func TestMappingUpdateValidation(t *testing.T) {
 	got, err := c.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: m.UUID})
 	if err != nil || aws.ToInt32(got.BatchSize) != 100 || aws.ToString(got.State) != "Enabled" {
 		t.Fatalf("rejected updates changed the mapping: %+v %v", got, err)
+	}
+	// A qualifier that names no version or alias is refused, at Update as at Create.
+	_, err = c.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: m.UUID, FunctionName: aws.String("fn2:prod")})
+	wantErr(t, err, "InvalidParameterValueException", "Function does not exist", true)
+	if _, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("fn2"), Name: aws.String("prod"), FunctionVersion: aws.String("$LATEST")}); err != nil {
+		t.Fatal(err)
 	}
 	// Retargeting onto a function that already has the same topic and servers is a duplicate.
 	other, err := c.CreateEventSourceMapping(ctx, kafkaInput("fn2:prod", "topic-t"))

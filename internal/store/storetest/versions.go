@@ -18,7 +18,7 @@ func publish(t *testing.T, s store.Store, name string) (*function.Function, bool
 		if newest != nil && newest.CodeDir == latest.CodeDir {
 			return nil, nil
 		}
-		return latest.Snapshot("", "", time.Now(), "rev"), nil
+		return latest.Snapshot("", time.Now(), "rev"), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func testFunctionVersions(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	v1, created := publish(t, s, "f")
-	if !created || v1.Version != "1" || v1.CodeDir != newFunction("f").CodeDir {
+	if !created || v1.Version != "1" || v1.CodeDir != newFunction("f").CodeDir || v1.FunctionArn != newFunction("f").FunctionArn+":1" {
 		t.Fatalf("first publish: %v %+v", created, v1)
 	}
 	// Nothing changed: nothing new, the newest version comes back.
