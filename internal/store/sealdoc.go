@@ -63,7 +63,38 @@ func (s *SQLite) SealFunctions(ctx context.Context, sealer DocSealer) (int, erro
 			return 0, err
 		}
 	}
-	return len(plain), tx.Commit()
+	// Published versions hold the same variables.
+	type ver struct {
+		name    string
+		version int64
+	}
+	plainVersions := map[ver]string{}
+	rows, err = tx.QueryContext(ctx, `SELECT name, version, doc FROM function_versions WHERE doc NOT LIKE ?`, sealedDocPrefix+"%")
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var v ver
+		var doc string
+		if err := rows.Scan(&v.name, &v.version, &doc); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		plainVersions[v] = doc
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, err
+	}
+	for v, doc := range plainVersions {
+		sealed, err := s.sealDoc(versionDocName(v.name, v.version), []byte(doc))
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE function_versions SET doc = ? WHERE name = ? AND version = ?`, sealed, v.name, v.version); err != nil {
+			return 0, err
+		}
+	}
+	return len(plain) + len(plainVersions), tx.Commit()
 }
 
 // functionDoc is f's stored document: its JSON, sealed when the store has a sealer.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/function"
 	"github.com/kafkaesm/kafkaesm/internal/secrets"
@@ -28,6 +29,15 @@ func TestFunctionEnvironmentSealedAtRest(t *testing.T) {
 	if err := s.CreateFunction(ctx, old); err != nil {
 		t.Fatal(err)
 	}
+	publish := func(name string) {
+		t.Helper()
+		if _, _, err := s.PublishVersion(ctx, name, func(latest, _ *function.Function) (*function.Function, error) {
+			return latest.Snapshot("", time.Now(), "r"), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("old") // a published version holds the same variables
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +52,8 @@ func TestFunctionEnvironmentSealedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.SealFunctions(ctx, sealer); err != nil || n != 1 {
-		t.Fatalf("SealFunctions = %d, %v; want 1 row migrated", n, err)
+	if n, err := s.SealFunctions(ctx, sealer); err != nil || n != 2 {
+		t.Fatalf("SealFunctions = %d, %v; want 2 rows migrated (function and version)", n, err)
 	}
 	neu := &function.Function{FunctionName: "new", FunctionArn: "arn:new", Environment: &function.Environment{Variables: map[string]string{"PW": secret}}}
 	if err := s.CreateFunction(ctx, neu); err != nil {
@@ -52,10 +62,15 @@ func TestFunctionEnvironmentSealedAtRest(t *testing.T) {
 	if _, err := s.UpdateFunction(ctx, "new", func(f *function.Function) error { f.Description = "d"; return nil }); err != nil {
 		t.Fatal(err)
 	}
+	publish("new")
 	for _, name := range []string{"old", "new"} {
 		f, err := s.GetFunction(ctx, name)
 		if err != nil || f.Environment.Variables["PW"] != secret {
 			t.Fatalf("GetFunction(%s) = %+v, %v", name, f, err)
+		}
+		v, err := s.GetFunctionVersion(ctx, name, "1")
+		if err != nil || v.Environment.Variables["PW"] != secret {
+			t.Fatalf("GetFunctionVersion(%s, 1) = %+v, %v", name, v, err)
 		}
 	}
 	if fs, _, err := s.ListFunctions(ctx, store.Page{}); err != nil || len(fs) != 2 {

@@ -38,7 +38,7 @@ func (s *SQLite) PublishVersion(ctx context.Context, name string, fn func(latest
 		return nil, false, err
 	}
 	if top.Valid {
-		if newest, err = getVersion(ctx, tx, name, top.Int64); err != nil {
+		if newest, err = s.getVersion(ctx, tx, name, top.Int64); err != nil {
 			return nil, false, err
 		}
 	}
@@ -52,11 +52,15 @@ func (s *SQLite) PublishVersion(ctx context.Context, name string, fn func(latest
 	n := last + 1
 	v.FunctionName = name
 	v.Numbered(strconv.FormatInt(n, 10))
-	doc, err := json.Marshal(v)
+	plain, err := json.Marshal(v)
 	if err != nil {
 		return nil, false, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO function_versions (name, version, code_dir, doc) VALUES (?, ?, ?, ?)`, name, n, v.CodeDir, string(doc)); err != nil {
+	doc, err := s.sealDoc(versionDocName(name, n), plain)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO function_versions (name, version, code_dir, doc) VALUES (?, ?, ?, ?)`, name, n, v.CodeDir, doc); err != nil {
 		return nil, false, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE functions SET last_version = ? WHERE name = ?`, n, name); err != nil {
@@ -69,8 +73,14 @@ func (s *SQLite) PublishVersion(ctx context.Context, name string, fn func(latest
 	return v, true, nil
 }
 
+// versionDocName names a version's document for sealing: its authenticated data binds the
+// sealed document to the function and the version number.
+func versionDocName(name string, version int64) string {
+	return name + ":" + strconv.FormatInt(version, 10)
+}
+
 // getVersion reads a version with the function's current reserved concurrency.
-func getVersion(ctx context.Context, q rowQuerier, name string, version int64) (*function.Function, error) {
+func (s *SQLite) getVersion(ctx context.Context, q rowQuerier, name string, version int64) (*function.Function, error) {
 	var doc, dir string
 	var reserved sql.NullInt64
 	err := q.QueryRowContext(ctx, `SELECT v.doc, f.reserved_concurrency, v.code_dir FROM function_versions v JOIN functions f ON f.name = v.name WHERE v.name = ? AND v.version = ?`, name, version).Scan(&doc, &reserved, &dir)
@@ -80,7 +90,7 @@ func getVersion(ctx context.Context, q rowQuerier, name string, version int64) (
 	if err != nil {
 		return nil, err
 	}
-	return decodeFunction(doc, reserved, dir)
+	return s.decodeFunction(versionDocName(name, version), doc, reserved, dir)
 }
 
 func parseVersion(v string) (int64, bool) {
@@ -99,7 +109,7 @@ func (s *SQLite) GetFunctionVersion(ctx context.Context, name, version string) (
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return getVersion(ctx, s.r, name, n)
+	return s.getVersion(ctx, s.r, name, n)
 }
 
 func (s *SQLite) ListFunctionVersions(ctx context.Context, name string, p Page) ([]*function.Function, string, error) {
@@ -131,7 +141,7 @@ func (s *SQLite) ListFunctionVersions(ctx context.Context, name string, p Page) 
 			next = encodeMarker(lastSeq)
 			break
 		}
-		f, err := decodeFunction(doc, reserved, dir)
+		f, err := s.decodeFunction(versionDocName(name, seq), doc, reserved, dir)
 		if err != nil {
 			return nil, "", err
 		}
