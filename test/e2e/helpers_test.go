@@ -149,6 +149,12 @@ func wantErr(t *testing.T, err error, code, msg string, exact bool) {
 	case "ResourceInUseException":
 		var e *types.ResourceInUseException
 		typed = errors.As(err, &e)
+	case "PreconditionFailedException":
+		var e *types.PreconditionFailedException
+		typed = errors.As(err, &e)
+	case "ProvisionedConcurrencyConfigNotFoundException":
+		var e *types.ProvisionedConcurrencyConfigNotFoundException
+		typed = errors.As(err, &e)
 	}
 	if !typed {
 		t.Fatalf("%s did not decode into its typed SDK error: %T", code, err)
