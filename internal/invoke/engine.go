@@ -11,10 +11,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,8 +38,12 @@ type Config struct {
 	// InitTimeout bounds a runtime's start-up until its first /next; default 10 s, as Lambda's
 	// init phase.
 	InitTimeout time.Duration
-	// Python is the interpreter that runs python3.* functions under awslambdaric; default python3.
+	// Python is the default interpreter that runs python3.* functions under awslambdaric;
+	// default python3 (found on PATH). See python.go for how a runtime picks its interpreter.
 	Python string
+	// Pythons maps a Python version ("3.12") to the interpreter that runs runtime python3.12
+	// (serve --python 3.12=PATH). Versions not listed are looked up on PATH as python3.N.
+	Pythons map[string]string
 	// LogMaxBytes is the size at which a function's log file is rotated; default 10 MiB.
 	LogMaxBytes int64
 	// LogKeep is how many rotated log files are kept; default 3.
@@ -113,8 +115,7 @@ func (c *Config) Validate() error {
 type Engine struct {
 	cfg Config
 
-	pythonOnce sync.Once
-	python     string
+	py pythons // interpreters of python3.* runtimes (python.go)
 
 	mu     sync.Mutex
 	closed bool
@@ -422,19 +423,6 @@ func (e *Engine) fnLog(name string) *fnLog {
 		e.logs[name] = l
 	}
 	return l
-}
-
-// pythonPath resolves the interpreter once, so that shims (pyenv, asdf) that depend on the
-// parent's environment are not needed in the function's environment.
-func (e *Engine) pythonPath() string {
-	e.pythonOnce.Do(func() {
-		e.python = e.cfg.Python
-		out, err := exec.Command(e.cfg.Python, "-c", "import sys; print(sys.executable)").Output()
-		if p := strings.TrimSpace(string(out)); err == nil && p != "" {
-			e.python = p
-		}
-	})
-	return e.python
 }
 
 func newUUID() string {

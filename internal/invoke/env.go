@@ -90,9 +90,12 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 	}
 	var argv []string
 	var extra []string
+	var warning string // a line for the function's log at this cold start (python.go)
 	switch {
 	case strings.HasPrefix(fn.Runtime, "python3"):
-		argv = []string{e.pythonPath(), "-m", "awslambdaric", fn.Handler}
+		if argv, warning, err = e.pythonCommand(fn.Runtime, fn.Handler, codeDir); err != nil {
+			return nil, err
+		}
 		extra = append(extra, "PYTHONPATH="+codeDir, "PYTHONUNBUFFERED=1")
 	case fn.Runtime == "" || strings.HasPrefix(fn.Runtime, "provided"):
 		argv = []string{filepath.Join(codeDir, "bootstrap")}
@@ -127,6 +130,9 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 		synced:     make(chan struct{}, 1),
 	}
 	v.srv = &http.Server{Handler: v.routes(), ReadHeaderTimeout: 10 * time.Second}
+	if warning != "" {
+		v.log.writeLine(now, []byte(warning))
+	}
 
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = codeDir

@@ -61,6 +61,11 @@ func newFnLog(dir string, maxBytes int64, keep int) *fnLog {
 
 // writeLine appends one line (without its newline). Errors are swallowed after the first:
 // losing log lines must never fail an invocation.
+//
+// A carriage return inside the line breaks it: awslambdaric separates the lines of a
+// traceback (and of any multi-line log message) with \r so that CloudWatch keeps them in one
+// event, and printed as they are they overwrite each other on a terminal. Each part becomes a
+// line of its own, with the same timestamp.
 func (l *fnLog) writeLine(now time.Time, line []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -73,10 +78,19 @@ func (l *fnLog) writeLine(now time.Time, line []byte) {
 			return
 		}
 	}
-	l.buf = now.UTC().AppendFormat(l.buf[:0], "2006-01-02T15:04:05.000Z07:00")
-	l.buf = append(l.buf, ' ')
-	l.buf = append(l.buf, line...)
-	l.buf = append(l.buf, '\n')
+	l.buf = l.buf[:0]
+	for first := true; first || len(line) > 0; first = false {
+		part := line
+		if i := bytes.IndexByte(line, '\r'); i >= 0 {
+			part, line = line[:i], line[i+1:]
+		} else {
+			line = nil
+		}
+		l.buf = now.UTC().AppendFormat(l.buf, "2006-01-02T15:04:05.000Z07:00")
+		l.buf = append(l.buf, ' ')
+		l.buf = append(l.buf, part...)
+		l.buf = append(l.buf, '\n')
+	}
 	n, _ := l.f.Write(l.buf)
 	l.size += int64(n)
 	if l.size >= l.maxBytes {
@@ -131,7 +145,14 @@ func (l *fnLog) close() {
 type tailBuf struct{ b []byte }
 
 func (t *tailBuf) writeLine(line []byte) {
+	line = bytes.TrimRight(line, "\r")
+	start := len(t.b)
 	t.b = append(t.b, line...)
+	for i := start; i < len(t.b); i++ { // \r breaks lines here too (see fnLog.writeLine)
+		if t.b[i] == '\r' {
+			t.b[i] = '\n'
+		}
+	}
 	t.b = append(t.b, '\n')
 	if len(t.b) > 2*tailSize {
 		n := copy(t.b, t.b[len(t.b)-tailSize:])

@@ -225,6 +225,10 @@ func (e *Engine) failReport(v *env, inv *invocation, tail bool, payload []byte, 
 // startFailure reports a runtime that could not even be started (Runtime.InvalidEntrypoint).
 func (e *Engine) startFailure(fn *function.Function, inv *invocation, tail bool, se errStart) Result {
 	v := &env{e: e, fn: fn, log: e.fnLog(fn.FunctionName)}
+	var ime errImportModule
+	if errors.As(se.err, &ime) { // python.go: the runtime interface client cannot run
+		return e.failReport(v, inv, tail, errorJSON("Runtime.ImportModuleError", ime.msg), "kafkaesm: "+ime.msg)
+	}
 	return e.failReport(v, inv, tail, errorJSON("Runtime.InvalidEntrypoint",
 		"RequestId: "+inv.id+" Error: "+se.Error()), "")
 }

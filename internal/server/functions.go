@@ -21,7 +21,7 @@ type functionRuntime struct {
 func newFunctionRuntime(cfg Config, src invoke.Source, isNotFound func(error) bool, obs invoke.Observer) (*functionRuntime, error) {
 	fns := invoke.NewCachedFunctions(src, isNotFound)
 	eng, err := invoke.New(invoke.Config{Functions: fns, DataDir: cfg.DataDir, Region: cfg.Region,
-		AccountID: cfg.AccountID, Logger: cfg.Logger, Observer: obs})
+		AccountID: cfg.AccountID, Logger: cfg.Logger, Observer: obs, Python: cfg.Python, Pythons: cfg.Pythons})
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,10 @@ type Config struct {
 	ScaleInterval time.Duration
 	// NoKafkaClientMetrics leaves franz-go's own client metrics (kprom) out of /metrics.
 	NoKafkaClientMetrics bool
+	// Python is the default interpreter of python3.* functions (default python3 on PATH) and
+	// Pythons the interpreter of each listed version ("3.12" → path); see invoke.Config.
+	Python  string
+	Pythons map[string]string
 	// AccessKeyID and SecretAccessKey enable AWS Signature V4 on the API (flags
 	// --access-key-id/--secret-access-key or env KAFKAESM_ACCESS_KEY_ID/KAFKAESM_SECRET_ACCESS_KEY).
 	// Without them the API is unauthenticated and may only listen on a loopback address.
