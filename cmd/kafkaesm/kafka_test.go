@@ -126,7 +126,7 @@ func TestProduce(t *testing.T) {
 		"\n" +
 		`{"not":"a record"}` + "\n"
 	r := cli(t, "", stdin, "produce", topic, "--bootstrap", k.Plaintext, "--key", "dk", "--header", "src=cli", "-H", "h1=default")
-	if r.err != nil || strings.TrimSpace(r.stdout) != "produced 4 record(s) to "+topic {
+	if r.err != nil || strings.TrimSpace(r.stdout) != "produced 4 record(s) to "+topic+": partition 0 offsets 0-3" {
 		t.Fatalf("produce: %v %q %s", r.err, r.stdout, r.stderr)
 	}
 
@@ -161,6 +161,23 @@ func TestProduce(t *testing.T) {
 
 	if got := fails(t, "", "produce", topic, "--bootstrap", k.Plaintext, "--header", "novalue"); got != `kafkaesm: --header "novalue": want KEY=VALUE` {
 		t.Errorf("bad header: %q", got)
+	}
+	var js struct {
+		Records int
+		Offsets []struct{ Partition, Offset int64 }
+	}
+	r = cli(t, "", "one more\n", "-o", "json", "produce", topic, "--bootstrap", k.Plaintext)
+	if err := json.Unmarshal([]byte(r.stdout), &js); err != nil || js.Records != 1 || len(js.Offsets) != 1 || js.Offsets[0].Offset != 4 {
+		t.Errorf("produce -o json: %v %q", err, r.stdout)
+	}
+}
+
+// TestProduceNoBroker: nothing listens at the address; produce says so (after --connect-timeout
+// at most, not after the 30 s delivery timeout).
+func TestProduceNoBroker(t *testing.T) {
+	r := cli(t, "", "x\n", "produce", "demo", "--bootstrap", "127.0.0.1:1")
+	if r.err == nil || !strings.HasPrefix(r.err.Error(), "no Kafka broker answers at 127.0.0.1:1 within 5s") {
+		t.Errorf("produce without a broker: %v", r.err)
 	}
 }
 

@@ -26,10 +26,11 @@ func bootstrapDefault() string {
 
 func newProduceCmd(g *globals) *cobra.Command {
 	var (
-		bootstrap []string
-		key       string
-		headers   []string
-		timeout   time.Duration
+		bootstrap      string
+		key            string
+		headers        []string
+		timeout        time.Duration
+		connectTimeout time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
@@ -39,7 +40,10 @@ func newProduceCmd(g *globals) *cobra.Command {
 A line that is a JSON object with any of the members "key", "value" and "headers" is a record:
   {"key":"k1","value":"text or any JSON","headers":{"h":"v"}}
 (a value that is not a string is sent as its JSON text). Any other line is the record's value.
---key and --header apply to every record; a line's own key and headers win.`,
+--key and --header apply to every record; a line's own key and headers win.
+
+It prints the partition and offset of what it wrote. When no broker answers within
+--connect-timeout it fails at once, without waiting for --timeout.`,
 		Example: `  echo hello | kafkaesm produce demo
   printf '{"key":"order-1","value":{"total":12.5}}\n' | kafkaesm produce orders --header source=cli`,
 		Args: cobra.ExactArgs(1),
@@ -62,23 +66,51 @@ A line that is a JSON object with any of the members "key", "value" and "headers
 			if err != nil {
 				return err
 			}
-			n, err := produce(cmd.Context(), bootstrap, timeout, recs)
+			servers := strings.Split(bootstrap, ",")
+			written, err := produce(cmd.Context(), servers, connectTimeout, timeout, recs)
 			if err != nil {
 				return err
 			}
 			if g.json() {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"Topic": args[0], "Records": n})
+				offsets := make([]map[string]int64, len(written))
+				for i, r := range written {
+					offsets[i] = map[string]int64{"Partition": int64(r.Partition), "Offset": r.Offset}
+				}
+				return printJSON(cmd.OutOrStdout(), map[string]any{"Topic": args[0], "Records": len(written), "Offsets": offsets})
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "produced %d record(s) to %s\n", n, args[0])
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "produced %d record(s) to %s%s\n", len(written), args[0], describeOffsets(written))
 			return err
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&bootstrap, "bootstrap", []string{bootstrapDefault()}, "Kafka bootstrap servers host:port (env KAFKAESM_BOOTSTRAP; default: the `kafkaesm dev` broker)")
+	f.StringVar(&bootstrap, "bootstrap", bootstrapDefault(), "Kafka bootstrap servers, `host:port[,host:port]` (env KAFKAESM_BOOTSTRAP; the default is the broker of kafkaesm dev)")
 	f.StringVarP(&key, "key", "k", "", "key of every record")
-	f.StringArrayVarP(&headers, "header", "H", nil, "header KEY=VALUE on every record, repeatable")
+	f.StringArrayVarP(&headers, "header", "H", nil, "header `KEY=VALUE` on every record, repeatable")
+	f.DurationVar(&connectTimeout, "connect-timeout", 5*time.Second, "fail when no broker answers within this time")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up when the records are not acknowledged within this time")
 	return cmd
+}
+
+// describeOffsets is ": partition 0 offset 7" or ": partition 0 offsets 3-6, partition 1 offset 2"
+// (records in the order they were written, consecutive offsets of a partition joined).
+func describeOffsets(recs []*kgo.Record) string {
+	var parts []string
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && recs[j].Partition == recs[i].Partition && recs[j].Offset == recs[j-1].Offset+1 {
+			j++
+		}
+		if j-i == 1 {
+			parts = append(parts, fmt.Sprintf("partition %d offset %d", recs[i].Partition, recs[i].Offset))
+		} else {
+			parts = append(parts, fmt.Sprintf("partition %d offsets %d-%d", recs[i].Partition, recs[i].Offset, recs[j-1].Offset))
+		}
+		i = j
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, ", ")
 }
 
 // readRecords parses stdin: one record per non-empty line.
@@ -182,20 +214,39 @@ func jsonText(raw json.RawMessage) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func produce(ctx context.Context, bootstrap []string, timeout time.Duration, recs []*kgo.Record) (int, error) {
+// produce writes recs and returns them with their partitions and offsets filled. It first
+// checks, within connectTimeout, that a broker answers, so a wrong address fails in seconds
+// instead of after the delivery timeout.
+func produce(ctx context.Context, bootstrap []string, connectTimeout, timeout time.Duration, recs []*kgo.Record) ([]*kgo.Record, error) {
 	if len(recs) == 0 {
-		return 0, nil
+		return nil, nil
 	}
+	where := strings.Join(bootstrap, ",")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.AllowAutoTopicCreation(),
-		kgo.RecordDeliveryTimeout(timeout), kgo.ProducerLinger(0))
+		kgo.RecordDeliveryTimeout(timeout), kgo.ProducerLinger(0), kgo.DialTimeout(connectTimeout))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return 0, fmt.Errorf("producing to %s at %s: %w", recs[0].Topic, strings.Join(bootstrap, ","), err)
+	pctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	err = cl.Ping(pctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("no Kafka broker answers at %s within %s (is `kafkaesm dev` running? --bootstrap or KAFKAESM_BOOTSTRAP names another cluster): %w",
+			where, connectTimeout, err)
 	}
-	return len(recs), nil
+	ctx, cancel = context.WithTimeout(ctx, timeout+5*time.Second)
+	defer cancel()
+	results := cl.ProduceSync(ctx, recs...)
+	if err := results.FirstErr(); err != nil {
+		return nil, fmt.Errorf("producing to %s at %s: %w", recs[0].Topic, where, err)
+	}
+	out := make([]*kgo.Record, len(results))
+	for i, r := range results {
+		out[i] = r.Record
+	}
+	return out, nil
 }
