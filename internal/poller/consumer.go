@@ -14,7 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/event"
+	"github.com/kafkaesm/kafkaesm/internal/filter"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
+	"github.com/kafkaesm/kafkaesm/internal/outcome"
 )
 
 // settings are what a running consumer picks up without restarting; workers read them at the
@@ -24,6 +26,11 @@ type settings struct {
 	batchSize int
 	window    time.Duration
 	function  string
+	// Failure handling (failure.go): the policy, FilterCriteria, and the kafka:// on-failure
+	// destination topic ("" for none).
+	policy      outcome.Policy
+	filter      *filter.Matcher
+	destination string
 }
 
 // spec is what a mapping asks of its consumer. identity covers everything the Kafka client is
@@ -80,13 +87,18 @@ func newSpec(m *mapping.EventSourceMapping) (spec, error) {
 	default:
 		return spec{}, fmt.Errorf("poller: unknown StartingPosition %q", m.StartingPosition)
 	}
+	fm, err := filter.Compile(m.FilterPatterns())
+	if err != nil { // Validate refused it already: only a corrupted store gets here
+		return spec{}, fmt.Errorf("poller: FilterCriteria: %w", err)
+	}
 	var sac strings.Builder
 	for _, a := range m.SourceAccessConfigurations {
 		sac.WriteString(a.Type + "=" + a.URI + ";")
 	}
 	return spec{
-		identity:   strings.Join([]string{strings.Join(servers, ","), strings.Join(m.Topics, ","), m.GroupID(), startKey, sac.String()}, "\x00"),
-		settings:   &settings{batchSize: bs, window: m.BatchingWindow(), function: fn},
+		identity: strings.Join([]string{strings.Join(servers, ","), strings.Join(m.Topics, ","), m.GroupID(), startKey, sac.String()}, "\x00"),
+		settings: &settings{batchSize: bs, window: m.BatchingWindow(), function: fn,
+			policy: outcome.PolicyOf(m), filter: fm, destination: m.OnFailureTopic()},
 		servers:    servers,
 		topics:     m.Topics,
 		group:      m.GroupID(),
@@ -105,6 +117,7 @@ type tp struct {
 type consumer struct {
 	cfg      *Config
 	uuid     string
+	m        *mapping.EventSourceMapping // as started: the destination producer's ClientOpts
 	spec     spec
 	settings atomic.Pointer[settings]
 	enc      *event.Encoder
@@ -129,6 +142,9 @@ type consumer struct {
 	workers map[tp]*worker
 
 	polled, invoked, failed, dropped, batches, pauses, throttled atomic.Int64
+	filtered, toDestination, retried                             atomic.Int64
+
+	dest destination // the on-failure destination's producer, made on first use
 
 	status status
 }
@@ -138,6 +154,7 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int
 	c := &consumer{
 		cfg:        cfg,
 		uuid:       m.UUID,
+		m:          m,
 		spec:       sp,
 		enc:        event.NewEncoder(cfg.EventSource, sp.servers),
 		log:        cfg.Logger.With("uuid", m.UUID, "group", sp.group, "slot", slot),
@@ -147,6 +164,7 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int
 	}
 	c.settings.Store(sp.settings)
 	c.status.c = c
+	c.dest.c = c
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(sp.servers...),
 		kgo.ClientID("kafkaesm-" + m.UUID),
@@ -347,6 +365,7 @@ func (c *consumer) stop(ctx context.Context) error {
 		drain = min(drain, time.Until(d))
 	}
 	stopWorkers(ws, drain, false)
+	c.dest.close()
 	// A cluster that went away must not make Stop hang: commit and leave are bounded. A
 	// commit that fails only means redelivery after the restart (at-least-once holds).
 	bounded, cancel := context.WithTimeout(ctx, stopIOTimeout)
@@ -373,12 +392,15 @@ const stopIOTimeout = 10 * time.Second
 
 func (c *consumer) stats() Stats {
 	s := Stats{
-		Polled:  c.polled.Load(),
-		Invoked: c.invoked.Load(),
-		Failed:  c.failed.Load(),
-		Dropped: c.dropped.Load(),
-		Batches: c.batches.Load(),
-		Pauses:  c.pauses.Load(),
+		Polled:             c.polled.Load(),
+		Invoked:            c.invoked.Load(),
+		Failed:             c.failed.Load(),
+		Dropped:            c.dropped.Load(),
+		Filtered:           c.filtered.Load(),
+		OnFailureDelivered: c.toDestination.Load(),
+		Retried:            c.retried.Load(),
+		Batches:            c.batches.Load(),
+		Pauses:             c.pauses.Load(),
 		// Throttled is read last: nothing orders it with the others, and the scaler only
 		// compares it with its previous value.
 		Throttled: c.throttled.Load(),
@@ -412,6 +434,7 @@ type status struct {
 	clientReason, clientRes, clientCause string // the client cannot be built (bad secret), "" when none
 	connReason, connRes, connCause       string // current connection problem, "" when none
 	fetchReason, fetchRes, fetchCause    string // current classified fetch/group problem, "" when none
+	destFailing                          map[*worker]string // workers that cannot write to the on-failure destination
 	reported, reportedCause              string
 }
 
@@ -484,7 +507,28 @@ func (s *status) forget(ws []*worker) {
 	defer s.mu.Unlock()
 	for _, w := range ws {
 		delete(s.failing, w)
+		delete(s.destFailing, w)
 	}
+	s.publish()
+}
+
+// destinationFailed records that w cannot write to the on-failure destination (res is the
+// PROBLEM text), or, with res "", that it can again.
+func (s *status) destinationFailed(w *worker, res string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if res == "" {
+		if _, ok := s.destFailing[w]; !ok {
+			return
+		}
+		delete(s.destFailing, w)
+	} else {
+		if s.destFailing == nil {
+			s.destFailing = make(map[*worker]string)
+		}
+		s.destFailing[w] = res
+	}
+	s.publish()
 }
 
 // publish reports the current result if it changed. Called with s.mu held, after every change
@@ -500,6 +544,11 @@ func (s *status) publish() {
 		res, reason, cause = s.connRes, s.connReason, s.connCause
 	case s.fetchRes != "":
 		res, reason, cause = s.fetchRes, s.fetchReason, s.fetchCause
+	default:
+		for _, r := range s.destFailing {
+			res, cause = r, "" // any one: they name the same destination
+			break
+		}
 	}
 	if res == "" || (res == s.reported && cause == s.reportedCause) {
 		return

@@ -85,6 +85,9 @@ func (s *Stats) add(o Stats) {
 	s.Invoked += o.Invoked
 	s.Failed += o.Failed
 	s.Dropped += o.Dropped
+	s.Filtered += o.Filtered
+	s.OnFailureDelivered += o.OnFailureDelivered
+	s.Retried += o.Retried
 	s.Batches += o.Batches
 	s.Pauses += o.Pauses
 	s.Throttled += o.Throttled

@@ -121,11 +121,15 @@ type Config struct {
 	// reports ResultConnectionError and a fetch error is only logged. Optional; the auth package
 	// provides the real one (STYLE: Kafka errors are classified in one place).
 	ClassifyError func(err error) (reason, result string)
-	// OnDrop, when set, receives each record dropped for being too large for one payload
-	// (before its offset is committed), e.g. to send it to an on-failure destination with
-	// condition MaximumPayloadSizeExceeded. Called from the partition's worker: while it runs,
-	// that partition waits. Optional.
+	// OnDrop, when set, receives each record too large for one payload after it was sent to
+	// the on-failure destination (condition MaximumPayloadSizeExceeded) or counted as dropped,
+	// before its offset is committed. Called from the partition's worker: while it runs, that
+	// partition waits. Optional.
 	OnDrop func(ctx context.Context, uuid string, r *kgo.Record)
+	// AfterDestination, when set, is called after the on-failure destination acknowledged the
+	// messages for rs and before their offsets are marked for commit (tests crash here).
+	// Optional.
+	AfterDestination func(uuid string, rs []*kgo.Record)
 	// OnBatch, when set, is called after each successful invocation with its record count and
 	// payload size in bytes (the metrics' batch histograms). Called from the partition's
 	// worker: it must be cheap. Optional.
@@ -249,8 +253,16 @@ type Stats struct {
 	Invoked int64
 	// Failed records in failed invocation attempts, counted per attempt (FailedInvokeEventCount).
 	Failed int64
-	// Dropped records too large for one 6 MB payload (DroppedEventCount).
+	// Dropped records given up on without an on-failure destination: too large for one 6 MB
+	// payload, older than MaximumRecordAgeInSeconds, or out of retries (DroppedEventCount).
 	Dropped int64
+	// Filtered records left out by FilterCriteria (FilteredOutEventCount).
+	Filtered int64
+	// OnFailureDelivered records acknowledged by the on-failure destination
+	// (OnFailureDestinationDeliveredEventCount).
+	OnFailureDelivered int64
+	// Retried records invoked again after a failed invocation (retries and bisected halves).
+	Retried int64
 	// Batches is the number of successful invocations.
 	Batches int64
 	// Throttled counts invocation attempts refused with invoke.ErrThrottled (the scaler

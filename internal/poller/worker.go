@@ -2,7 +2,6 @@ package poller
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/event"
-	"github.com/kafkaesm/kafkaesm/internal/invoke"
 )
 
 // worker owns one assigned partition: it alone builds and delivers that partition's batches, so
@@ -190,9 +188,12 @@ func (w *worker) run() {
 		r := chunk[ci]
 		return r
 	}
+	var recs []*kgo.Record // the batch's records, as process needs them
 	for {
 		s := c.settings.Load()
 		batch.Reset()
+		clear(recs)
+		recs = recs[:0]
 		var (
 			last     *kgo.Record // the last record this batch accounts for (delivered or dropped)
 			deadline time.Time
@@ -224,6 +225,15 @@ func (w *worker) run() {
 				}
 				continue
 			}
+			if w.filteredOut(s.filter, r) { // failure.go
+				ci++
+				if batch.Len() == 0 {
+					w.mark(r) // nothing undelivered precedes it
+				} else {
+					last = r
+				}
+				continue
+			}
 			res, err := batch.Add(r)
 			if err != nil { // cannot happen: one partition per batch
 				c.log.Error("batch add", "err", err)
@@ -233,20 +243,18 @@ func (w *worker) run() {
 			case event.Added:
 				ci++
 				last = r
+				recs = append(recs, r)
 				if batch.Len() == 1 {
 					deadline = time.Now().Add(s.window)
 				}
 			case event.Full:
 				break collect // r stays first in line for the next batch
 			case event.TooLarge:
-				ci++
-				c.dropped.Add(1)
-				c.log.Warn("record dropped: larger than the 6 MB invocation payload limit",
-					"topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-					"key_bytes", len(r.Key), "value_bytes", len(r.Value))
-				if c.cfg.OnDrop != nil {
-					c.cfg.OnDrop(w.ctx, c.uuid, r)
+				// To the on-failure destination, or counted and logged (failure.go).
+				if !w.tooLarge(r) {
+					return
 				}
+				ci++
 				if batch.Len() == 0 {
 					w.mark(r) // nothing undelivered precedes it
 				} else {
@@ -257,7 +265,7 @@ func (w *worker) run() {
 		if batch.Len() == 0 {
 			continue
 		}
-		ok := w.deliver(batch)
+		ok := w.process(batch, recs) // failure.go
 		// An idle partition should not pin a 6 MB buffer: hand it back to the pool.
 		batch.Release()
 		if !ok {
@@ -270,68 +278,10 @@ func (w *worker) run() {
 // mark records r as delivered (or deliberately dropped) and asks for a prompt commit.
 func (w *worker) mark(r *kgo.Record) {
 	w.cl.MarkCommitRecords(r)
-	w.next.Store(r.Offset + 1)
-	w.c.kickCommit()
-}
-
-// deliver invokes until the batch succeeds (Lambda's default: retry the whole batch until it
-// succeeds or its records expire), backing off between attempts. It returns false when the
-// worker is stopping: the batch is then not marked and will be redelivered.
-func (w *worker) deliver(b *event.Batch) bool {
-	c := w.c
-	n := int64(b.Len())
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for attempt := 0; ; attempt++ {
-		if w.isStopping() {
-			return false
-		}
-		fn := c.settings.Load().function
-		res, err := c.cfg.Invoker.Invoke(w.ctx, invoke.Request{Function: fn, Payload: b.Bytes()})
-		if err == nil && res.FunctionError == "" {
-			c.invoked.Add(n)
-			c.batches.Add(1)
-			w.retrying.Store(false)
-			if c.cfg.OnBatch != nil {
-				c.cfg.OnBatch(c.uuid, fn, b.Len(), len(b.Bytes()))
-			}
-			c.status.batchDone(w, true, "")
-			return true
-		}
-		if w.ctx.Err() != nil {
-			return false
-		}
-		c.failed.Add(n)
-		if errors.Is(err, invoke.ErrThrottled) {
-			c.throttled.Add(1)
-		}
-		w.retrying.Store(true)
-		c.status.batchDone(w, false, functionCause(res.Payload, err))
-		delay := c.cfg.Backoff.Delay(attempt)
-		if err != nil {
-			c.log.Warn("invoke failed; retrying batch", "function", fn, "topic", w.tp.topic, "partition", w.tp.partition,
-				"records", n, "attempt", attempt+1, "retry_in", delay, "err", err)
-		} else {
-			c.log.Warn("function error; retrying batch", "function", fn, "topic", w.tp.topic, "partition", w.tp.partition,
-				"records", n, "attempt", attempt+1, "retry_in", delay, "function_error", res.FunctionError, "payload", truncate(res.Payload, 256))
-		}
-		if timer == nil {
-			timer = time.NewTimer(delay)
-		} else {
-			timer.Reset(delay)
-		}
-		select {
-		case <-timer.C:
-		case <-w.stopping:
-			return false
-		case <-w.ctx.Done():
-			return false
-		}
+	if n := r.Offset + 1; n > w.next.Load() { // marks never go back, and nor does the lag
+		w.next.Store(n)
 	}
+	w.c.kickCommit()
 }
 
 func truncate(b []byte, n int) string {
