@@ -430,10 +430,10 @@ type status struct {
 
 	mu                                   sync.Mutex
 	failing                              map[*worker]bool
-	processed, processedCause            string // "", OK or Function call failed; the last function error
-	clientReason, clientRes, clientCause string // the client cannot be built (bad secret), "" when none
-	connReason, connRes, connCause       string // current connection problem, "" when none
-	fetchReason, fetchRes, fetchCause    string // current classified fetch/group problem, "" when none
+	processed, processedCause            string             // "", OK or Function call failed; the last function error
+	clientReason, clientRes, clientCause string             // the client cannot be built (bad secret), "" when none
+	connReason, connRes, connCause       string             // current connection problem, "" when none
+	fetchReason, fetchRes, fetchCause    string             // current classified fetch/group problem, "" when none
 	destFailing                          map[*worker]string // workers that cannot write to the on-failure destination
 	reported, reportedCause              string
 }
