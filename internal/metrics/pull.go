@@ -28,9 +28,9 @@ var (
 	descFailed = prometheus.NewDesc("kafkaesm_FailedInvokeEventCount",
 		"Records in failed invocation attempts, counted per attempt.", mappingLabels, nil)
 	descDropped = prometheus.NewDesc("kafkaesm_DroppedEventCount",
-		"Records dropped without invocation (larger than the payload limit).", mappingLabels, nil)
+		"Records given up on without an on-failure destination (larger than the payload limit, too old, or out of retries).", mappingLabels, nil)
 	descOnFailure = prometheus.NewDesc("kafkaesm_OnFailureDestinationDeliveredEventCount",
-		"Records sent to the mapping's on-failure destination.", mappingLabels, nil)
+		"Records sent to, and acknowledged by, the mapping's on-failure destination.", mappingLabels, nil)
 	descMappingThrottles = prometheus.NewDesc("kafkaesm_ThrottledInvokeCount",
 		"Invocation attempts of the mapping refused at the function's concurrency limit.", mappingLabels, nil)
 	descConcurrent = prometheus.NewDesc("kafkaesm_ConcurrentExecutions",
@@ -64,11 +64,11 @@ func (p *pullCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descPollers, int64(s.Pollers))
 			gauge(descPartitions, int64(s.Stats.Partitions))
 			counter(descPolled, s.Stats.Polled)
-			counter(descFiltered, 0) // FilterCriteria is not applied by the poller yet
+			counter(descFiltered, s.Stats.Filtered)
 			counter(descInvoked, s.Stats.Invoked)
 			counter(descFailed, s.Stats.Failed)
 			counter(descDropped, s.Stats.Dropped)
-			counter(descOnFailure, 0) // on-failure destinations are not implemented yet
+			counter(descOnFailure, s.Stats.OnFailureDelivered)
 			counter(descMappingThrottles, s.Stats.Throttled)
 			seen := make(map[partitionKey]bool, len(s.Partitions))
 			for _, ps := range s.Partitions {
