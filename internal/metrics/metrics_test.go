@@ -61,7 +61,7 @@ kafkaesm_InvokedEventCount{event_source_mapping_uuid="u1",function_name="fn"} 10
 # HELP kafkaesm_FailedInvokeEventCount Records in failed invocation attempts, counted per attempt.
 # TYPE kafkaesm_FailedInvokeEventCount counter
 kafkaesm_FailedInvokeEventCount{event_source_mapping_uuid="u1",function_name="fn"} 7
-# HELP kafkaesm_DroppedEventCount Records dropped without invocation (larger than the payload limit).
+# HELP kafkaesm_DroppedEventCount Records given up on without an on-failure destination (larger than the payload limit, too old, or out of retries).
 # TYPE kafkaesm_DroppedEventCount counter
 kafkaesm_DroppedEventCount{event_source_mapping_uuid="u1",function_name="fn"} 1
 # HELP kafkaesm_ThrottledInvokeCount Invocation attempts of the mapping refused at the function's concurrency limit.

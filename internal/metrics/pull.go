@@ -30,7 +30,7 @@ var (
 	descDropped = prometheus.NewDesc("kafkaesm_DroppedEventCount",
 		"Records given up on without an on-failure destination (larger than the payload limit, too old, or out of retries).", mappingLabels, nil)
 	descOnFailure = prometheus.NewDesc("kafkaesm_OnFailureDestinationDeliveredEventCount",
-		"Records sent to, and acknowledged by, the mapping's on-failure destination.", mappingLabels, nil)
+		"Records sent to the mapping's on-failure destination.", mappingLabels, nil)
 	descMappingThrottles = prometheus.NewDesc("kafkaesm_ThrottledInvokeCount",
 		"Invocation attempts of the mapping refused at the function's concurrency limit.", mappingLabels, nil)
 	descConcurrent = prometheus.NewDesc("kafkaesm_ConcurrentExecutions",
