@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,11 +34,22 @@ func main() {
 	delay := flag.Duration("delay", 0, "time each invocation takes (slows delivery so a test can kill mid-stream)")
 	session := flag.Duration("session-timeout", 0, "group session timeout (default franz-go's 45 s); a killed member holds its partitions until it expires")
 	node := flag.String("node", "", "poller.Config.NodeID: the same value across restarts makes the restarted process the same static group member")
+	flag.StringVar(&failure.dlq, "dlq", "", "on-failure destination topic (kafka://dlq)")
+	flag.StringVar(&failure.poison, "poison", "", "the function fails every batch holding a record with this value")
+	flag.IntVar(&failure.retries, "retries", -1, "MaximumRetryAttempts")
+	flag.BoolVar(&failure.crash, "crash-after-destination", false, "SIGKILL this process once the destination acknowledged records, before their offsets are marked")
 	flag.Parse()
 	if err := run(*brokers, *topic, *id, *out, *batch, *delay, *session, *node); err != nil {
 		fmt.Fprintln(os.Stderr, "crashconsumer:", err)
 		os.Exit(1)
 	}
+}
+
+// failure is the failure handling under test.
+var failure struct {
+	dlq, poison string
+	retries     int
+	crash       bool
 }
 
 func run(brokers, topic, id, out string, batch int, delay, session time.Duration, node string) error {
@@ -51,11 +63,21 @@ func run(brokers, topic, id, out string, batch int, delay, session time.Duration
 	defer f.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var afterDestination func(string, []*kgo.Record)
+	if failure.crash {
+		afterDestination = func(string, []*kgo.Record) {
+			// A real kill -9, at the worst moment: the destination has the records, the
+			// source offsets are not committed.
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
 	mg, err := poller.NewManager(poller.Config{
-		Invoker: fileInvoker{f, delay},
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Backoff: poller.Backoff{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond},
-		NodeID:  node,
+		AfterDestination: afterDestination,
+		Invoker:          fileInvoker{f, delay, failure.poison},
+		Logger:           slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Backoff:          poller.Backoff{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond},
+		NodeID:           node,
 		ClientOpts: func(context.Context, *mapping.EventSourceMapping) ([]kgo.Opt, error) {
 			if session <= 0 {
 				return nil, nil
@@ -76,6 +98,10 @@ func run(brokers, topic, id, out string, batch int, delay, session time.Duration
 		BatchSize:                      batch,
 		MaximumBatchingWindowInSeconds: &zero,
 		Enabled:                        true,
+		MaximumRetryAttempts:           &failure.retries,
+	}
+	if failure.dlq != "" {
+		m.DestinationConfig = &mapping.DestinationConfig{OnFailure: &mapping.Destination{Destination: "kafka://" + failure.dlq}}
 	}
 	if err := mg.Apply(ctx, m); err != nil {
 		return err
@@ -89,8 +115,9 @@ func run(brokers, topic, id, out string, batch int, delay, session time.Duration
 // fileInvoker is the "function": it writes the batch with one write(2), so a SIGKILL leaves
 // whole batches (the page cache keeps what was written; no fsync needed for a process crash).
 type fileInvoker struct {
-	f     *os.File
-	delay time.Duration
+	f      *os.File
+	delay  time.Duration
+	poison string // a value that fails its batch ("" none)
 }
 
 func (fi fileInvoker) Invoke(ctx context.Context, req invoke.Request) (invoke.Result, error) {
@@ -106,6 +133,13 @@ func (fi fileInvoker) Invoke(ctx context.Context, req invoke.Request) (invoke.Re
 		return invoke.Result{}, err
 	}
 	var buf []byte
+	for _, rs := range ev.Records {
+		for _, r := range rs {
+			if fi.poison != "" && r.Value == base64.StdEncoding.EncodeToString([]byte(fi.poison)) {
+				return invoke.Result{FunctionError: "Unhandled", Payload: []byte(`{"errorMessage":"poison"}`)}, nil
+			}
+		}
+	}
 	for _, rs := range ev.Records {
 		for _, r := range rs {
 			buf = strconv.AppendInt(buf, r.Partition, 10)
