@@ -52,13 +52,20 @@ func (c *AccessConfig) setDefaults() {
 	}
 }
 
-// GatedRunner is what an AccessGate runs mappings with: the Manager.
+// GatedRunner is what an AccessGate runs mappings with: the Manager. Its methods may block
+// while a mapping's consumer drains; only the gate's per-mapping goroutines call them.
 type GatedRunner interface {
-	Runner
+	// Apply starts, reconfigures or restarts the mapping's consumer (Manager.Apply).
+	Apply(ctx context.Context, m *mapping.EventSourceMapping) error
+	// Stop drains and stops it (Manager.Stop).
+	Stop(ctx context.Context, uuid string) error
+	// Joined returns a channel that is closed once the mapping's running first poller has
+	// joined its group and received its assignment; nil when the mapping is not running.
+	Joined(uuid string) <-chan struct{}
 	Close(ctx context.Context) error
 }
 
-// AccessGate is the Runner the node uses: it runs a mapping's consumer (through the inner
+// AccessGate is the reconcile.Runner the node uses: it runs a mapping's consumer (through the inner
 // Manager) only while the mapping's Kafka access works.
 //
 // Before a mapping consumes, and before it resumes, the gate probes its cluster. A failing probe
@@ -76,7 +83,7 @@ type GatedRunner interface {
 //
 // Apply never waits for a probe, so mappings settle (Creating → Enabled) whatever their access.
 // Each mapping has one supervising goroutine, the only caller of the inner runner's Apply and
-// Stop for it while it exists; Stop and Close end it before stopping the consumer. The scaler
+// Stop for it while it exists; Remove and Close end it before stopping the consumer. The scaler
 // also calls the Manager's SetPollers for the mapping, which is safe because the Manager
 // serialises calls per mapping (and a stopped mapping ignores SetPollers).
 type AccessGate struct {
@@ -86,9 +93,12 @@ type AccessGate struct {
 	mu     sync.Mutex
 	sups   map[string]*supervisor
 	closed bool
+	// stopping holds, per mapping being stopped, a channel closed once its consumer is
+	// stopped: a supervisor started for the mapping meanwhile (Enable right after Disable)
+	// waits for it, so the old stop can never stop the new consumer.
+	stopping map[string]chan struct{}
+	stops    sync.WaitGroup // stop goroutines, waited for by Close
 }
-
-var _ Runner = (*AccessGate)(nil)
 
 // NewAccessGate builds the inner runner with the gate as its Reporter (so the gate sees the
 // consumers' classified problems) and returns the gate around it.
@@ -97,7 +107,7 @@ func NewAccessGate(cfg AccessConfig, newInner func(Reporter) (GatedRunner, error
 		return nil, errors.New("poller: AccessConfig.Probe and Classify are required")
 	}
 	cfg.setDefaults()
-	g := &AccessGate{cfg: cfg, sups: make(map[string]*supervisor)}
+	g := &AccessGate{cfg: cfg, sups: make(map[string]*supervisor), stopping: make(map[string]chan struct{})}
 	inner, err := newInner(g)
 	if err != nil {
 		return nil, err
@@ -115,14 +125,28 @@ type supervisor struct {
 	kick    chan struct{} // cap 1: the mapping or one of its secrets changed
 	trouble chan struct{} // cap 1: the running consumer reported a stop-class problem
 
-	failing   atomic.Bool // a problem is reported and not yet cleared
-	okSeen    atomic.Bool // a batch succeeded since the last failure: reset the backoff
+	after     <-chan struct{} // closed once the mapping's previous consumer is stopped; nil when none
+	failing   atomic.Bool     // a problem is reported and not yet cleared
+	okSeen    atomic.Bool     // a batch succeeded since the last failure: reset the backoff
 	lastGood  atomic.Value
 	mu        sync.Mutex
 	m         *mapping.EventSourceMapping
 	key       string // configKey(m)
 	reprobe   bool   // probe even though the consumer runs (a secret changed)
 	secretIDs []string
+	dones     []func() // Apply's done callbacks not yet called
+}
+
+// settled calls the done callbacks of the Applies so far: the mapping runs as they asked (or
+// its access failed and is reported).
+func (s *supervisor) settled() {
+	s.mu.Lock()
+	dones := s.dones
+	s.dones = nil
+	s.mu.Unlock()
+	for _, d := range dones {
+		d()
+	}
 }
 
 func (s *supervisor) signal(ch chan struct{}) {
@@ -182,14 +206,17 @@ func (g *AccessGate) Stats(uuid string) (Stats, bool) {
 	return Stats{}, false
 }
 
-// Apply implements Runner. It records the wished configuration and returns; the mapping's
-// supervisor probes and starts (or reconfigures) the consumer.
-func (g *AccessGate) Apply(ctx context.Context, m *mapping.EventSourceMapping) error {
+// Apply implements reconcile.Runner. It records the wished configuration and returns; the
+// mapping's supervisor probes and starts (or reconfigures) the consumer, and calls done once
+// the consumer's first poller has joined its group and received its assignment, or once the
+// probe found the mapping's access broken and reported it.
+func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 	if m == nil || m.UUID == "" {
 		return errors.New("poller: mapping without UUID")
 	}
 	if !m.Enabled {
-		return g.Stop(ctx, m.UUID)
+		g.Remove(m.UUID, done)
+		return nil
 	}
 	sp, err := newSpec(m)
 	if err != nil {
@@ -204,18 +231,22 @@ func (g *AccessGate) Apply(ctx context.Context, m *mapping.EventSourceMapping) e
 	}
 	if s := g.sups[m.UUID]; s != nil {
 		s.mu.Lock()
-		changed := s.key != key
 		s.m, s.key, s.secretIDs = m, key, secretIDs(m)
-		s.mu.Unlock()
-		if changed {
-			s.signal(s.kick)
+		if done != nil {
+			s.dones = append(s.dones, done)
 		}
+		s.mu.Unlock()
+		// Also when nothing changed (a resync): the supervisor then only calls done.
+		s.signal(s.kick)
 		return nil
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &supervisor{uuid: m.UUID, cancel: cancel, done: make(chan struct{}),
 		kick: make(chan struct{}, 1), trouble: make(chan struct{}, 1),
-		m: m, key: key, secretIDs: secretIDs(m)}
+		m: m, key: key, secretIDs: secretIDs(m), after: g.stopping[m.UUID]}
+	if done != nil {
+		s.dones = []func(){done}
+	}
 	s.lastGood.Store(mapping.ResultNoRecordsProcessed)
 	if r := m.LastProcessingResult; r == mapping.ResultOK || r == mapping.ResultFunctionCallFailed {
 		s.lastGood.Store(r)
@@ -232,21 +263,49 @@ func isAccessReason(r string) bool {
 	return r == mapping.ReasonConfigNotValid || r == mapping.ReasonAuthnError || r == mapping.ReasonAuthzError
 }
 
-// Stop implements Runner: it ends the mapping's supervisor, then stops its consumer.
-func (g *AccessGate) Stop(ctx context.Context, uuid string) error {
+// Remove implements reconcile.Runner: it ends the mapping's supervisor and stops its consumer
+// in a goroutine of its own (in-flight batches finish, offsets are committed, the group is
+// left), then calls done. It never blocks, so one mapping's drain delays no other.
+func (g *AccessGate) Remove(uuid string, done func()) {
 	g.mu.Lock()
+	if g.closed { // Close stopped every consumer
+		g.mu.Unlock()
+		if done != nil {
+			done()
+		}
+		return
+	}
 	s := g.sups[uuid]
 	delete(g.sups, uuid)
+	prev := g.stopping[uuid]
+	ch := make(chan struct{})
+	g.stopping[uuid] = ch
+	g.stops.Add(1)
 	g.mu.Unlock()
-	if s != nil {
-		s.cancel()
-		select {
-		case <-s.done:
-		case <-ctx.Done():
-			return ctx.Err()
+	go func() {
+		defer g.stops.Done()
+		if prev != nil {
+			<-prev
 		}
-	}
-	return g.inner.Stop(ctx, uuid)
+		if s != nil {
+			s.cancel()
+			<-s.done
+		}
+		// Not bounded by the caller: a stop lets in-flight invocations finish (the Manager
+		// bounds that by its DrainTimeout).
+		if err := g.inner.Stop(context.Background(), uuid); err != nil {
+			g.cfg.Logger.Warn("stopping the mapping's consumer", "uuid", uuid, "err", err)
+		}
+		g.mu.Lock()
+		if g.stopping[uuid] == ch {
+			delete(g.stopping, uuid)
+		}
+		g.mu.Unlock()
+		close(ch)
+		if done != nil {
+			done()
+		}
+	}()
 }
 
 // Close ends every supervisor, then closes the inner runner (which stops every consumer).
@@ -267,6 +326,12 @@ func (g *AccessGate) Close(ctx context.Context) error {
 		case <-s.done:
 		case <-ctx.Done():
 		}
+	}
+	stopped := make(chan struct{})
+	go func() { g.stops.Wait(); close(stopped) }()
+	select { // stops under way finish within the Manager's DrainTimeout
+	case <-stopped:
+	case <-ctx.Done():
 	}
 	return g.inner.Close(ctx)
 }
@@ -322,11 +387,18 @@ func (g *AccessGate) report(uuid, state, reason, lastResult, cause string) {
 	}
 }
 
-// supervise runs one mapping until Stop or Close. It alone calls the inner runner for the
+// supervise runs one mapping until Remove or Close. It alone calls the inner runner for the
 // mapping while it lives.
 func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 	defer close(s.done)
 	log := g.cfg.Logger.With("uuid", s.uuid)
+	if s.after != nil { // the mapping's previous consumer is still stopping
+		select {
+		case <-s.after:
+		case <-ctx.Done():
+			return
+		}
+	}
 	var (
 		running   bool
 		probedKey string // spec identity the last passing probe checked
@@ -382,6 +454,7 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 				}
 				s.failing.Store(true)
 				g.report(s.uuid, "", reason, result, errorCause(err))
+				s.settled() // as on AWS: the mapping settles, with the problem reported
 				if !backoff() {
 					return
 				}
@@ -404,19 +477,35 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 			continue
 		}
 		running = true
+		if !g.waitRunning(ctx, s, stopInner, backoff) {
+			return
+		}
+	}
+}
+
+// waitRunning waits, while the consumer runs, for the next thing to do: it calls Apply's
+// done callbacks once the consumer's first poller has joined its group and got its
+// assignment, and returns on a kick (the mapping or a secret changed, or a resync: loop
+// again) or after stopping the consumer on trouble. False: the supervisor is to end.
+func (g *AccessGate) waitRunning(ctx context.Context, s *supervisor, stopInner func(), backoff func() bool) bool {
+	joined := g.inner.Joined(s.uuid)
+	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-s.kick: // the mapping or a secret changed: reconfigure, probing when needed
+			return false
+		case <-joined:
+			joined = nil
+			s.settled()
+		case <-s.kick:
+			return true
 		case <-s.trouble:
 			// The consumer reported an access problem (and it is in the store): stop consuming
 			// until a probe passes.
-			log.Warn("kafka access problem while consuming; stopping the mapping's consumer")
+			g.cfg.Logger.Warn("kafka access problem while consuming; stopping the mapping's consumer", "uuid", s.uuid)
 			s.failing.Store(true)
 			stopInner()
-			if !backoff() {
-				return
-			}
+			s.settled()
+			return backoff()
 		}
 	}
 }

@@ -39,6 +39,15 @@ func (f *fakeInner) Stop(_ context.Context, uuid string) error {
 	return nil
 }
 
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (f *fakeInner) Joined(uuid string) <-chan struct{} {
+	if f.isRunning(uuid) {
+		return closedChan
+	}
+	return nil
+}
+
 func (f *fakeInner) Close(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -152,8 +161,20 @@ func waitUntil(t *testing.T, what string, fn func() bool) {
 
 func gateApply(t *testing.T, g *AccessGate, m *mapping.EventSourceMapping) {
 	t.Helper()
-	if err := g.Apply(context.Background(), m); err != nil {
+	if err := g.Apply(m, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// gateRemove removes the mapping and waits until its consumer is stopped.
+func gateRemove(t *testing.T, g *AccessGate, uuid string) {
+	t.Helper()
+	done := make(chan struct{})
+	g.Remove(uuid, func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Remove did not finish")
 	}
 }
 
@@ -185,9 +206,7 @@ func TestAccessGateWaitsUntilAccessWorks(t *testing.T) {
 	// Resyncs with the same mapping change nothing.
 	gateApply(t, g, m)
 	gateApply(t, g, m)
-	if err := g.Stop(context.Background(), m.UUID); err != nil {
-		t.Fatal(err)
-	}
+	gateRemove(t, g, m.UUID)
 	if inner.isRunning(m.UUID) {
 		t.Fatal("Stop left the consumer running")
 	}
@@ -270,12 +289,12 @@ func TestAccessGateTransientProbeAndClose(t *testing.T) {
 	if !closed {
 		t.Fatal("inner runner not closed")
 	}
-	if err := g.Apply(context.Background(), newMapping("h:9092", "t")); !errors.Is(err, ErrClosed) {
+	if err := g.Apply(newMapping("h:9092", "t"), nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Apply after Close = %v", err)
 	}
 	disabled := newMapping("h:9092", "t")
 	disabled.Enabled = false
-	if err := g.Apply(context.Background(), disabled); err != nil {
+	if err := g.Apply(disabled, nil); err != nil {
 		t.Fatalf("Apply(disabled) after Close = %v", err)
 	}
 }
@@ -299,5 +318,38 @@ func TestRefersTo(t *testing.T) {
 				t.Fatalf("refersTo(%q) = %v", tt.id, got)
 			}
 		})
+	}
+}
+
+// TestAccessGateSettles: Apply's done is called once the consumer runs (the inner runner's
+// Joined), on every later Apply (a resync), and once a failing probe is reported; Remove's
+// done once the consumer is stopped. Nothing waits in Apply or Remove.
+func TestAccessGateSettles(t *testing.T) {
+	g, inner, probe, _ := newTestGate(t, Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond})
+	m := newMapping("h:9092", "t")
+	dones := make(chan string, 10)
+	if err := g.Apply(m, func() { dones <- "applied" }); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-dones; got != "applied" || !inner.isRunning(m.UUID) {
+		t.Fatalf("done %q before the consumer ran", got)
+	}
+	if err := g.Apply(m, func() { dones <- "resync" }); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-dones; got != "resync" {
+		t.Fatal(got)
+	}
+	g.Remove(m.UUID, func() { dones <- "removed" })
+	if got := <-dones; got != "removed" || inner.isRunning(m.UUID) {
+		t.Fatalf("done %q with the consumer running", got)
+	}
+	probe.set(errAuthz)
+	broken := newMapping("h:9092", "t")
+	if err := g.Apply(broken, func() { dones <- "reported" }); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-dones; got != "reported" || inner.isRunning(broken.UUID) {
+		t.Fatal(got)
 	}
 }

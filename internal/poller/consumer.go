@@ -135,6 +135,10 @@ type consumer struct {
 	// after every successful batch, and kicks that arrive while a commit runs coalesce into
 	// one more (commit.go).
 	commitKick chan struct{}
+	// joined is closed at the first OnPartitionsAssigned: the poller is a member of its group,
+	// has its assignment and its start positions are resolved (Manager.Joined).
+	joined     chan struct{}
+	joinedOnce sync.Once
 
 	// mu guards workers. With BlockRebalanceOnPoll the poll loop and the rebalance callbacks
 	// never overlap, but Stats and stop read the map from other goroutines.
@@ -161,6 +165,7 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int
 		pollDone:   make(chan struct{}),
 		workers:    make(map[tp]*worker),
 		commitKick: make(chan struct{}, 1),
+		joined:     make(chan struct{}),
 	}
 	c.settings.Store(sp.settings)
 	c.status.c = c
@@ -301,6 +306,7 @@ func (c *consumer) assigned(ctx context.Context, cl *kgo.Client, assigned map[st
 		}
 	}
 	c.log.Info("partitions assigned", "partitions", assigned)
+	c.joinedOnce.Do(func() { close(c.joined) })
 }
 
 // revoked waits (bounded by DrainTimeout) for the in-flight batches of the revoked partitions,

@@ -41,23 +41,6 @@ import (
 // ResultConnectionError is Lambda's LastProcessingResult when the cluster cannot be reached.
 const ResultConnectionError = "PROBLEM: Connection error. Please check your event source connection configuration."
 
-// Runner starts, reconfigures and stops mappings. The reconciler calls it; Manager implements it.
-type Runner interface {
-	// Apply makes the mapping run as m says: it starts the mapping's consumer if needed, or
-	// reconfigures it in place (BatchSize, MaximumBatchingWindowInSeconds, FunctionArn take effect
-	// for the next batch), or restarts it when what the Kafka client depends on changed (servers,
-	// topics, group, starting position, access configurations). A mapping with Enabled false is
-	// stopped. Apply returns once the consumer is started, not once it consumes; it fails only
-	// for a mapping it cannot run at all (no topic, no servers, bad starting position). A
-	// client that cannot be built yet (ClientOpts fails: a missing secret) is retried with
-	// backoff and reported, so the mapping still settles.
-	Apply(ctx context.Context, m *mapping.EventSourceMapping) error
-	// Stop stops the mapping's consumer: in-flight batches finish (bounded by Config.DrainTimeout
-	// and ctx), delivered offsets are committed, the consumer leaves its group. Unknown uuids are
-	// not an error.
-	Stop(ctx context.Context, uuid string) error
-}
-
 // Reporter receives status changes of a running mapping. Empty arguments mean "unchanged".
 // The poller reports only changes (not one call per batch): lastResult is "OK" after a successful
 // batch, "PROBLEM: Function call failed" while any partition's batch fails, and
@@ -301,7 +284,7 @@ type entry struct {
 	retired Stats                       // counters of members that stopped
 }
 
-var _ Runner = (*Manager)(nil)
+var _ GatedRunner = (*Manager)(nil)
 
 // ErrClosed is returned by Apply after Close.
 var ErrClosed = errors.New("poller: manager closed")
@@ -329,7 +312,14 @@ func (mg *Manager) entry(uuid string) (*entry, error) {
 	return e, nil
 }
 
-// Apply implements Runner.
+// Apply makes the mapping run as m says: it starts the mapping's consumer if needed, or
+// reconfigures it in place (BatchSize, MaximumBatchingWindowInSeconds, FunctionArn take effect
+// for the next batch), or restarts it when what the Kafka client depends on changed (servers,
+// topics, group, starting position, access configurations). A mapping with Enabled false is
+// stopped. Apply returns once the consumer is started, not once it consumes (Joined tells
+// that); it fails only for a mapping it cannot run at all (no topic, no servers, bad starting
+// position). A client that cannot be built yet (ClientOpts fails: a missing secret) is
+// retried with backoff and reported, so the mapping still settles.
 func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) error {
 	if m == nil || m.UUID == "" {
 		return errors.New("poller: mapping without UUID")
@@ -371,7 +361,9 @@ func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) err
 	return nil
 }
 
-// Stop implements Runner.
+// Stop stops the mapping's consumer: in-flight batches finish (bounded by Config.DrainTimeout
+// and ctx), delivered offsets are committed, the consumer leaves its group. Unknown uuids are
+// not an error.
 func (mg *Manager) Stop(ctx context.Context, uuid string) error {
 	mg.mu.Lock()
 	e := mg.entries[uuid]
@@ -402,6 +394,23 @@ func (e *entry) stopAll(ctx context.Context) error {
 	<-done
 	e.retire(c, func() { e.c.Store(nil) })
 	return errors.Join(extraErr, err)
+}
+
+// Joined implements GatedRunner: the returned channel is closed once the mapping's first
+// poller has joined its group and received its assignment (after its start positions were
+// resolved and committed, so a record produced from then on is delivered). Nil when the
+// mapping is not running.
+func (mg *Manager) Joined(uuid string) <-chan struct{} {
+	mg.mu.Lock()
+	e := mg.entries[uuid]
+	mg.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	if c := e.c.Load(); c != nil {
+		return c.joined
+	}
+	return nil
 }
 
 // Close stops every mapping (in parallel) and refuses further Applies.

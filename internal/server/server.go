@@ -16,6 +16,7 @@ import (
 	"github.com/kafkaesm/kafkaesm/internal/arn"
 	"github.com/kafkaesm/kafkaesm/internal/metrics"
 	"github.com/kafkaesm/kafkaesm/internal/poller"
+	"github.com/kafkaesm/kafkaesm/internal/reconcile"
 	"github.com/kafkaesm/kafkaesm/internal/scaler"
 	"github.com/kafkaesm/kafkaesm/internal/secrets"
 	"github.com/kafkaesm/kafkaesm/internal/store"
@@ -31,9 +32,10 @@ type Config struct {
 	Region    string
 	AccountID string
 	Logger    *slog.Logger
-	// Runner runs mappings. Default: the Kafka poller when Pollers is set, else NopRunner
+	// Runner runs mappings. Default: the Kafka poller when Pollers is set, else
+	// reconcile.NopRunner
 	// (mappings only move through their states).
-	Runner Runner
+	Runner reconcile.Runner
 	// Pollers runs mappings with internal/poller (serve sets it).
 	Pollers bool
 	// EventSource is the eventSource of Kafka payloads: "SelfManagedKafka" (default, what AWS
@@ -127,7 +129,7 @@ type Server struct {
 	cfg     Config
 	store   *store.SQLite
 	secrets *secrets.Repo
-	rec     *Reconciler
+	rec     *reconcile.Reconciler
 	fr      *functionRuntime
 	// pollers is the Runner when Config.Pollers built it; Run stops its mappings on shutdown.
 	pollers *poller.AccessGate
@@ -177,7 +179,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		cfg.Runner = pollers
 	}
-	rec, err := NewReconciler(ReconcilerConfig{Store: st, Runner: cfg.Runner, Resync: cfg.Resync, Logger: cfg.Logger})
+	rec, err := reconcile.New(reconcile.Config{Store: st, Runner: cfg.Runner, Resync: cfg.Resync, Logger: cfg.Logger})
 	if err != nil {
 		_ = fr.Close()
 		_ = st.Close()

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
+	"github.com/kafkaesm/kafkaesm/internal/reconcile"
 	"github.com/kafkaesm/kafkaesm/internal/server"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
@@ -44,7 +45,7 @@ type node struct {
 }
 
 // startServer runs a server on 127.0.0.1:0 over dir until the test ends (or stop is called).
-func startServer(t *testing.T, dir string, runner server.Runner) *node {
+func startServer(t *testing.T, dir string, runner reconcile.Runner) *node {
 	t.Helper()
 	addr, stop := runServer(t, server.Config{
 		Listen:  "127.0.0.1:0",
@@ -227,39 +228,36 @@ func kafkaInput(fn, topic string) *lambda.CreateEventSourceMappingInput {
 	}
 }
 
-// heldRunner blocks Apply and Stop while held, so tests can see transitional states.
+// heldRunner holds every mapping in its transitional state while held: it reports a mapping
+// as got there (done) only once released.
 type heldRunner struct {
 	held    atomic.Bool
 	applied atomic.Int64
 	stopped atomic.Int64
 }
 
-func (r *heldRunner) wait(ctx context.Context) error {
-	for r.held.Load() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+func (r *heldRunner) finish(count *atomic.Int64, done func()) {
+	go func() {
+		for r.held.Load() {
+			time.Sleep(5 * time.Millisecond)
 		}
+		count.Add(1)
+		if done != nil {
+			done()
+		}
+	}()
+}
+
+func (r *heldRunner) Apply(m *mapping.EventSourceMapping, done func()) error {
+	if m.Enabled {
+		r.finish(&r.applied, done)
+	} else {
+		r.finish(&r.stopped, done)
 	}
 	return nil
 }
 
-func (r *heldRunner) Apply(ctx context.Context, _ *mapping.EventSourceMapping) error {
-	if err := r.wait(ctx); err != nil {
-		return err
-	}
-	r.applied.Add(1)
-	return nil
-}
-
-func (r *heldRunner) Stop(ctx context.Context, _ string) error {
-	if err := r.wait(ctx); err != nil {
-		return err
-	}
-	r.stopped.Add(1)
-	return nil
-}
+func (r *heldRunner) Remove(_ string, done func()) { r.finish(&r.stopped, done) }
 
 // rawRequest sends a request without the SDK (bad JSON, extension members).
 func rawRequest(t *testing.T, method, url, body string) (int, http.Header, string) {

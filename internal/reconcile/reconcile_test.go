@@ -1,4 +1,4 @@
-package server
+package reconcile
 
 import (
 	"context"
@@ -19,47 +19,59 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeRunner records calls; fail makes Apply fail; gate, when set, blocks Apply until closed.
+// fakeRunner records calls; fail makes Apply fail; while gate is set, done callbacks wait for
+// it to close (the mapping "is still starting"); hold, per uuid, never calls done.
 type fakeRunner struct {
 	mu      sync.Mutex
 	applied []string
 	stopped []string
 	fail    error
 	gate    chan struct{}
+	hold    map[string]bool
 }
 
-func (r *fakeRunner) Apply(ctx context.Context, m *mapping.EventSourceMapping) error {
+func (r *fakeRunner) finish(uuid string, done func()) {
 	r.mu.Lock()
-	gate, fail := r.gate, r.fail
+	gate, hold := r.gate, r.hold[uuid]
 	r.mu.Unlock()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return ctx.Err()
+	switch {
+	case hold || done == nil:
+	case gate != nil:
+		go func() { <-gate; done() }()
+	default:
+		done()
+	}
+}
+
+func (r *fakeRunner) Apply(m *mapping.EventSourceMapping, done func()) error {
+	r.mu.Lock()
+	fail := r.fail
+	if fail == nil {
+		r.applied = append(r.applied, m.UUID)
+		if !m.Enabled {
+			r.stopped = append(r.stopped, m.UUID)
 		}
 	}
+	r.mu.Unlock()
 	if fail != nil {
 		return fail
 	}
-	r.mu.Lock()
-	r.applied = append(r.applied, m.UUID)
-	r.mu.Unlock()
+	r.finish(m.UUID, done)
 	return nil
 }
 
-func (r *fakeRunner) Stop(_ context.Context, uuid string) error {
+func (r *fakeRunner) Remove(uuid string, done func()) {
 	r.mu.Lock()
 	r.stopped = append(r.stopped, uuid)
 	r.mu.Unlock()
-	return nil
+	r.finish(uuid, done)
 }
 
 func (r *fakeRunner) set(fn func(r *fakeRunner)) { r.mu.Lock(); fn(r); r.mu.Unlock() }
 
 func startReconciler(t *testing.T, st store.Store, r Runner, resync time.Duration) *Reconciler {
 	t.Helper()
-	rec, err := NewReconciler(ReconcilerConfig{Store: st, Runner: r, Resync: resync, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rec, err := New(Config{Store: st, Runner: r, Resync: resync, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,11 +170,22 @@ func TestReconcilerLeavesNewerRevisionAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.Notify("m")
-	// While Apply is blocked on the Creating revision, the user updates the mapping.
+	// While the Creating revision is still starting, the user updates the mapping.
+	waitFor(t, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.applied) == 0 {
+			return errors.New("not applied yet")
+		}
+		return nil
+	})
 	if _, err := st.UpdateMapping(ctx, "m", func(m *mapping.EventSourceMapping) error {
 		m.State, m.BatchSize, m.Revision = mapping.StateUpdating, 7, m.Revision+1
 		return nil
 	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stateIs(st, "m", mapping.StateUpdating)(); err != nil {
 		t.Fatal(err)
 	}
 	r.set(func(r *fakeRunner) { r.gate = nil })
@@ -199,4 +222,39 @@ func TestReconcilerRetriesOnResync(t *testing.T) {
 		return errors.New("retrying")
 	})
 	waitFor(t, stateIs(st, "m", mapping.StateEnabled))
+}
+
+// TestReconcilerWaitsForRunnerAndNeverBlocks: a mapping stays Creating until the Runner says it
+// runs (its first poller joined and got its assignment), and a mapping that never gets there
+// (a Disable draining a long invocation, a cluster that does not answer) delays no other.
+func TestReconcilerWaitsForRunnerAndNeverBlocks(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	r := &fakeRunner{hold: map[string]bool{"stuck": true}}
+	rec := startReconciler(t, st, r, time.Hour)
+	for _, id := range []string{"stuck", "a", "b"} {
+		if err := st.CreateMapping(ctx, storetest.NewMapping(id, fn), nil); err != nil {
+			t.Fatal(err)
+		}
+		rec.Notify(id)
+	}
+	waitFor(t, stateIs(st, "a", mapping.StateEnabled))
+	waitFor(t, stateIs(st, "b", mapping.StateEnabled))
+	// Deleting b while stuck still has not started.
+	if _, err := st.UpdateMapping(ctx, "b", func(m *mapping.EventSourceMapping) error {
+		m.State, m.Revision = mapping.StateDeleting, m.Revision+1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec.Notify("b")
+	waitFor(t, func() error {
+		if _, err := st.GetMapping(ctx, "b"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("b not removed: %v", err)
+		}
+		return nil
+	})
+	if err := stateIs(st, "stuck", mapping.StateCreating)(); err != nil {
+		t.Fatalf("a mapping the runner has not got running: %v", err)
+	}
 }
