@@ -121,6 +121,31 @@ func startBinary(t *testing.T, ctx context.Context) (bin, endpoint string) {
 	return "", ""
 }
 
+// TestAWSCLIVersions runs test/e2e/awscli/versions.sh: publish → alias → mapping on the alias →
+// update the alias → roll back, with the AWS CLI, invoking the Go test handler at each step.
+func TestAWSCLIVersions(t *testing.T) {
+	if _, err := exec.LookPath("aws"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("aws CLI not installed (pip install awscli)")
+		}
+		t.Skip("aws CLI not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, endpoint := startBinary(t, ctx)
+	zip := filepath.Join(t.TempDir(), "fn.zip")
+	if err := os.WriteFile(zip, zipBootstrap(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "bash", "awscli/versions.sh")
+	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint, "HANDLER_ZIP="+zip)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK: AWS CLI versions and aliases passed") {
+		t.Fatalf("versions.sh: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
+
 // TestAWSCLISecrets stores Kafka credentials the way a user does: `aws secretsmanager` against
 // the node's one endpoint.
 func TestAWSCLISecrets(t *testing.T) {
