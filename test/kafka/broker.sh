@@ -5,7 +5,7 @@
 #   test/kafka/broker.sh start    start (or reuse a running) broker; prints the env file's contents
 #   test/kafka/broker.sh stop     stop it and remove its data
 #   test/kafka/broker.sh env      print the env file of the running broker (exit 1 when none)
-#   test/kafka/broker.sh status   exit 0 when a broker is running
+#   test/kafka/broker.sh status   say whether a broker is running (exit 0 when it is, 1 when not)
 #
 # Listeners on 127.0.0.1 (base port KAFKA_PORT_BASE, default 19092):
 #   base+0 PLAINTEXT       admin channel; principal User:ANONYMOUS is a super user
@@ -55,7 +55,9 @@ resolve_jars() {
 	mkdir -p "$LIBS"
 	local args=(-B -q -ntp -f "$HERE/pom.xml" -Dkafka.version="$KAFKA_VERSION" -Dlog4j2.version="$LOG4J2_VERSION"
 		dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS")
-	mvn -o "${args[@]}" >/dev/null 2>&1 || mvn "${args[@]}" || die "maven could not resolve kafka_2.13:$KAFKA_VERSION"
+	# stdout goes to stderr: start's stdout is the env file, and Debian's Maven writes colour
+	# codes (ESC[0m) to stdout even with -B -q.
+	mvn -o "${args[@]}" >/dev/null 2>&1 || mvn "${args[@]}" >&2 || die "maven could not resolve kafka_2.13:$KAFKA_VERSION"
 	touch "$LIBS/.complete"
 }
 
@@ -278,7 +280,14 @@ stop)
 	do_stop
 	;;
 env) running && cat "$WORK/env" ;;
-status) running ;;
+status)
+	if running; then
+		echo "running: Apache Kafka $(sed -n 's/^KAFKA_TEST_VERSION=//p' "$WORK/env"), pid $(cat "$WORK/kafka.pid"), PLAINTEXT 127.0.0.1:$P_PLAIN (listeners $P_PLAIN-$P_BADSAN, work dir $WORK)"
+	else
+		echo "not running (PLAINTEXT 127.0.0.1:$P_PLAIN, work dir $WORK)"
+		exit 1
+	fi
+	;;
 *)
 	echo "usage: $0 start|stop|env|status" >&2
 	exit 2
