@@ -131,7 +131,12 @@ func mappingTable(w io.Writer, m *mapping.EventSourceMapping) error {
 	for _, a := range m.SourceAccessConfigurations {
 		access = append(access, a.Type+"="+a.URI)
 	}
-	return keyValues(w,
+	counts := []string{}
+	if c := m.KafkaesmCounts; c != nil {
+		counts = []string{"Records (since the poller started)", fmt.Sprintf("%d polled, %d invoked, %d retried, %d filtered out, %d to the on-failure destination, %d dropped",
+			c.PolledEventCount, c.InvokedEventCount, c.RetriedEventCount, c.FilteredOutEventCount, c.OnFailureDestinationDeliveredEventCount, c.DroppedEventCount)}
+	}
+	return keyValues(w, append([]string{
 		"UUID", m.UUID,
 		"Function", m.FunctionArn,
 		"Topics", strings.Join(m.Topics, ","),
@@ -146,7 +151,7 @@ func mappingTable(w io.Writer, m *mapping.EventSourceMapping) error {
 		"Last processing result", m.LastProcessingResult,
 		"Last processing cause", m.KafkaesmLastProcessingCause,
 		"Last modified", m.LastModified.UTC().Format(time.RFC3339),
-	)
+	}, counts...)...)
 }
 
 func newMappingsCreateCmd(g *globals) *cobra.Command {

@@ -20,8 +20,10 @@ func newStatusCmd(g *globals) *cobra.Command {
 	var lagTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Every mapping at a glance: state, last processing result, consumer lag",
-		Long: `Lists every mapping with its state, last processing result and consumer lag. When a
+		Short: "Every mapping at a glance: state, consumer lag, retried/sent-to-destination/filtered records, last processing result",
+		Long: `Lists every mapping with its state, consumer lag, the records its pollers retried, sent
+to the on-failure destination and filtered out (since they started on the server; "-" when no
+poller runs it there), and its last processing result. When a
 mapping's last result is a problem, the CAUSE column shows what the server saw (the Kafka error,
 the TLS or SASL message, the function's error: KafkaesmLastProcessingCause).
 
@@ -66,6 +68,9 @@ credentials (SASL or TLS: the secrets stay on the server).`,
 					if r.m.KafkaesmLastProcessingCause != "" {
 						out[i]["KafkaesmLastProcessingCause"] = r.m.KafkaesmLastProcessingCause
 					}
+					if r.m.KafkaesmCounts != nil {
+						out[i]["KafkaesmCounts"] = r.m.KafkaesmCounts
+					}
 					if r.lagErr != "" {
 						out[i]["OffsetLagUnavailable"] = r.lagErr
 					}
@@ -77,7 +82,7 @@ credentials (SASL or TLS: the secrets stay on the server).`,
 			for _, r := range rows {
 				withCause = withCause || r.m.KafkaesmLastProcessingCause != ""
 			}
-			header := []string{"UUID", "FUNCTION", "TOPIC", "STATE", "LAG", "LAST PROCESSING RESULT"}
+			header := []string{"UUID", "FUNCTION", "TOPIC", "STATE", "LAG", "RETRIED", "TO DESTINATION", "FILTERED", "LAST PROCESSING RESULT"}
 			if withCause {
 				header = append(header, "CAUSE")
 			}
@@ -87,7 +92,14 @@ credentials (SASL or TLS: the secrets stay on the server).`,
 				if r.lag != nil {
 					lag = strconv.FormatInt(*r.lag, 10)
 				}
-				cells := []string{r.m.UUID, functionFromArn(r.m.FunctionArn), strings.Join(r.m.Topics, ","), r.m.State, lag, r.m.LastProcessingResult}
+				retried, dest, filtered := "-", "-", "-" // "-": no poller runs the mapping on the server
+				if c := r.m.KafkaesmCounts; c != nil {
+					retried = strconv.FormatInt(c.RetriedEventCount, 10)
+					dest = strconv.FormatInt(c.OnFailureDestinationDeliveredEventCount, 10)
+					filtered = strconv.FormatInt(c.FilteredOutEventCount, 10)
+				}
+				cells := []string{r.m.UUID, functionFromArn(r.m.FunctionArn), strings.Join(r.m.Topics, ","), r.m.State, lag,
+					retried, dest, filtered, r.m.LastProcessingResult}
 				if withCause {
 					cells = append(cells, r.m.KafkaesmLastProcessingCause)
 				}

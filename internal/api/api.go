@@ -11,6 +11,7 @@ import (
 
 	"github.com/kafkaesm/kafkaesm/internal/arn"
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
@@ -42,6 +43,10 @@ type Config struct {
 	// updated or deleted, so that cached resolutions of the function's qualifiers are
 	// forgotten (warm environments stay: versions are immutable). Optional.
 	QualifierChanged func(name string)
+	// MappingCounts returns what this node's pollers did with a mapping's records, shown in
+	// Get and List responses as the extension member KafkaesmCounts; nil or false: absent.
+	// Optional.
+	MappingCounts func(uuid string) (*mapping.Counts, bool)
 }
 
 func (c *Config) setDefaults() {

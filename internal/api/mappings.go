@@ -152,7 +152,18 @@ func (s *Server) getMapping(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.withCounts(m)
 	WriteJSON(w, http.StatusOK, m)
+}
+
+// withCounts fills in the extension member KafkaesmCounts of a mapping being answered.
+func (s *Server) withCounts(m *mapping.EventSourceMapping) {
+	if s.cfg.MappingCounts == nil {
+		return
+	}
+	if c, ok := s.cfg.MappingCounts(m.UUID); ok {
+		m.KafkaesmCounts = c
+	}
 }
 
 func (s *Server) listMappings(w http.ResponseWriter, r *http.Request) {
@@ -195,6 +206,9 @@ func (s *Server) listMappings(w http.ResponseWriter, r *http.Request) {
 		}
 		if ms != nil {
 			out.EventSourceMappings = ms
+		}
+		for _, m := range ms {
+			s.withCounts(m)
 		}
 		out.NextMarker = next
 	}

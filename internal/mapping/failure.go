@@ -14,6 +14,18 @@ const DefaultRetriesWithDestination = 10
 // responses.
 const ResponseTypeReportBatchItemFailures = "ReportBatchItemFailures"
 
+// Counts are a running mapping's record counters, named after Lambda's metrics (the same
+// numbers as /metrics, cumulative on this node).
+type Counts struct {
+	PolledEventCount                        int64 `json:"PolledEventCount"`
+	InvokedEventCount                       int64 `json:"InvokedEventCount"`
+	FailedInvokeEventCount                  int64 `json:"FailedInvokeEventCount"`
+	RetriedEventCount                       int64 `json:"RetriedEventCount"`
+	FilteredOutEventCount                   int64 `json:"FilteredOutEventCount"`
+	OnFailureDestinationDeliveredEventCount int64 `json:"OnFailureDestinationDeliveredEventCount"`
+	DroppedEventCount                       int64 `json:"DroppedEventCount"`
+}
+
 // OnFailureTopic is the topic of a kafka:// on-failure destination, "" when there is none.
 func (m *EventSourceMapping) OnFailureTopic() string {
 	if d := m.DestinationConfig; d != nil && d.OnFailure != nil {

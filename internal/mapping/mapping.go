@@ -66,6 +66,10 @@ type EventSourceMapping struct {
 	// failure, or the function's errorType and errorMessage, on one line with secrets redacted;
 	// absent while the result is not a problem.
 	KafkaesmLastProcessingCause string `json:"KafkaesmLastProcessingCause,omitempty"`
+	// KafkaesmCounts is a kafkaesm extension member: what this node's pollers did with the
+	// mapping's records since they started it (absent when no poller runs it here). Filled in
+	// by Get and List responses; never stored.
+	KafkaesmCounts *Counts `json:"KafkaesmCounts,omitempty"`
 
 	// Enabled is the user's wish; State is where the mapping is. Not a wire member.
 	Enabled bool `json:"-"`

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
 	"github.com/kafkaesm/kafkaesm/internal/arn"
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/metrics"
 	"github.com/kafkaesm/kafkaesm/internal/poller"
 	"github.com/kafkaesm/kafkaesm/internal/reconcile"
@@ -198,7 +199,7 @@ func New(cfg Config) (*Server, error) {
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed,
-		QualifierChanged: fr.Functions.Invalidate})
+		QualifierChanged: fr.Functions.Invalidate, MappingCounts: s.mappingCounts})
 	secretChanged := func(string) {}
 	if pollers != nil {
 		secretChanged = pollers.SecretChanged // a corrected secret resumes its mappings at once
@@ -260,6 +261,17 @@ func (s *Server) Secrets() *secrets.Repo { return s.secrets }
 
 // Store is the node's state store (pollers report status through it).
 func (s *Server) Store() *store.SQLite { return s.store }
+
+// mappingCounts is the API's KafkaesmCounts of a mapping: its poller counters on this node.
+func (s *Server) mappingCounts(uuid string) (*mapping.Counts, bool) {
+	st, ok := s.MappingStats(uuid)
+	if !ok {
+		return nil, false
+	}
+	return &mapping.Counts{PolledEventCount: st.Polled, InvokedEventCount: st.Invoked, FailedInvokeEventCount: st.Failed,
+		RetriedEventCount: st.Retried, FilteredOutEventCount: st.Filtered, OnFailureDestinationDeliveredEventCount: st.OnFailureDelivered,
+		DroppedEventCount: st.Dropped}, true
+}
 
 // MappingStats returns the poller counters of a running mapping; false when no poller of this
 // node runs it (the benchmark reads them).
