@@ -156,7 +156,10 @@ func runDev(ctx context.Context, cfg devConfig, out, errOut io.Writer) (err erro
 // devServerConfig is serve's configuration with dev's addresses and serve's defaults for the
 // rest; newServer wires it exactly as it wires serve (pollers included).
 func devServerConfig(listen, dataDir string, log *slog.Logger) server.Config {
-	return server.Config{Listen: listen, DataDir: dataDir, Logger: log}
+	// dev's API is unauthenticated, so a function can reach everything through it whatever uid
+	// it runs as; and the sample function's bootstrap runs this binary from wherever it was
+	// built, which another uid may not reach. Functions run as the server's user (docs/functions.md).
+	return server.Config{Listen: listen, DataDir: dataDir, Logger: log, FunctionUIDs: "off"}
 }
 
 // setUpSample creates (or refreshes) the sample function and a fresh mapping from the topic to

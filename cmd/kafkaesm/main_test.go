@@ -31,7 +31,10 @@ func startServer(t *testing.T, opts ...func(*server.Config)) (endpoint, dataDir 
 	t.Helper()
 	dataDir = t.TempDir()
 	cfg := server.Config{Listen: "127.0.0.1:0", DataDir: dataDir,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Resync: time.Second}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Resync: time.Second,
+		// The sample function's bootstrap runs the test binary from the build cache, which a
+		// function uid cannot reach (as in `kafkaesm dev`).
+		FunctionUIDs: "off"}
 	for _, o := range opts {
 		o(&cfg)
 	}

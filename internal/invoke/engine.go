@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -54,6 +55,16 @@ type Config struct {
 	Logger     *slog.Logger
 	// Observer sees every invocation (the metrics). Optional.
 	Observer Observer
+	// Users, when Count > 0, runs each function under its own uid and gid from this range (one
+	// per function with environments), with a copy of its code only it can read and a TMPDIR of
+	// its own: it cannot read the data directory, the key, the server's /proc or other
+	// functions. Requires root. Zero: functions run as the server's user (see docs/functions.md
+	// for what that leaves open).
+	Users UIDRange
+	// RunDir is where, with Users, the functions' code copies and TMPDIRs live: a directory
+	// kafkaesm-fn-* made in it at New and removed at Close. Every parent must be o+x. Default
+	// os.TempDir().
+	RunDir string
 }
 
 // Observer is told about invocations, for metrics. Calls are synchronous on the invoking
@@ -107,6 +118,15 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Users.Count < 0 || (c.Users.Count > 0 && c.Users.First < 1) {
+		return fmt.Errorf("invoke: bad function uid range %+v", c.Users)
+	}
+	if c.Users.Count > 0 && os.Geteuid() != 0 {
+		return errors.New("invoke: running functions under their own uids needs root")
+	}
+	if c.RunDir == "" {
+		c.RunDir = os.TempDir()
+	}
 	return nil
 }
 
@@ -115,7 +135,8 @@ func (c *Config) Validate() error {
 type Engine struct {
 	cfg Config
 
-	py pythons // interpreters of python3.* runtimes (python.go)
+	py    pythons     // interpreters of python3.* runtimes (python.go)
+	ident *identities // nil: functions run as the server's user
 
 	mu     sync.Mutex
 	closed bool
@@ -149,6 +170,13 @@ func New(cfg Config) (*Engine, error) {
 		logs:   make(map[string]*fnLog),
 		stop:   make(chan struct{}),
 	}
+	if cfg.Users.Count > 0 {
+		id, err := newIdentities(cfg.Users, cfg.RunDir)
+		if err != nil {
+			return nil, err
+		}
+		e.ident = id
+	}
 	e.wg.Add(1)
 	go e.reap()
 	return e, nil
@@ -173,6 +201,9 @@ func (e *Engine) Close() error {
 		v.signalKill()
 	}
 	e.wg.Wait()
+	if e.ident != nil {
+		_ = e.ident.close()
+	}
 	e.cfg.HTTPClient.CloseIdleConnections()
 	e.mu.Lock()
 	for _, l := range e.logs {
@@ -411,6 +442,23 @@ func (e *Engine) Retire(name string) {
 		clear(p.idle)
 		p.idle = nil
 	}
+}
+
+// functionUID returns the uid name's environments run under. Called with e.mu held.
+func (e *Engine) functionUIDLocked(name string) (int, error) {
+	return e.ident.uidLocked(name, func(n string) bool {
+		for k := range e.pools {
+			if k.name == n {
+				return true
+			}
+		}
+		for v := range e.envs {
+			if v.fn.FunctionName == n {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // fnLog returns the function's log writer.

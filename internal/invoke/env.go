@@ -36,6 +36,9 @@ type env struct {
 	ln  net.Listener
 	srv *http.Server
 	cmd *exec.Cmd
+	// uid is the function's own user (-1: the server's), tmp its private TMPDIR ("" without).
+	uid int
+	tmp string
 	pw  *os.File // the engine's copy of the output pipe, for sync markers
 
 	invCh      chan *invocation
@@ -88,27 +91,58 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 	if err != nil {
 		return nil, errStart{err}
 	}
+	uid, tmp := -1, ""
+	if e.ident != nil {
+		e.mu.Lock()
+		uid, err = e.functionUIDLocked(fn.FunctionName)
+		e.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if codeDir, err = e.ident.stage(uid, rev, codeDir); err != nil {
+			return nil, errStart{fmt.Errorf("preparing the code for uid %d: %w", uid, err)}
+		}
+		if tmp, err = e.ident.newTmp(uid); err != nil {
+			return nil, err
+		}
+	}
+	cleanTmp := func() {
+		if tmp != "" {
+			_ = os.RemoveAll(tmp)
+		}
+	}
 	var argv []string
 	var extra []string
 	var warning string // a line for the function's log at this cold start (python.go)
 	switch {
 	case strings.HasPrefix(fn.Runtime, "python3"):
 		if argv, warning, err = e.pythonCommand(fn.Runtime, fn.Handler, codeDir); err != nil {
+			cleanTmp()
 			return nil, err
+		}
+		if uid >= 0 {
+			if err := OthersCanRun(argv[0]); err != nil {
+				cleanTmp()
+				return nil, errStart{fmt.Errorf("the Python interpreter cannot be run by the function's uid %d: %w "+
+					"(install Python and awslambdaric where every user can read them, or start the server with --python)", uid, err)}
+			}
 		}
 		extra = append(extra, "PYTHONPATH="+codeDir, "PYTHONUNBUFFERED=1")
 	case fn.Runtime == "" || strings.HasPrefix(fn.Runtime, "provided"):
 		argv = []string{filepath.Join(codeDir, "bootstrap")}
 	default:
+		cleanTmp()
 		return nil, errStart{fmt.Errorf("runtime %q is not supported", fn.Runtime)}
 	}
 
 	ln, err := loopback()
 	if err != nil {
+		cleanTmp()
 		return nil, err
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
+		cleanTmp()
 		ln.Close()
 		return nil, err
 	}
@@ -122,6 +156,8 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 		started:    now,
 		ln:         ln,
 		pw:         pw,
+		uid:        uid,
+		tmp:        tmp,
 		invCh:      make(chan *invocation),
 		ready:      make(chan struct{}),
 		initFailed: make(chan struct{}),
@@ -138,12 +174,13 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 	cmd.Dir = codeDir
 	cmd.Env = append(v.environ(ln.Addr().String(), codeDir), extra...)
 	cmd.Stdout, cmd.Stderr = pw, pw
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = sysProcAttr(uid)
 	v.cmd = cmd
 
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
+		cleanTmp()
 		ln.Close()
 		pr.Close()
 		pw.Close()
@@ -151,6 +188,7 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		e.mu.Unlock()
+		cleanTmp()
 		ln.Close()
 		pr.Close()
 		pw.Close()
@@ -185,6 +223,9 @@ func (v *env) environ(addr, codeDir string) []string {
 	runtime := fn.Runtime
 	if runtime == "" {
 		runtime = "provided"
+	}
+	if v.tmp != "" {
+		env = append(env, "TMPDIR="+v.tmp)
 	}
 	return append(env,
 		"AWS_LAMBDA_RUNTIME_API="+addr,
@@ -236,6 +277,9 @@ func (v *env) supervise(pr *os.File) {
 		<-logDone
 	}
 	_ = pr.Close()
+	if v.tmp != "" {
+		_ = os.RemoveAll(v.tmp)
+	}
 	v.e.mu.Lock()
 	delete(v.e.envs, v)
 	v.e.mu.Unlock()

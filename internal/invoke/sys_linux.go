@@ -11,8 +11,41 @@ import (
 
 // sysProcAttr puts the runtime in its own process group (so a timeout kills everything it
 // started) and asks the kernel to kill it if kafkaesm dies, so no orphaned runtimes remain.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+// With uid >= 0 it runs as uid:uid with no supplementary groups (root's are dropped).
+func sysProcAttr(uid int) *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if uid >= 0 {
+		a.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}
+	}
+	return a
+}
+
+// killUID kills every process whose real or effective uid is uid.
+func killUID(uid int) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	want := strconv.Itoa(uid)
+	for _, de := range ents {
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + de.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if ids, ok := strings.CutPrefix(line, "Uid:"); ok {
+				f := strings.Fields(ids)
+				if len(f) >= 2 && (f[0] == want || f[1] == want) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+				break
+			}
+		}
+	}
 }
 
 // maxRSSMB is the process's peak resident set (VmHWM) in MB, rounded up; 0 when unknown.

@@ -4,6 +4,8 @@ package invoke
 
 import "syscall"
 
-func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+func sysProcAttr(int) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+func killUID(int) {}
 
 func maxRSSMB(int) int { return 0 }

@@ -2,6 +2,8 @@ package server
 
 import (
 	"errors"
+	"fmt"
+	"os"
 
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
 )
@@ -20,8 +22,12 @@ type functionRuntime struct {
 
 func newFunctionRuntime(cfg Config, src invoke.Source, isNotFound func(error) bool, obs invoke.Observer) (*functionRuntime, error) {
 	fns := invoke.NewCachedFunctions(src, isNotFound)
+	users, err := functionUsers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	eng, err := invoke.New(invoke.Config{Functions: fns, DataDir: cfg.DataDir, Region: cfg.Region,
-		AccountID: cfg.AccountID, Logger: cfg.Logger, Observer: obs, Python: cfg.Python, Pythons: cfg.Pythons})
+		AccountID: cfg.AccountID, Logger: cfg.Logger, Observer: obs, Python: cfg.Python, Pythons: cfg.Pythons, Users: users})
 	if err != nil {
 		return nil, err
 	}
@@ -30,6 +36,32 @@ func newFunctionRuntime(cfg Config, src invoke.Source, isNotFound func(error) bo
 		return nil, errors.Join(err, eng.Close())
 	}
 	return &functionRuntime{Functions: fns, Engine: eng, Async: async}, nil
+}
+
+// DefaultFunctionUIDs is the uid range functions run under when the server runs as root.
+const DefaultFunctionUIDs = "61000-61999"
+
+// functionUsers resolves Config.FunctionUIDs and logs which protection applies.
+func functionUsers(cfg Config) (invoke.UIDRange, error) {
+	spec := cfg.FunctionUIDs
+	root := os.Geteuid() == 0
+	if spec == "" && root {
+		spec = DefaultFunctionUIDs
+	}
+	users, err := invoke.ParseUIDRange(spec)
+	if err != nil {
+		return users, err
+	}
+	switch {
+	case users.Count > 0 && !root:
+		return users, fmt.Errorf("--function-uids %s needs the server to run as root; use --function-uids off", spec)
+	case users.Count > 0:
+		cfg.Logger.Info("functions run under their own uids", "uids", spec)
+	default:
+		cfg.Logger.Warn("functions run as the server's own user: they can read its data directory and key file and signal it; "+
+			"run the server as root to give each function its own uid (docs/functions.md, Security)", "uid", os.Geteuid())
+	}
+	return users, nil
 }
 
 // Changed is api.Config.FunctionChanged, called when a function, a version or an alias changed:

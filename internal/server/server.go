@@ -72,6 +72,11 @@ type Config struct {
 	// or others can access is refused. Keeping it outside the data directory keeps a copy of the
 	// data directory (a backup) from holding the key to its own secrets.
 	SecretKeyFile string
+	// FunctionUIDs is the uid range functions run under, one uid (and gid) per function, as
+	// "FIRST-LAST" or "off" (flag --function-uids). Default: 61000-61999 when the server runs
+	// as root, else off (functions then run as the server's user: see docs/functions.md).
+	// Give each server on one machine its own range.
+	FunctionUIDs string
 }
 
 // Validate fills defaults and checks the configuration.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -309,10 +310,38 @@ func buildKafkaFn(t *testing.T, out string) []byte {
 	return code
 }
 
+// shareWithFunctions lets the function write into dir: as root, the server runs functions
+// under their own uids (61000 and up), and a test's temporary directories are its own (0700).
+func shareWithFunctions(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for p := filepath.Dir(dir); p != filepath.Dir(p); p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()|0o001); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // createKafkaFn registers the built kafkafn executable as the provided.al2023 function
 // "kafkafn" with the environment env.
 func createKafkaFn(t *testing.T, ctx context.Context, c *lambda.Client, code []byte, env map[string]string) {
 	t.Helper()
+	for _, k := range []string{"OUT_FILE", "FAIL_FILE"} {
+		if p := env[k]; p != "" {
+			shareWithFunctions(t, filepath.Dir(p))
+		}
+	}
 	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
 		FunctionName: aws.String("kafkafn"),
 		Role:         aws.String("arn:aws:iam::000000000000:role/lambda"),

@@ -4,16 +4,22 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/base64"
+	"io"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
 	"github.com/kafkaesm/kafkaesm/internal/invoke/invoketest"
+	"github.com/kafkaesm/kafkaesm/internal/server"
 )
 
 // zipBootstrap zips the Go test handler as a provided.al2023 deployment package.
@@ -105,7 +111,15 @@ func TestInvokeZippedPythonHandler(t *testing.T) {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	n := startServer(t, t.TempDir(), nil)
+	cfg := server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if ok, why := pythonForFunctionUsers(); os.Geteuid() == 0 && !ok {
+		// A root server runs functions under their own uids, which need a Python every user can
+		// read; this machine's is private to its owner.
+		t.Logf("python3 cannot run under a function uid (%s): this test runs its function as the server's user", why)
+		cfg.FunctionUIDs = "off"
+	}
+	addr, _ := runServer(t, cfg, 30*time.Second)
+	n := &node{addr: addr, dir: cfg.DataDir}
 	c := n.client()
 	ctx := testCtx(t)
 	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
@@ -127,4 +141,17 @@ func TestInvokeZippedPythonHandler(t *testing.T) {
 	if err != nil || aws.ToString(out.FunctionError) != "Unhandled" || !strings.Contains(string(out.Payload), "ValueError") {
 		t.Fatalf("python error: %v %s", err, out.Payload)
 	}
+}
+
+// pythonForFunctionUsers reports whether python3 (resolved as the engine resolves it) can run
+// under a function's own uid, as a root server runs functions; why not when it cannot.
+func pythonForFunctionUsers() (bool, string) {
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		return false, err.Error()
+	}
+	if err := invoke.OthersCanRun(strings.TrimSpace(string(out))); err != nil {
+		return false, err.Error()
+	}
+	return true, ""
 }

@@ -10,7 +10,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -18,10 +21,12 @@ import (
 )
 
 type event struct {
-	Action string `json:"action"`
-	Ms     int    `json:"ms"`
-	URL    string `json:"url"`
-	Lines  int    `json:"lines"`
+	Action string   `json:"action"`
+	Ms     int      `json:"ms"`
+	URL    string   `json:"url"`
+	Lines  int      `json:"lines"`
+	Paths  []string `json:"paths"`
+	MB     int      `json:"mb"`
 }
 
 func handle(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -55,6 +60,48 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		fmt.Fprintln(os.Stderr, "to stderr")
 	case "big":
 		return strings.Repeat("x", 7<<20), nil
+	case "whoami": // who the function runs as, what it sees, and whether its TMPDIR is writable
+		groups, _ := os.Getgroups()
+		werr := os.WriteFile(filepath.Join(os.TempDir(), "probe"), []byte("x"), 0o600)
+		return map[string]any{"uid": os.Getuid(), "gid": os.Getgid(), "groups": groups, "tmpdir": os.TempDir(),
+			"tmpWritable": werr == nil, "environ": os.Environ()}, nil
+	case "read": // which of the paths it can read (file or directory listing)
+		out := map[string]string{}
+		for _, p := range ev.Paths {
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+				_, err = os.ReadDir(p)
+				out[p] = errText(err)
+				continue
+			}
+			_, err := os.ReadFile(p)
+			out[p] = errText(err)
+		}
+		return out, nil
+	case "alloc": // touches MB megabytes and holds them
+		buf := make([][]byte, 0, ev.MB)
+		for i := 0; i < ev.MB; i++ {
+			b := make([]byte, 1<<20)
+			for j := range b {
+				b[j] = byte(j)
+			}
+			buf = append(buf, b)
+		}
+		return len(buf), nil
+	case "spawn": // a detached child (its own session) that outlives the handler unless killed
+		cmd := exec.Command("sleep", "600")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		return cmd.Process.Pid, nil
+	case "poll": // calls another environment's Runtime API (ev.URL = its AWS_LAMBDA_RUNTIME_API)
+		c := &http.Client{Timeout: time.Duration(ev.Ms) * time.Millisecond}
+		resp, err := c.Get("http://" + ev.URL + "/2018-06-01/runtime/invocation/next")
+		if err != nil {
+			return "error: " + err.Error(), nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
 	case "env":
 		lc, _ := lambdacontext.FromContext(ctx)
 		dl, _ := ctx.Deadline()
@@ -71,6 +118,13 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 }
 
 func must(s string, _ error) string { return s }
+
+func errText(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
 
 func main() {
 	lambda.StartWithOptions(handle, lambda.WithEnableSIGTERM(func() {}))

@@ -1,0 +1,253 @@
+package invoke
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// UIDRange is the pool of user and group ids functions run under when the server runs as
+// root: each function gets one id of the range (as both its uid and gid) for as long as it has
+// environments. Zero Count: functions run as the server's own user.
+type UIDRange struct {
+	First, Count int
+}
+
+// ParseUIDRange parses "FIRST-LAST" (inclusive), or "off" for none.
+func ParseUIDRange(s string) (UIDRange, error) {
+	if s == "" || s == "off" {
+		return UIDRange{}, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	first, err1 := strconv.Atoi(a)
+	last, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || first < 1000 || last < first || last > 1<<31-2 {
+		return UIDRange{}, fmt.Errorf("function uid range %q: want FIRST-LAST with 1000 <= FIRST <= LAST, or off", s)
+	}
+	return UIDRange{First: first, Count: last - first + 1}, nil
+}
+
+// identities gives functions their own uid, a copy of their code they can read and a /tmp of
+// their own, under a root-owned tree only root can list:
+//
+//	<root>/                      0711 root:root   (traversable, not listable)
+//	<root>/<uid>/                0750 root:<uid>   (only this function's uid gets in)
+//	<root>/<uid>/code-<rev>/     0750 root:<uid>   a copy of the function's code, read-only to it
+//	<root>/<uid>/tmp-<random>/   0700 <uid>:<uid>  one environment's TMPDIR, removed with it
+//
+// The code is copied rather than linked: a hard link would share the inode, and its owner and
+// mode, with the data directory's copy (and, in tests, with other servers' functions).
+type identities struct {
+	ids  UIDRange
+	root string
+
+	// Guarded by Engine.mu.
+	byName map[string]int
+	byUID  map[int]string
+
+	mu     sync.Mutex // guards staged; held while copying code
+	staged map[string]string
+}
+
+func newIdentities(ids UIDRange, parent string) (*identities, error) {
+	if err := traversable(parent); err != nil {
+		return nil, err
+	}
+	root, err := os.MkdirTemp(parent, "kafkaesm-fn-")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(root, 0o711); err != nil {
+		_ = os.RemoveAll(root)
+		return nil, err
+	}
+	return &identities{ids: ids, root: root, byName: map[string]int{}, byUID: map[int]string{}, staged: map[string]string{}}, nil
+}
+
+// traversable checks that every directory from / to dir lets others through, so that function
+// users can reach what is staged below it.
+func traversable(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("function users cannot traverse %s (mode %04o)", p, fi.Mode().Perm())
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// OthersCanRun checks that a user other than the owner (a function's uid) can reach and
+// execute path: the Python interpreter must pass it for python3.* functions to run under
+// their own uids.
+func OthersCanRun(path string) error {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o005 != 0o005 {
+		return fmt.Errorf("%s has mode %04o", real, fi.Mode().Perm())
+	}
+	return traversable(filepath.Dir(real))
+}
+
+// uidLocked returns name's uid, allocating one. live reports whether a function still has
+// environments (an id is taken back only from a function that has none). Called with Engine.mu.
+func (d *identities) uidLocked(name string, live func(name string) bool) (int, error) {
+	if uid, ok := d.byName[name]; ok {
+		return uid, nil
+	}
+	for round := 0; round < 2; round++ {
+		for uid := d.ids.First; uid < d.ids.First+d.ids.Count; uid++ {
+			if _, used := d.byUID[uid]; !used {
+				d.byName[name], d.byUID[uid] = uid, name
+				return uid, nil
+			}
+		}
+		// Full: take back the ids of functions without environments.
+		for n, uid := range d.byName {
+			if !live(n) {
+				killUID(uid) // anything a function left behind must not meet the next owner
+				_ = os.RemoveAll(filepath.Join(d.root, strconv.Itoa(uid)))
+				d.mu.Lock()
+				for k := range d.staged {
+					if strings.HasPrefix(k, strconv.Itoa(uid)+"/") {
+						delete(d.staged, k)
+					}
+				}
+				d.mu.Unlock()
+				delete(d.byName, n)
+				delete(d.byUID, uid)
+			}
+		}
+	}
+	return 0, fmt.Errorf("all %d function uids (%d-%d) are in use", d.ids.Count, d.ids.First, d.ids.First+d.ids.Count-1)
+}
+
+// stage returns a copy of codeDir that uid can read, made once per revision.
+func (d *identities) stage(uid int, rev, codeDir string) (string, error) {
+	key := strconv.Itoa(uid) + "/" + rev
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if dir, ok := d.staged[key]; ok {
+		return dir, nil
+	}
+	home := filepath.Join(d.root, strconv.Itoa(uid))
+	if err := mkdirOwned(home, 0o750, 0, uid); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(home, "code-"+rev)
+	_ = os.RemoveAll(dir) // a partial copy from a failed attempt
+	if err := copyTree(codeDir, dir, uid); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", err
+	}
+	d.staged[key] = dir
+	return dir, nil
+}
+
+// newTmp makes an environment's private TMPDIR.
+func (d *identities) newTmp(uid int) (string, error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	dir := filepath.Join(d.root, strconv.Itoa(uid), "tmp-"+hex.EncodeToString(b[:]))
+	if err := mkdirOwned(dir, 0o700, uid, uid); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+func (d *identities) close() error { return os.RemoveAll(d.root) }
+
+func mkdirOwned(dir string, mode os.FileMode, uid, gid int) error {
+	if err := os.Mkdir(dir, mode); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return err
+	}
+	return os.Chmod(dir, mode)
+}
+
+// copyTree copies src to dst for gid: directories 0750, executables 0750, other files 0640,
+// all owned by root:gid. Symlinks are copied as links (the archive's were checked to stay
+// inside the code); other special files are skipped.
+func copyTree(src, dst string, gid int) error {
+	return filepath.WalkDir(src, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case de.IsDir():
+			return mkdirOwned(target, 0o750, 0, gid)
+		case de.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(link, target); err != nil {
+				return err
+			}
+			return os.Lchown(target, 0, gid)
+		case !de.Type().IsRegular():
+			return nil
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o640)
+		if fi.Mode().Perm()&0o111 != 0 {
+			mode = 0o750
+		}
+		return copyFile(p, target, mode, gid)
+	})
+}
+
+func copyFile(src, dst string, mode os.FileMode, gid int) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Chown(dst, 0, gid); err != nil {
+		return err
+	}
+	return os.Chmod(dst, mode)
+}

@@ -1,0 +1,125 @@
+package invoke
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kafkaesm/kafkaesm/internal/function"
+)
+
+// needRoot skips tests of the isolation that only a root server can give: functions under their
+// own uids, cgroups. CI runs as root, so there they run.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: functions run under their own uids (and in cgroups) only when the server runs as root")
+	}
+}
+
+// testUIDs is the invoke tests' own range, apart from the server's default (61000-61999), so
+// that packages testing in parallel never share a uid.
+var testUIDs = UIDRange{First: 64000, Count: 64}
+
+type whoami struct {
+	UID, GID    int
+	Groups      []int
+	Tmpdir      string
+	TmpWritable bool
+	Environ     []string
+}
+
+func callWhoami(t *testing.T, e *Engine, name string) whoami {
+	t.Helper()
+	res := invoke(t, e, name, `{"action":"whoami"}`)
+	if res.FunctionError != "" {
+		t.Fatalf("whoami: %s", res.Payload)
+	}
+	var w whoami
+	if err := json.Unmarshal(res.Payload, &w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func envOf(w whoami, key string) string {
+	for _, kv := range w.Environ {
+		if k, v, _ := strings.Cut(kv, "="); k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestFunctionIdentity: as root, each function runs as its own unprivileged uid with a private
+// TMPDIR, holds only Lambda's variables and its own, and cannot read the server's key, its
+// database, its /proc/<pid>/environ or another function's code, while it can read its own.
+func TestFunctionIdentity(t *testing.T) {
+	needRoot(t)
+	t.Setenv("KAFKAESM_SECRET_ACCESS_KEY", "server-credential-never-in-a-function")
+	e, fns := newEngine(t, func(c *Config) { c.Users = testUIDs })
+	dataDir := e.cfg.DataDir
+	key, db := filepath.Join(dataDir, "secret.key"), filepath.Join(dataDir, "kafkaesm.db")
+	for _, p := range []string{key, db} {
+		if err := os.WriteFile(p, []byte("secret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := goFunction("iso-a"), goFunction("iso-b")
+	a.Environment = &function.Environment{Variables: map[string]string{"USER_VAR": "mine"}}
+	fns.Put(a)
+	fns.Put(b)
+
+	wb := callWhoami(t, e, "iso-b")
+	wa := callWhoami(t, e, "iso-a")
+	for _, w := range []whoami{wa, wb} {
+		if w.UID < testUIDs.First || w.UID >= testUIDs.First+testUIDs.Count || w.GID != w.UID || len(w.Groups) != 0 {
+			t.Fatalf("function runs as uid %d gid %d groups %v; want its own id of %+v and no groups", w.UID, w.GID, w.Groups, testUIDs)
+		}
+		if !w.TmpWritable || w.Tmpdir == os.TempDir() {
+			t.Fatalf("TMPDIR %q writable=%v; want a private writable one", w.Tmpdir, w.TmpWritable)
+		}
+	}
+	if wa.UID == wb.UID {
+		t.Fatalf("two functions share uid %d", wa.UID)
+	}
+	allowed := []string{"AWS_LAMBDA_RUNTIME_API", "_HANDLER", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+		"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_REGION", "AWS_DEFAULT_REGION", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+		"AWS_EXECUTION_ENV", "TZ", "LANG", "PATH", "TMPDIR", "USER_VAR", "_X_AMZN_TRACE_ID"}
+	for _, kv := range wa.Environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(allowed, k) {
+			t.Errorf("function environment holds %q, which is neither Lambda's nor the function's", kv)
+		}
+		if strings.Contains(kv, "server-credential") {
+			t.Errorf("function environment holds the server's credential: %q", kv)
+		}
+	}
+	if envOf(wa, "USER_VAR") != "mine" {
+		t.Errorf("USER_VAR = %q", envOf(wa, "USER_VAR"))
+	}
+
+	ownCode := filepath.Join(envOf(wa, "LAMBDA_TASK_ROOT"), "bootstrap")
+	otherCode := filepath.Join(envOf(wb, "LAMBDA_TASK_ROOT"), "bootstrap")
+	denied := []string{key, db, dataDir, "/proc/" + strconv.Itoa(os.Getpid()) + "/environ", otherCode, wb.Tmpdir,
+		filepath.Dir(filepath.Dir(filepath.Dir(ownCode)))} // the run directory's root: not listable
+	paths, _ := json.Marshal(append(slices.Clone(denied), ownCode))
+	res := invoke(t, e, "iso-a", `{"action":"read","paths":`+string(paths)+`}`)
+	var got map[string]string
+	if err := json.Unmarshal(res.Payload, &got); err != nil {
+		t.Fatalf("read: %s", res.Payload)
+	}
+	for _, p := range denied {
+		if !strings.Contains(got[p], "permission denied") {
+			t.Errorf("function read %s: %q, want permission denied", p, got[p])
+		}
+	}
+	if got[ownCode] != "ok" {
+		t.Errorf("function cannot read its own code %s: %q", ownCode, got[ownCode])
+	}
+}
