@@ -30,7 +30,8 @@ func newFunctionsCmd(g *globals) *cobra.Command {
 		Short:   "Manage and invoke functions on a running server",
 	}
 	cmd.AddCommand(newFunctionsListCmd(g), newFunctionsGetCmd(g), newFunctionsCreateCmd(g),
-		newFunctionsDeleteCmd(g), newFunctionsInvokeCmd(g))
+		newFunctionsDeleteCmd(g), newFunctionsInvokeCmd(g),
+		newFunctionsPublishCmd(g), newFunctionsVersionsCmd(g), newFunctionsAliasCmd(g))
 	return cmd
 }
 
