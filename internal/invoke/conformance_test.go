@@ -76,6 +76,11 @@ func TestConformance(t *testing.T) {
 					t.Errorf("tail lacks %q:\n%s", want, res.LogTail)
 				}
 			}
+			// A LogNote follows the START line (the poller's "which attempt" line).
+			noted, err := e.Invoke(ctxT(t), Request{Function: "c", Payload: []byte(`{"action":"echo"}`), Tail: true, LogNote: "KAFKAESM batch t-0 offsets 0-1 (2 records): attempt 2 of 3"})
+			if err != nil || !strings.Contains(string(noted.LogTail), "START RequestId: "+noted.RequestID+" Version: $LATEST\nKAFKAESM batch t-0 offsets 0-1 (2 records): attempt 2 of 3\n") {
+				t.Errorf("LogNote: %v\n%s", err, noted.LogTail)
+			}
 			if p := decodeErr(t, invoke(t, e, "c", `{"action":"error"}`)); !strings.Contains(p.ErrorMessage, "boom") {
 				t.Errorf("error: %+v", p)
 			}

@@ -240,6 +240,7 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
 		payload:   req.Payload,
 		trace:     req.TraceID,
 		clientCtx: req.ClientContext,
+		note:      req.LogNote,
 		done:      make(chan outcome, 1),
 	}
 	if inv.trace == "" {

@@ -66,6 +66,7 @@ type env struct {
 
 type invocation struct {
 	id, arn, trace, clientCtx string
+	note                      string // Request.LogNote
 	payload                   []byte
 	deadline                  time.Time
 	done                      chan outcome // buffered 1
@@ -380,7 +381,11 @@ func (v *env) next(w http.ResponseWriter, r *http.Request) {
 	v.mu.Unlock()
 	// START is written here, before the runtime can see the event, so that it precedes all of
 	// the invocation's output in the log.
-	v.emit(time.Now(), []byte("START RequestId: "+inv.id+" Version: "+versionOf(v.fn)))
+	now := time.Now()
+	v.emit(now, []byte("START RequestId: "+inv.id+" Version: "+versionOf(v.fn)))
+	if inv.note != "" {
+		v.emit(now, []byte(inv.note))
+	}
 	h := w.Header()
 	inv.setRuntimeHeaders(h)
 	h["Content-Type"] = []string{"application/json"}

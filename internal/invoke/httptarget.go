@@ -31,6 +31,12 @@ func (e *Engine) invokeHTTP(ctx context.Context, fn *function.Function, inv *inv
 	if capture != nil {
 		capture.writeLine([]byte(startLine))
 	}
+	if inv.note != "" {
+		log.writeLine(start, []byte(inv.note))
+		if capture != nil {
+			capture.writeLine([]byte(inv.note))
+		}
+	}
 
 	hctx, cancel := context.WithDeadline(ctx, inv.deadline)
 	defer cancel()

@@ -66,6 +66,9 @@ type Request struct {
 	ClientContext string
 	// TraceID is passed as Lambda-Runtime-Trace-Id when set.
 	TraceID string
+	// LogNote, when set, is written to the function's log as its own line right after the
+	// invocation's START line (the poller says which records and which attempt it is).
+	LogNote string
 }
 
 // ErrThrottled is returned when the function is at its concurrency limit

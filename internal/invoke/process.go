@@ -218,6 +218,9 @@ func (e *Engine) failReport(v *env, inv *invocation, tail bool, payload []byte, 
 	if capture != nil {
 		capture.writeLine([]byte(msg))
 	}
+	if inv.note != "" {
+		v.log.writeLine(time.Now(), []byte(inv.note))
+	}
 	e.report(v, inv, capture, &res, time.Now(), 0, 0, before, "")
 	return res
 }

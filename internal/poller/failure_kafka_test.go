@@ -135,7 +135,8 @@ func TestPoisonRecordRetriedThenToDestination(t *testing.T) {
 		}
 		return false
 	}
-	mg := newTestManager(t, testConfig(rec, nil))
+	noting := &notingInvoker{Invoker: rec}
+	mg := newTestManager(t, testConfig(noting, nil))
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 1
 	m.MaximumRetryAttempts = intp(2)
@@ -167,6 +168,13 @@ func TestPoisonRecordRetriedThenToDestination(t *testing.T) {
 		t.Fatalf("the poison record was invoked %d times, want 3 (1 + MaximumRetryAttempts 2)", calls)
 	}
 
+	// The function's log says which attempt each invocation is.
+	for i := 1; i <= 3; i++ {
+		want := fmt.Sprintf("KAFKAESM batch %s-0 offsets 7-7 (1 records): attempt %d of 3", topic, i)
+		if !noting.saw(want) {
+			t.Errorf("no invocation noted %q", want)
+		}
+	}
 	msgs := readDestination(t, kt, dlq, 1)
 	if c := destinationCount(t, kt, dlq); c != 1 {
 		t.Fatalf("destination holds %d messages, want 1", c)
@@ -629,4 +637,29 @@ func TestOversizedRecordToDestination(t *testing.T) {
 	if st.OnFailureDelivered != 1 || st.Dropped != 0 {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// notingInvoker keeps every invocation's LogNote.
+type notingInvoker struct {
+	invoke.Invoker
+	mu    sync.Mutex
+	notes []string
+}
+
+func (n *notingInvoker) Invoke(ctx context.Context, req invoke.Request) (invoke.Result, error) {
+	n.mu.Lock()
+	n.notes = append(n.notes, req.LogNote)
+	n.mu.Unlock()
+	return n.Invoker.Invoke(ctx, req)
+}
+
+func (n *notingInvoker) saw(note string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, s := range n.notes {
+		if s == note {
+			return true
+		}
+	}
+	return false
 }
