@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,8 +27,10 @@ import (
 //     order kept (in-flight batches finish on version 1, later ones run on version 2), and
 //     the pollers are never restarted (the alias update does not touch the mapping).
 //  3. The alias splits invocations between versions 1 and 2 by weight 0.5: with BatchSize 1
-//     every record is one invocation, and the count on version 2 stays within 6 standard
+//     every record is one invocation, and the count on version 1 stays within 6 standard
 //     deviations of half.
+//  4. Deleting the alias is allowed: the mapping reports the function not found (not checked
+//     against AWS) and resumes, with nothing lost or repeated, when the alias is back.
 func TestMappingFollowsAlias(t *testing.T) {
 	kt := kafkatest.Get(t)
 	const parts = 3
@@ -169,4 +173,41 @@ func TestMappingFollowsAlias(t *testing.T) {
 	if math.Abs(float64(ran1)-nInv/2) > 6*sd {
 		t.Fatalf("version 1 ran %d of %.0f invocations, want about %.0f", ran1, nInv, nInv/2)
 	}
+
+	// 4. Deleting the alias is allowed; the mapping then reports that the function is not
+	// found and delivers nothing, and resumes where it stopped once the alias exists again.
+	if _, err := c.DeleteAlias(ctx, &lambda.DeleteAliasInput{FunctionName: fn, Name: aws.String("live")}); err != nil {
+		t.Fatal(err)
+	}
+	produce(5)
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		code, _, body := rawRequest(t, "GET", n.url()+"/2015-03-31/event-source-mappings/"+aws.ToString(esm.UUID), "")
+		var m struct{ LastProcessingResult, KafkaesmLastProcessingCause string }
+		if err := json.Unmarshal([]byte(body), &m); err != nil || code != 200 {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		if m.LastProcessingResult != "PROBLEM: Function call failed" || !strings.Contains(m.KafkaesmLastProcessingCause, "function not found") {
+			return fmt.Errorf("result %q, cause %q", m.LastProcessingResult, m.KafkaesmLastProcessingCause)
+		}
+		return nil
+	})
+	if _, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: fn, Name: aws.String("live"), FunctionVersion: aws.String("2")}); err != nil {
+		t.Fatal(err)
+	}
+	total += 5
+	checkFor(t, 120*time.Second, 100*time.Millisecond, func() error {
+		d1, d2 := readDeliveries(t, out1, topic), readDeliveries(t, out2, topic)
+		for p := range parts {
+			seen := map[int64]int{}
+			for _, d := range append(append([]e2eDelivery{}, d1[p]...), d2[p]...) {
+				seen[d.offset]++
+			}
+			for off := range int64(total) {
+				if seen[off] != 1 {
+					return fmt.Errorf("partition %d offset %d delivered %d times", p, off, seen[off])
+				}
+			}
+		}
+		return nil
+	})
 }
