@@ -98,6 +98,11 @@ type AccessGate struct {
 	// waits for it, so the old stop can never stop the new consumer.
 	stopping map[string]chan struct{}
 	stops    sync.WaitGroup // stop goroutines, waited for by Close
+	// hurry is the context of every call into the inner runner: it ends only when Close's
+	// context does (the node's shutdown grace period is over). Until then a stop or a restart
+	// lets in-flight invocations finish; a supervisor being cancelled does not cut them short.
+	hurry    context.Context
+	hurryNow context.CancelFunc
 }
 
 // NewAccessGate builds the inner runner with the gate as its Reporter (so the gate sees the
@@ -108,6 +113,7 @@ func NewAccessGate(cfg AccessConfig, newInner func(Reporter) (GatedRunner, error
 	}
 	cfg.setDefaults()
 	g := &AccessGate{cfg: cfg, sups: make(map[string]*supervisor), stopping: make(map[string]chan struct{})}
+	g.hurry, g.hurryNow = context.WithCancel(context.Background())
 	inner, err := newInner(g)
 	if err != nil {
 		return nil, err
@@ -291,9 +297,9 @@ func (g *AccessGate) Remove(uuid string, done func()) {
 			s.cancel()
 			<-s.done
 		}
-		// Not bounded by the caller: a stop lets in-flight invocations finish (the Manager
-		// bounds that by its DrainTimeout).
-		if err := g.inner.Stop(context.Background(), uuid); err != nil {
+		// Not bounded by the caller: a stop lets in-flight invocations finish within the
+		// function's timeout (the Manager's drain bound), or until Close's grace is over.
+		if err := g.inner.Stop(g.hurry, uuid); err != nil {
 			g.cfg.Logger.Warn("stopping the mapping's consumer", "uuid", uuid, "err", err)
 		}
 		g.mu.Lock()
@@ -318,6 +324,8 @@ func (g *AccessGate) Close(ctx context.Context) error {
 	}
 	g.sups = map[string]*supervisor{}
 	g.mu.Unlock()
+	defer g.hurryNow()
+	defer context.AfterFunc(ctx, g.hurryNow)() // the grace period is over: end invocations
 	for _, s := range sups {
 		s.cancel()
 	}
@@ -406,9 +414,7 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 	)
 	stopInner := func() {
 		// Not ctx: a supervisor being cancelled still lets the consumer drain and commit.
-		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := g.inner.Stop(sctx, s.uuid); err != nil {
+		if err := g.inner.Stop(g.hurry, s.uuid); err != nil {
 			log.Warn("stopping the mapping's consumer", "err", err)
 		}
 		running = false
@@ -466,7 +472,9 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 				g.report(s.uuid, "", mapping.ReasonUserInitiated, s.lastGood.Load().(string), "")
 			}
 		}
-		if err := g.inner.Apply(ctx, m); err != nil {
+		// g.hurry, not ctx: a restart (changed connection settings) drains the old consumer,
+		// and a Remove arriving meanwhile must not cut its invocations short.
+		if err := g.inner.Apply(g.hurry, m); err != nil {
 			if ctx.Err() != nil {
 				return
 			}

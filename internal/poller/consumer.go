@@ -124,8 +124,12 @@ type consumer struct {
 	log      *slog.Logger
 	cl       *kgo.Client
 
-	ctx      context.Context // cancelled by stop: ends the poll loop
-	cancel   context.CancelFunc
+	ctx    context.Context // cancelled by stop: ends the poll loop
+	cancel context.CancelFunc
+	// hurry is cancelled when Stop's context ends (the node's shutdown grace period is over):
+	// every drain, a revoke's included, then ends the in-flight invocations at once.
+	hurry    context.Context
+	hurryNow context.CancelFunc
 	pollDone chan struct{}
 
 	// instanceID is this poller's group.instance.id (static membership, one per node, mapping
@@ -182,7 +186,9 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
-		kgo.RebalanceTimeout(cfg.RebalanceTimeout),
+		// Cooperative (franz-go's default, explicit here): a rebalance revokes only the
+		// partitions that move, so only they wait for their in-flight batch.
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.FetchMaxWait(cfg.FetchMaxWait),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
@@ -198,6 +204,7 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int
 		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(max(cfg.SessionTimeout/10, 100*time.Millisecond)))
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.hurry, c.hurryNow = context.WithCancel(context.Background())
 	go c.run(m, opts)
 	return c
 }
@@ -207,6 +214,7 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int
 // does), then polls until stop. It owns c.cl until pollDone is closed.
 func (c *consumer) run(m *mapping.EventSourceMapping, opts []kgo.Opt) {
 	defer close(c.pollDone)
+	opts = append(opts[:len(opts):len(opts)], kgo.RebalanceTimeout(max(c.cfg.RebalanceTimeout, c.drainBound()+30*time.Second)))
 	var retry *time.Timer
 	for attempt := 0; ; attempt++ {
 		cl, err := c.newClient(m, opts)
@@ -347,13 +355,17 @@ func (c *consumer) removeWorkers(tps map[string][]int32, abort bool) {
 		}
 	}
 	c.mu.Unlock()
-	stopWorkers(ws, c.cfg.DrainTimeout, abort)
+	stopWorkers(c.hurry, ws, c.drainBound(), abort)
 	c.status.forget(ws)
 }
 
 // stop ends the consumer: poll loop first (no new records), then workers finish their in-flight
-// batch (bounded by DrainTimeout and ctx), then marks are committed and the group left.
+// batch (bounded by the drain bound and ctx: the end of ctx ends them), then marks are
+// committed and the group left, on a context of their own: a stop whose grace period is over
+// still commits what was delivered and leaves at once.
 func (c *consumer) stop(ctx context.Context) error {
+	defer c.hurryNow()
+	defer context.AfterFunc(ctx, c.hurryNow)()
 	c.cancel()
 	<-c.pollDone
 	if c.cl == nil { // never got a client: nothing joined, nothing to commit
@@ -366,15 +378,11 @@ func (c *consumer) stop(ctx context.Context) error {
 		delete(c.workers, k)
 	}
 	c.mu.Unlock()
-	drain := c.cfg.DrainTimeout
-	if d, ok := ctx.Deadline(); ok {
-		drain = min(drain, time.Until(d))
-	}
-	stopWorkers(ws, drain, false)
+	stopWorkers(c.hurry, ws, c.drainBound(), false)
 	c.dest.close()
 	// A cluster that went away must not make Stop hang: commit and leave are bounded. A
 	// commit that fails only means redelivery after the restart (at-least-once holds).
-	bounded, cancel := context.WithTimeout(ctx, stopIOTimeout)
+	bounded, cancel := context.WithTimeout(context.Background(), stopIOTimeout)
 	defer cancel()
 	err := c.cl.CommitMarkedOffsets(bounded)
 	if err != nil {
@@ -395,6 +403,24 @@ func (c *consumer) stop(ctx context.Context) error {
 
 // stopIOTimeout bounds the final commit and LeaveGroup of a stopping consumer.
 const stopIOTimeout = 10 * time.Second
+
+// drainMargin is added to the function's timeout in the drain bound: the invoker ends the
+// invocation at the timeout, and reporting it back takes a moment.
+const drainMargin = 5 * time.Second
+
+// drainBound is how long a drain waits for a partition's in-flight invocation: the function's
+// timeout + drainMargin, or Config.DrainTimeout when the timeout is not known.
+func (c *consumer) drainBound() time.Duration {
+	if c.cfg.FunctionTimeout == nil {
+		return c.cfg.DrainTimeout
+	}
+	ctx, cancel := context.WithTimeout(c.hurry, stopIOTimeout)
+	defer cancel()
+	if d := c.cfg.FunctionTimeout(ctx, c.settings.Load().function); d > 0 {
+		return d + drainMargin
+	}
+	return c.cfg.DrainTimeout
+}
 
 func (c *consumer) stats() Stats {
 	s := Stats{

@@ -119,11 +119,23 @@ type Config struct {
 	OnBatch func(uuid, function string, records, bytes int)
 	// Backoff between retries of a failed batch.
 	Backoff Backoff
-	// DrainTimeout bounds how long a revoke or Stop waits for a partition's in-flight invoke
-	// before cancelling it (the batch is then redelivered later: at-least-once). Default 30 s.
+	// FunctionTimeout returns the configured timeout of the function a mapping invokes (as
+	// FunctionArn names it). A revoke, scale-in, Disable, restart or Stop lets a partition's
+	// in-flight invocation run until it ends, and the function's own timeout is what ends it:
+	// the drain waits up to FunctionTimeout + drainMargin, and the group's rebalance timeout
+	// covers that. Optional; without it (or when it returns 0) DrainTimeout is the bound.
+	FunctionTimeout func(ctx context.Context, function string) time.Duration
+	// DrainTimeout bounds the drain of an in-flight invocation when FunctionTimeout is not
+	// known. Default 15 minutes (Lambda's longest function timeout), so that housekeeping never
+	// ends an invocation: only the function's timeout, or Stop's context (the node's shutdown
+	// grace period), does.
 	DrainTimeout time.Duration
-	// RebalanceTimeout is the group's rebalance timeout; it must exceed DrainTimeout, since
-	// OnPartitionsRevoked waits for in-flight batches. Default DrainTimeout + 30 s.
+	// RebalanceTimeout is the group's rebalance timeout: how long the group waits for its
+	// members to rejoin, i.e. for a revoke to drain. It is raised, per consumer, to the drain
+	// bound + 30 s. The trade-off: with cooperative rebalancing only the partitions that move
+	// wait for their batch while the others keep flowing, but a function with a long timeout
+	// can hold the moving partitions (and the group's next generation) that long. Default
+	// DrainTimeout + 30 s.
 	RebalanceTimeout time.Duration
 	// SessionTimeout is the group session timeout. Default franz-go's 45 s (Kafka's
 	// session.timeout.ms). After a crash, the dead member keeps its partitions this long, so it
@@ -182,7 +194,7 @@ func (c *Config) setDefaults() {
 		c.Backoff.Max = 30 * time.Second
 	}
 	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 30 * time.Second
+		c.DrainTimeout = 15 * time.Minute
 	}
 	if c.RebalanceTimeout <= 0 {
 		c.RebalanceTimeout = c.DrainTimeout + 30*time.Second

@@ -134,9 +134,10 @@ func (w *worker) isStopping() bool {
 	}
 }
 
-// stopWorkers signals every worker, then waits up to grace for their in-flight invokes (or
-// aborts them at once when abort is set), then cancels and waits for them all.
-func stopWorkers(ws []*worker, grace time.Duration, abort bool) {
+// stopWorkers signals every worker, then waits up to grace (or until hurry ends) for their
+// in-flight invokes (or aborts them at once when abort is set), then cancels and waits for
+// them all.
+func stopWorkers(hurry context.Context, ws []*worker, grace time.Duration, abort bool) {
 	for _, w := range ws {
 		w.stopOnce.Do(func() { close(w.stopping) })
 		if abort {
@@ -148,17 +149,19 @@ func stopWorkers(ws []*worker, grace time.Duration, abort bool) {
 	for _, w := range ws {
 		select {
 		case <-w.done:
+			continue
 		case <-t.C:
-			// Past the grace period: abort the rest. Their batches are not marked, so they are
-			// redelivered by whoever owns the partition next.
-			for _, w := range ws {
-				w.cancel()
-			}
-			for _, w := range ws {
-				<-w.done
-			}
-			return
+		case <-hurry.Done():
 		}
+		// Past the drain bound or the grace period: abort the rest. Their batches are not
+		// marked, so they are redelivered by whoever owns the partition next.
+		for _, w := range ws {
+			w.cancel()
+		}
+		for _, w := range ws {
+			<-w.done
+		}
+		return
 	}
 	for _, w := range ws {
 		w.cancel()

@@ -28,7 +28,7 @@ import (
 // into Lambda's texts, behind an AccessGate that probes each mapping's access before it
 // consumes and stops it while access fails. Status goes into the store. The Manager is returned
 // too: the scaler sizes its mappings' pollers and the metrics read its counters.
-func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invoke.Invoker, met *metrics.Metrics) (*poller.AccessGate, *poller.Manager, error) {
+func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invoke.Invoker, fns *invoke.CachedFunctions, met *metrics.Metrics) (*poller.AccessGate, *poller.Manager, error) {
 	clientOpts := func(ctx context.Context, m *mapping.EventSourceMapping) ([]kgo.Opt, error) {
 		return kafkaauth.Options(ctx, m.SourceAccessConfigurations, sec)
 	}
@@ -72,7 +72,15 @@ func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invo
 			EventSource:    cfg.EventSource,
 			SessionTimeout: cfg.KafkaSessionTimeout,
 			NodeID:         node,
-			ClientOpts:     clientOpts,
+			// A drain waits for an in-flight invocation up to its function's timeout.
+			FunctionTimeout: func(ctx context.Context, fn string) time.Duration {
+				f, err := fns.Resolve(ctx, fn, "")
+				if err != nil {
+					return 0
+				}
+				return time.Duration(f.Timeout) * time.Second
+			},
+			ClientOpts: clientOpts,
 			ClassifyError: func(err error) (string, string) {
 				// Only what stops a mapping, or a known problem, is reported from fetches;
 				// unclassified fetch errors are transient and only logged (connection

@@ -45,6 +45,11 @@ type Config struct {
 	// KafkaSessionTimeout is the consumer groups' session timeout; default 45 s. A node that
 	// crashed holds its partitions this long.
 	KafkaSessionTimeout time.Duration
+	// ShutdownGrace is how long, when the node shuts down, in-flight invocations may run to
+	// their end (each within its function's timeout) before they are stopped and their batches
+	// left to be redelivered; delivered offsets are committed and groups left after it in any
+	// case. Default DefaultShutdownGrace (flag --shutdown-grace).
+	ShutdownGrace time.Duration
 	// KafkaAccessBackoff paces the re-probes of a mapping whose Kafka access fails (bad secret,
 	// missing ACLs); default 1 s doubling to 30 s. A changed secret re-probes at once.
 	KafkaAccessBackoff poller.Backoff
@@ -79,8 +84,16 @@ type Config struct {
 	FunctionUIDs string
 }
 
+// DefaultShutdownGrace is Config.ShutdownGrace's default: Lambda's longest function timeout,
+// so that by default a shutdown ends no invocation early. Lower it when your service manager
+// kills sooner (systemd's TimeoutStopSec is 90 s by default, docker stop waits 10 s).
+const DefaultShutdownGrace = 15 * time.Minute
+
 // Validate fills defaults and checks the configuration.
 func (c *Config) Validate() error {
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:9001"
 	}
@@ -178,7 +191,7 @@ func New(cfg Config) (*Server, error) {
 		manager *poller.Manager
 	)
 	if cfg.Runner == nil && cfg.Pollers {
-		if pollers, manager, err = newPollers(cfg, st, sec, fr.Engine, met); err != nil {
+		if pollers, manager, err = newPollers(cfg, st, sec, fr.Engine, fr.Functions, met); err != nil {
 			_ = fr.Close()
 			_ = st.Close()
 			return nil, err
@@ -317,7 +330,9 @@ func (s *Server) Run(ctx context.Context) error {
 		// After the reconciler stopped (deferred below, so it runs first), before the function
 		// runtime closes: in-flight batches finish and are committed, consumers leave their groups.
 		defer func() {
-			closeCtx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+			// The grace period bounds the in-flight invocations only: the final commits and
+			// LeaveGroups run after it on contexts of their own.
+			closeCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 			defer cancel()
 			if err := s.pollers.Close(closeCtx); err != nil {
 				s.cfg.Logger.Warn("stopping pollers", "err", err)
