@@ -137,6 +137,8 @@ type Engine struct {
 
 	py    pythons     // interpreters of python3.* runtimes (python.go)
 	ident *identities // nil: functions run as the server's user
+	// anyPeer lets any local process call the Runtime APIs (tests that play the runtime).
+	anyPeer bool
 
 	mu     sync.Mutex
 	closed bool

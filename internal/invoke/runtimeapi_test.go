@@ -14,8 +14,13 @@ import (
 
 // fakeRuntime registers a function whose bootstrap only sleeps, so that the test itself can
 // speak the Runtime API to the environment.
-func fakeRuntime(t *testing.T, fns *MapFunctions, name string) {
+//
+// The test process is not the environment, so the engine is told to accept any caller of its
+// Runtime API (peer.go): these tests are about the protocol, TestRuntimeAPIRefusesOthers about
+// who may speak it.
+func fakeRuntime(t *testing.T, e *Engine, fns *MapFunctions, name string) {
 	t.Helper()
+	e.anyPeer = true
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -56,7 +61,7 @@ func do(t *testing.T, method, url string, body []byte, hdr ...string) (*http.Res
 func TestRuntimeAPIProtocol(t *testing.T) {
 	defer http.DefaultClient.CloseIdleConnections()
 	e, fns := newEngine(t, nil)
-	fakeRuntime(t, fns, "fake")
+	fakeRuntime(t, e, fns, "fake")
 	results := make(chan Result, 1)
 	go func() {
 		res, err := e.Invoke(ctxT(t), Request{Function: "fake", Payload: []byte(`{"n":1}`), TraceID: "Root=1-abc"})
@@ -129,7 +134,7 @@ func TestRuntimeAPIProtocol(t *testing.T) {
 func TestRuntimeInitError(t *testing.T) {
 	defer http.DefaultClient.CloseIdleConnections()
 	e, fns := newEngine(t, nil)
-	fakeRuntime(t, fns, "fake")
+	fakeRuntime(t, e, fns, "fake")
 	results := make(chan Result, 1)
 	go func() {
 		res, _ := e.Invoke(ctxT(t), Request{Function: "fake", Payload: []byte(`{}`), Tail: true})
