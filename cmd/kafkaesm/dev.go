@@ -209,8 +209,7 @@ func setUpSample(ctx context.Context, c *apiClient, cfg devConfig, kafkaAddr str
 		Topics:       []string{cfg.Topic},
 		SelfManagedEventSource: &types.SelfManagedEventSource{
 			Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {kafkaAddr}}},
-		SourceAccessConfigurations: []types.SourceAccessConfiguration{
-			{Type: types.SourceAccessTypeVpcSubnet, URI: aws.String("subnet:kafkaesm-dev")}},
+		// No SourceAccessConfigurations: the dev broker is PLAINTEXT without authentication.
 		StartingPosition:               types.EventSourcePositionTrimHorizon,
 		MaximumBatchingWindowInSeconds: aws.Int32(0),
 	})

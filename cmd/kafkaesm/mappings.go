@@ -184,10 +184,7 @@ func newMappingsCreateCmd(g *globals) *cobra.Command {
 			in.Topics = []string{topic}
 			in.SelfManagedEventSource = &types.SelfManagedEventSource{
 				Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": bootstrap}}
-			// A PLAINTEXT cluster is declared the AWS way: VPC entries only (docs/api.md).
-			if len(access) == 0 {
-				access = []string{"VPC_SUBNET=subnet:local"}
-			}
+			// No --access: a PLAINTEXT cluster without credentials (docs/api.md).
 			for _, a := range access {
 				typ, uri, ok := strings.Cut(a, "=")
 				if !ok {
@@ -218,7 +215,7 @@ func newMappingsCreateCmd(g *globals) *cobra.Command {
 	f.StringVar(&function, "function", "", "function name or ARN (required)")
 	f.StringVar(&topic, "topic", "", "Kafka topic (required)")
 	f.StringSliceVar(&bootstrap, "bootstrap", nil, "bootstrap servers host:port, comma-separated (required)")
-	f.StringArrayVar(&access, "access", nil, "source access configuration TYPE=URI, repeatable (default VPC_SUBNET=subnet:local: a PLAINTEXT cluster)")
+	f.StringArrayVar(&access, "access", nil, "source access configuration TYPE=URI, repeatable (none: a PLAINTEXT cluster without authentication)")
 	f.StringVar(&position, "starting-position", "TRIM_HORIZON", "TRIM_HORIZON or LATEST")
 	f.Int32Var(&batch, "batch-size", 100, "records per batch, 1-10000")
 	f.Int32Var(&window, "batching-window", 0, "MaximumBatchingWindowInSeconds, 0-300 (default: Kafka's 0.5 s)")

@@ -33,6 +33,25 @@ func TestNewDefaults(t *testing.T) {
 	}
 }
 
+// TestNoAccessConfigurations: SourceAccessConfigurations is optional (PLAINTEXT, no credentials),
+// on create and when an update removes them.
+func TestNoAccessConfigurations(t *testing.T) {
+	in := validInput()
+	in.SourceAccessConfigurations = nil
+	m, err := New(in, id)
+	if err != nil || len(m.SourceAccessConfigurations) != 0 {
+		t.Fatalf("create without access configurations: %v %+v", err, m)
+	}
+	m, err = New(validInput(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.State = StateEnabled
+	if err := m.ApplyUpdate(&UpdateInput{SourceAccessConfigurations: []SourceAccessConfiguration{}}, "", id.Now); err != nil || len(m.SourceAccessConfigurations) != 0 {
+		t.Fatalf("update removing them: %v %+v", err, m.SourceAccessConfigurations)
+	}
+}
+
 func TestFrameworkErrorsAggregate(t *testing.T) {
 	in := validInput()
 	sp := "NOW"

@@ -236,9 +236,13 @@ func (m *EventSourceMapping) Validate() error {
 	return validateKafkaConfig(m.SelfManagedKafkaEventSourceConfig)
 }
 
+// validateAccess checks SourceAccessConfigurations. None at all is valid: the seed's parameter
+// table makes the member optional and a mapping without it connects over PLAINTEXT without
+// credentials. AWS itself demands VPC entries for such a cluster; that is a deliberate
+// difference (docs/api.md), and VPC entries are still accepted (and ignored).
 func validateAccess(cs []SourceAccessConfiguration) error {
 	if len(cs) == 0 {
-		return invalid("Required 'sourceAccessConfigurations' parameter is missing.")
+		return nil
 	}
 	if len(cs) > MaxSourceAccessConf {
 		return invalid("1 validation error detected: Value at 'sourceAccessConfigurations' failed to satisfy constraint: Member must have length less than or equal to %d", MaxSourceAccessConf)

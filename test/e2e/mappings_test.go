@@ -248,7 +248,6 @@ func TestMappingValidation(t *testing.T) {
 		exact bool
 	}{
 		{"no event source", func(in *lambda.CreateEventSourceMappingInput) { in.SelfManagedEventSource = nil }, ipv, "Unrecognized event source.", true},
-		{"no access configurations", func(in *lambda.CreateEventSourceMappingInput) { in.SourceAccessConfigurations = nil }, ipv, "Required 'sourceAccessConfigurations' parameter is missing.", true},
 		{"unknown function", func(in *lambda.CreateEventSourceMappingInput) { in.FunctionName = aws.String("nope") }, ipv, "Function does not exist", true},
 		{"unknown function arn", func(in *lambda.CreateEventSourceMappingInput) {
 			in.FunctionName = aws.String("arn:aws:lambda:us-east-1:000000000000:function:nope:1")
@@ -445,7 +444,6 @@ func TestMappingUpdateValidation(t *testing.T) {
 		msg  string
 	}{
 		{"batch size", lambda.UpdateEventSourceMappingInput{BatchSize: aws.Int32(0)}, ipv, "batchSize"},
-		{"no access configs", lambda.UpdateEventSourceMappingInput{SourceAccessConfigurations: []types.SourceAccessConfiguration{}}, ipv, "Required 'sourceAccessConfigurations' parameter is missing."},
 		{"unknown function", lambda.UpdateEventSourceMappingInput{FunctionName: aws.String("nope")}, ipv, "Function does not exist"},
 		{"consumer group", lambda.UpdateEventSourceMappingInput{SelfManagedKafkaEventSourceConfig: &types.SelfManagedKafkaEventSourceConfig{ConsumerGroupId: aws.String("new")}}, ipv, "ConsumerGroupId cannot be updated."},
 		{"on success", lambda.UpdateEventSourceMappingInput{DestinationConfig: &types.DestinationConfig{OnSuccess: &types.OnSuccess{Destination: aws.String("kafka://x")}}}, ipv, "Unsupported DestinationConfig parameter"},

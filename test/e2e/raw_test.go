@@ -67,8 +67,8 @@ func TestRawRequests(t *testing.T) {
 	if body != "{\"Message\":\"The resource you requested does not exist.\",\"Type\":\"User\"}\n" {
 		t.Fatalf("404 body %s", body)
 	}
-	_, _, body = rawRequest(t, "POST", esm, `{"FunctionName":"fn","Topics":["tt"],"SelfManagedEventSource":{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["a:1"]}}}`)
-	if body != "{\"Type\":\"User\",\"message\":\"Required 'sourceAccessConfigurations' parameter is missing.\"}\n" {
+	_, _, body = rawRequest(t, "POST", esm, `{"FunctionName":"fn","SelfManagedEventSource":{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["a:1"]}}}`)
+	if body != "{\"Type\":\"User\",\"message\":\"Required 'topics' parameter is missing.\"}\n" {
 		t.Fatalf("400 body %s", body)
 	}
 }
