@@ -663,3 +663,36 @@ func (n *notingInvoker) saw(note string) bool {
 	}
 	return false
 }
+
+// TestFailureSettingsApplyLive: FilterCriteria and MaximumRetryAttempts changed by a re-Apply
+// (an UpdateEventSourceMapping) take effect for the next batch, without a restart.
+func TestFailureSettingsApplyLive(t *testing.T) {
+	kt := kafkatest.Get(t)
+	topic := kt.CreateTopic(t, 1, nil)
+	prod := producer(t, kt)
+	kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Value: []byte("a-0")}, &kgo.Record{Topic: topic, Value: []byte("b-1")})
+	rec := newRecorder()
+	mg := newTestManager(t, testConfig(rec, nil))
+	m := newMapping(kt.Plaintext, topic)
+	apply(t, mg, m)
+	rec.waitDelivered(t, 30*time.Second, 2)
+
+	m = m.Clone()
+	m.Enabled = true
+	m.FilterCriteria = &mapping.FilterCriteria{Filters: []mapping.Filter{{Pattern: `{"value":[{"prefix":"b-"}]}`}}}
+	apply(t, mg, m)
+	kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Value: []byte("a-2")}, &kgo.Record{Topic: topic, Value: []byte("b-3")})
+	rec.waitDelivered(t, 30*time.Second, 3)
+	kafkatest.WaitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, map[int32]int64{0: 4}) })
+	var got []string
+	for _, d := range rec.partition(topic, 0) {
+		got = append(got, d.value)
+	}
+	if strings.Join(got, ",") != "a-0,b-1,b-3" {
+		t.Fatalf("delivered %v", got)
+	}
+	st, _ := mg.Stats(m.UUID)
+	if st.Filtered != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -228,7 +228,7 @@ func (w *worker) run() {
 				}
 				continue
 			}
-			if w.filteredOut(s.filter, r) { // failure.go
+			if w.filteredOut(c.settings.Load().filter, r) { // failure.go; the latest filters, even mid-wait
 				ci++
 				if batch.Len() == 0 {
 					w.mark(r) // nothing undelivered precedes it
