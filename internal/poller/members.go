@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
 )
@@ -29,6 +30,12 @@ type PartitionStats struct {
 	Lag int64
 	// Retrying is set while the partition's batch is failing and being retried.
 	Retrying bool
+	// Queued records are fetched and waiting for the partition's worker (part of Lag).
+	Queued int64
+	// Paused: fetching is paused because the queue is full (the function is behind).
+	Paused bool
+	// InFlight is how long the current invocation attempt has been running (0: none).
+	InFlight time.Duration
 }
 
 // Snapshot is a running mapping as the scaler and the metrics see it.
@@ -44,6 +51,9 @@ type Snapshot struct {
 	Stats                          Stats
 	// Partitions are the partitions currently assigned to some member, sorted.
 	Partitions []PartitionStats
+	// TopicPartitions is the number of partitions of the mapping's topics as RefreshLag last
+	// read it, 0 before.
+	TopicPartitions int
 }
 
 // members returns the running consumers of e, the first member first.
@@ -188,7 +198,8 @@ func (mg *Manager) Snapshots() []Snapshot {
 			e.smu.Unlock()
 			continue
 		}
-		s := Snapshot{UUID: u, Function: ms[0].settings.Load().function, Pollers: len(ms), Stats: e.retired}
+		s := Snapshot{UUID: u, Function: ms[0].settings.Load().function, Pollers: len(ms), Stats: e.retired,
+			TopicPartitions: int(e.topicPartitions.Load())}
 		if p := e.m.ProvisionedPollerConfig; p != nil {
 			if p.MinimumPollers != nil {
 				s.MinimumPollers = *p.MinimumPollers
@@ -220,7 +231,9 @@ func (c *consumer) partitionStats() []PartitionStats {
 	defer c.mu.Unlock()
 	out := make([]PartitionStats, 0, len(c.workers))
 	for k, w := range c.workers {
-		out = append(out, PartitionStats{Topic: k.topic, Partition: k.partition, Lag: w.lag(), Retrying: w.retrying.Load()})
+		q, paused := w.queueState()
+		out = append(out, PartitionStats{Topic: k.topic, Partition: k.partition, Lag: w.lag(), Retrying: w.retrying.Load(),
+			Queued: q, Paused: paused, InFlight: w.inFlight()})
 	}
 	return out
 }

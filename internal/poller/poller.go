@@ -294,6 +294,8 @@ type entry struct {
 	m       *mapping.EventSourceMapping // last applied; extra members start from it
 	extra   []*consumer                 // group members beyond c, added by SetPollers
 	retired Stats                       // counters of members that stopped
+
+	topicPartitions atomic.Int64 // partitions of the mapping's topics, from RefreshLag (lag.go)
 }
 
 var _ GatedRunner = (*Manager)(nil)

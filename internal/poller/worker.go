@@ -34,8 +34,14 @@ type worker struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 
-	hwm  atomic.Int64 // partition high watermark, -1 unknown
+	hwm  atomic.Int64 // partition high watermark, -1 unknown (only grows: fetches and RefreshLag race)
 	next atomic.Int64 // next offset to deliver, -1 unknown
+	// base is where delivery will start before the first fetch (the committed offset, or the
+	// starting position's), -1 unknown; RefreshLag sets it so that lag is not 0 until then.
+	base atomic.Int64
+	// invoking is when the current invocation attempt started (UnixNano), 0 when none: the
+	// scaler does not count a partition held up by one slow invocation.
+	invoking atomic.Int64
 
 	// retrying is set while the worker's batch fails: the scaler leaves such partitions out of
 	// the lag that drives scale-out (more pollers cannot fix a failing function).
@@ -55,12 +61,13 @@ func newWorker(c *consumer, cl *kgo.Client, k tp) *worker {
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.hwm.Store(-1)
 	w.next.Store(-1)
+	w.base.Store(-1)
 	return w
 }
 
 // enqueue is called by the poll loop; it never blocks on the worker.
 func (w *worker) enqueue(rs []*kgo.Record, hwm int64) {
-	w.hwm.Store(hwm)
+	storeMax(&w.hwm, hwm)
 	if len(rs) == 0 {
 		return
 	}
@@ -119,10 +126,38 @@ func (w *worker) take() []*kgo.Record {
 
 func (w *worker) lag() int64 {
 	h, n := w.hwm.Load(), w.next.Load()
+	if n < 0 {
+		n = w.base.Load()
+	}
 	if h < 0 || n < 0 || h < n {
 		return 0
 	}
 	return h - n
+}
+
+// storeMax stores v in a unless a already holds more.
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if old >= v || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// queueState returns the records fetched and not yet taken, and whether fetching is paused.
+func (w *worker) queueState() (queued int64, paused bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return int64(len(w.queue) - w.head), w.paused
+}
+
+// inFlight is how long the current invocation attempt has been running (0: none).
+func (w *worker) inFlight() time.Duration {
+	if t := w.invoking.Load(); t != 0 {
+		return time.Since(time.Unix(0, t))
+	}
+	return 0
 }
 
 func (w *worker) isStopping() bool {

@@ -2,64 +2,283 @@ package scaler
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/poller"
 )
 
-func TestDecide(t *testing.T) {
-	cfg := Config{Target: nopTarget{}}
+func testModel() Model {
+	cfg := Config{Target: nopTarget{}, Interval: 2 * time.Second}
 	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
+	return cfg.model()
+}
+
+// parts returns k partitions with the given lag each, nothing queued: the pollers hold the
+// records back (they wait on fetching).
+func parts(k int, lag int64) []Partition {
+	ps := make([]Partition, k)
+	for i := range ps {
+		ps[i] = Partition{Lag: lag}
+	}
+	return ps
+}
+
+// behind returns k partitions with the given lag each whose queue is full and paused: the
+// function is behind.
+func behind(k int, lag int64) []Partition {
+	ps := make([]Partition, k)
+	for i := range ps {
+		ps[i] = Partition{Lag: lag, Queued: 1000, Paused: true}
+	}
+	return ps
+}
+
+// TestDecide: one evaluation at a time.
+func TestDecide(t *testing.T) {
 	tests := []struct {
-		name string
-		in   input
-		st   state
-		want int
-		// state afterwards
-		quiet, cooldown int
+		name   string
+		in     Input
+		st     State
+		want   int
+		wantSt State
 	}{
-		{name: "backlog, nothing delivered yet: double", in: input{pollers: 1, partitions: 12, lag: 5000}, want: 2},
-		{name: "backlog drained too slowly: double at most", in: input{pollers: 4, partitions: 12, lag: 5000, prevLag: 6000, delivered: 400}, want: 8},
-		{name: "backlog needs a few more", in: input{pollers: 4, partitions: 12, lag: 5000, prevLag: 6000, delivered: 1200}, want: 6}, // ⌈5000 / (300·3)⌉
-		{name: "never beyond the partitions", in: input{pollers: 8, partitions: 12, lag: 50000, prevLag: 40000}, want: 12},
-		{name: "lag growing, though drained fast", in: input{pollers: 2, partitions: 12, lag: 500, prevLag: 400, delivered: 10000}, want: 3},
-		{name: "lag shrinking fast enough: hold", in: input{pollers: 4, partitions: 12, lag: 500, prevLag: 900, delivered: 1000}, want: 4},
-		{name: "small lag is quiet, first time: hold", in: input{pollers: 4, partitions: 12, lag: 50}, want: 4, quiet: 1},
-		{name: "quiet long enough: halve", in: input{pollers: 4, partitions: 12}, st: state{quiet: 2}, want: 2},
-		{name: "quiet at one poller: stay", in: input{pollers: 1, partitions: 12}, st: state{quiet: 2}, want: 1},
-		{name: "throttled: halve and cool down", in: input{pollers: 12, partitions: 12, lag: 9000, throttled: 3}, want: 6, cooldown: 3},
-		{name: "cooling down: no scale-out", in: input{pollers: 6, partitions: 12, lag: 9000, prevLag: 8000}, st: state{cooldown: 3}, want: 6, cooldown: 2},
-		{name: "minimum pollers", in: input{pollers: 1, partitions: 12, min: 3}, want: 3, quiet: 1},
-		{name: "minimum capped by partitions", in: input{pollers: 1, partitions: 2, min: 5}, want: 2, quiet: 1},
-		{name: "maximum pollers", in: input{pollers: 4, partitions: 12, lag: 9000, max: 5}, want: 5},
-		{name: "above maximum: come down", in: input{pollers: 8, partitions: 12, max: 5}, want: 5, quiet: 1},
-		{name: "partitions unknown yet: one", in: input{pollers: 1, lag: 9000}, want: 1},
+		{name: "lag spike, nothing delivered yet: double",
+			in: Input{Pollers: 1, Partitions: 12, Parts: parts(12, 5000)}, want: 2},
+		{name: "lag spike: scale out at once to drain within 3 intervals",
+			in:   Input{Pollers: 2, Partitions: 12, Parts: parts(12, 5000), Delivered: 8000},
+			want: 5, wantSt: State{Capacity: 4000}}, // ⌈2·60000 / (8000·3)⌉
+		{name: "never beyond the partitions that wait on fetching",
+			in:   Input{Pollers: 2, Partitions: 12, Parts: append(parts(3, 50000), behind(9, 1000)...), Delivered: 100},
+			want: 3, wantSt: State{Capacity: 50}},
+		{name: "never beyond the partitions",
+			in:   Input{Pollers: 8, Partitions: 12, Parts: parts(12, 50000), Delivered: 100},
+			want: 12, wantSt: State{Capacity: 12.5}},
+		{name: "one hot partition: no scale-out",
+			in:   Input{Pollers: 1, Partitions: 12, Parts: append(parts(1, 100000), parts(11, 0)...), Delivered: 2000},
+			want: 1, wantSt: State{Capacity: 2000}},
+		{name: "one hot partition with two pollers: stay",
+			in:   Input{Pollers: 2, Partitions: 12, Parts: append(parts(1, 100000), parts(11, 0)...), Delivered: 2000},
+			want: 2, wantSt: State{Capacity: 1000}},
+		{name: "function behind (paused, queued): no scale-out",
+			in:   Input{Pollers: 1, Partitions: 12, Parts: behind(12, 5000), Delivered: 100},
+			want: 1},
+		{name: "failing batches drive nothing",
+			in:   Input{Pollers: 1, Partitions: 3, Parts: []Partition{{Lag: 90000, Retrying: true}, {Lag: 10}, {Lag: 10}}, Delivered: 20},
+			want: 1},
+		{name: "one slow invocation drives nothing",
+			in:   Input{Pollers: 1, Partitions: 3, Parts: []Partition{{Lag: 90000, InFlight: time.Minute}, {Lag: 10}, {Lag: 10}}, Delivered: 20},
+			want: 1},
+		{name: "lag drained fast enough: hold",
+			in:   Input{Pollers: 4, Partitions: 12, Parts: parts(12, 200), Delivered: 30000},
+			st:   State{Capacity: 10000},
+			want: 4, wantSt: State{Capacity: 10000}},
+		{name: "under-used, first time: hold",
+			in:   Input{Pollers: 4, Partitions: 12, Parts: parts(12, 200), Delivered: 3000},
+			st:   State{Capacity: 10000},
+			want: 4, wantSt: State{Capacity: 10000, Under: 1}},
+		{name: "under-used three times, even with lag above 100: scale in to what the rate needs",
+			in:   Input{Pollers: 4, Partitions: 12, Parts: parts(12, 200), Delivered: 13000},
+			st:   State{Capacity: 10000, Under: 2},
+			want: 2, wantSt: State{Capacity: 10000}}, // ⌈13000 / 7000⌉
+		{name: "idle, capacity unknown: halve",
+			in: Input{Pollers: 4, Partitions: 12}, st: State{Under: 2}, want: 2},
+		{name: "idle at one poller: stay",
+			in: Input{Pollers: 1, Partitions: 12}, st: State{Under: 2}, want: 1},
+		{name: "throttled: no scale-out, and a cooldown",
+			in:   Input{Pollers: 2, Partitions: 12, Parts: parts(12, 9000), Delivered: 1000, Throttled: 3},
+			want: 2, wantSt: State{Capacity: 500, Cooldown: 3}},
+		{name: "throttled: no scale-in for it either",
+			in:   Input{Pollers: 4, Partitions: 12, Parts: parts(12, 9000), Delivered: 1000, Throttled: 30},
+			want: 4, wantSt: State{Capacity: 250, Cooldown: 3}},
+		{name: "cooling down: no scale-out",
+			in:   Input{Pollers: 2, Partitions: 12, Parts: parts(12, 9000), Delivered: 1000},
+			st:   State{Cooldown: 3},
+			want: 2, wantSt: State{Capacity: 500, Cooldown: 2}},
+		{name: "minimum pollers",
+			in: Input{Pollers: 1, Partitions: 12, Min: 3}, want: 3},
+		{name: "minimum capped by partitions",
+			in: Input{Pollers: 1, Partitions: 2, Min: 5}, want: 2},
+		{name: "minimum before the partitions are known",
+			in: Input{Pollers: 1, Min: 3}, want: 3},
+		{name: "maximum pollers",
+			in: Input{Pollers: 4, Partitions: 12, Parts: parts(12, 9000), Max: 5}, want: 5},
+		{name: "above maximum: come down",
+			in: Input{Pollers: 8, Partitions: 12, Max: 5}, want: 5, wantSt: State{Under: 1}},
+		{name: "partitions unknown yet: no growth",
+			in: Input{Pollers: 1, Parts: parts(1, 9000)}, want: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := tt.st
-			if got := decide(&cfg, tt.in, &st); got != tt.want {
-				t.Errorf("decide = %d, want %d", got, tt.want)
+			d := Decide(testModel(), tt.in, &st)
+			if d.Pollers != tt.want {
+				t.Errorf("Decide = %+v, want %d pollers", d, tt.want)
 			}
-			if st.quiet != tt.quiet || st.cooldown != tt.cooldown {
-				t.Errorf("state quiet=%d cooldown=%d, want %d %d", st.quiet, st.cooldown, tt.quiet, tt.cooldown)
+			if (d.Reason == "") != (d.Pollers == max(tt.in.Pollers, 1)) {
+				t.Errorf("reason %q for %d → %d", d.Reason, tt.in.Pollers, d.Pollers)
+			}
+			if st != tt.wantSt {
+				t.Errorf("state %+v, want %+v", st, tt.wantSt)
 			}
 		})
 	}
 }
 
-// TestInputExcludesRetrying: a partition stuck on a failing batch does not count as lag.
-func TestInputExcludesRetrying(t *testing.T) {
+// TestDecideOverTime: the scenarios as sequences of evaluations, each fed the pollers
+// the previous one decided.
+func TestDecideOverTime(t *testing.T) {
+	md := testModel()
+	// run feeds in(i, n) for rounds evaluations and returns the poller count after each.
+	run := func(n int, st *State, rounds int, in func(i, n int) Input) []int {
+		var out []int
+		for i := range rounds {
+			x := in(i, n)
+			x.Pollers = n
+			n = Decide(md, x, st).Pollers
+			out = append(out, n)
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+
+	t.Run("steady healthy load with jitter: no change", func(t *testing.T) {
+		// one poller delivered 20,000 per interval when it was the bottleneck; or three were
+		// needed, at 2,500 each
+		for _, c := range []struct {
+			start    int
+			capacity float64
+		}{{1, 20000}, {3, 2500}} {
+			start := c.start
+			st := State{Capacity: c.capacity}
+			got := run(start, &st, 300, func(i, n int) Input {
+				// 2,000-2,400 records in the pollers at any time, 6,000 ± 10% delivered per interval
+				lag := 2000 + rng.Int64N(400)
+				ps := parts(12, lag/12)
+				for j := range ps {
+					ps[j].Queued = lag / 24 // half already fetched
+				}
+				return Input{Partitions: 12, Parts: ps, Delivered: 5400 + rng.Int64N(1200)}
+			})
+			for i, n := range got {
+				if n != start {
+					t.Fatalf("start %d: evaluation %d: %d pollers (%v)", start, i, n, got[:i+1])
+				}
+			}
+		}
+	})
+
+	t.Run("lag spike: scale out within one interval, no more changes while it drains", func(t *testing.T) {
+		st := State{}
+		lag := int64(120000)
+		got := run(1, &st, 10, func(i, n int) Input {
+			d := int64(n) * 8000 // each poller delivers 8,000 per interval
+			in := Input{Partitions: 12, Parts: parts(12, max(lag, 0)/12), Delivered: d}
+			lag -= d
+			if i == 0 {
+				in.Delivered = 8000
+			}
+			return in
+		})
+		if got[0] <= 1 {
+			t.Fatalf("no scale-out at the first evaluation: %v", got)
+		}
+		changes := 0
+		for i := 1; i < len(got); i++ {
+			if got[i] > got[i-1] {
+				changes++
+			}
+		}
+		if changes > 1 {
+			t.Fatalf("%d further scale-outs: %v", changes, got)
+		}
+	})
+
+	t.Run("load gone: scale in within 3 intervals", func(t *testing.T) {
+		st := State{Capacity: 8000}
+		got := run(6, &st, 3, func(i, n int) Input { return Input{Partitions: 12, Parts: parts(12, 0)} })
+		if got[2] != 1 {
+			t.Fatalf("pollers after 3 idle evaluations: %v", got)
+		}
+	})
+
+	t.Run("load just under a poller's capacity: no oscillation", func(t *testing.T) {
+		st := State{Capacity: 10000}
+		got := run(3, &st, 200, func(i, n int) Input {
+			// 16,000 ± 5% per interval: two pollers at 80%, which scale-in (70% headroom)
+			// never chooses, and the lag stays far below three intervals of it
+			return Input{Partitions: 12, Parts: parts(12, 300), Delivered: 15200 + rng.Int64N(1600)}
+		})
+		changes := 0
+		for i := 1; i < len(got); i++ {
+			if got[i] != got[i-1] {
+				changes++
+			}
+		}
+		if got[len(got)-1] != 3 || changes > 0 {
+			t.Fatalf("pollers %v", got)
+		}
+	})
+
+	t.Run("throttling: no scale-out however large the lag", func(t *testing.T) {
+		st := State{}
+		got := run(2, &st, 20, func(i, n int) Input {
+			return Input{Partitions: 12, Parts: parts(12, 10000), Delivered: 500, Throttled: 10}
+		})
+		for _, n := range got {
+			if n != 2 {
+				t.Fatalf("pollers %v", got)
+			}
+		}
+	})
+
+	t.Run("one hot partition: no scale-out, ever", func(t *testing.T) {
+		st := State{}
+		got := run(1, &st, 20, func(i, n int) Input {
+			return Input{Partitions: 12, Parts: append(parts(1, 500000), parts(11, 5)...), Delivered: 3000}
+		})
+		for _, n := range got {
+			if n != 1 {
+				t.Fatalf("pollers %v", got)
+			}
+		}
+	})
+}
+
+// TestBounds: between evaluations, only the bounds move the pollers.
+func TestBounds(t *testing.T) {
+	for _, tt := range []struct {
+		in     Input
+		want   int
+		reason string
+	}{
+		{Input{Pollers: 1, Min: 3}, 3, "MinimumPollers 3"},
+		{Input{Pollers: 1, Min: 3, Partitions: 2}, 2, "MinimumPollers 3, capped at one poller per partition (2)"},
+		{Input{Pollers: 6, Max: 4, Partitions: 12}, 4, "MaximumPollers 4"},
+		{Input{Pollers: 6, Partitions: 4}, 4, "at most one poller per partition (4)"},
+		{Input{Pollers: 2, Min: 1, Max: 4, Partitions: 12}, 2, ""},
+		{Input{Pollers: 5}, 5, ""},
+	} {
+		if d := Bounds(tt.in); d.Pollers != tt.want || d.Reason != tt.reason {
+			t.Errorf("Bounds(%+v) = %+v, want %d %q", tt.in, d, tt.want, tt.reason)
+		}
+	}
+}
+
+// TestInputOf: an evaluation's input from a snapshot.
+func TestInputOf(t *testing.T) {
 	st := &state{invoked: 100}
-	in := inputOf(poller.Snapshot{Pollers: 2, Stats: poller.Stats{Invoked: 150, Throttled: 1}, Partitions: []poller.PartitionStats{
-		{Partition: 0, Lag: 10}, {Partition: 1, Lag: 5000, Retrying: true}, {Partition: 2, Lag: 20},
+	in := inputOf(poller.Snapshot{Pollers: 2, TopicPartitions: 4, Stats: poller.Stats{Invoked: 150, Throttled: 1}, Partitions: []poller.PartitionStats{
+		{Partition: 0, Lag: 10}, {Partition: 1, Lag: 5000, Retrying: true}, {Partition: 2, Lag: 20, Queued: 5, Paused: true, InFlight: time.Second},
 	}}, st)
-	if in.lag != 30 || in.delivered != 50 || in.throttled != 1 || in.partitions != 3 {
+	if in.Delivered != 50 || in.Throttled != 1 || in.Partitions != 4 || len(in.Parts) != 3 ||
+		in.Parts[1] != (Partition{Lag: 5000, Retrying: true}) || in.Parts[2] != (Partition{Lag: 20, Queued: 5, Paused: true, InFlight: time.Second}) {
 		t.Fatalf("input %+v", in)
 	}
-	if st.lag != 30 || st.invoked != 150 || st.partitions != 3 {
+	if st.invoked != 150 || st.throttled != 1 || st.partitions != 4 {
 		t.Fatalf("state %+v", st)
 	}
 }
@@ -70,3 +289,4 @@ func (nopTarget) Snapshots() []poller.Snapshot { return nil }
 func (nopTarget) SetPollers(context.Context, string, int) error {
 	return nil
 }
+func (nopTarget) RefreshLag(context.Context, string) error { return nil }

@@ -1,46 +1,35 @@
 // Package scaler sizes each running event source mapping's pollers (members of the mapping's
-// consumer group) from its consumer lag, as Lambda's on-demand mode does for Kafka: one poller
-// at first, lag evaluated on an interval (Lambda: every minute), more pollers while the lag is
-// more than the current pollers drain, at most one per partition, fewer when the lag stays near
-// zero or the function is throttled. It decides; poller.Manager.SetPollers does the work.
+// consumer group), as Lambda's on-demand mode does for Kafka: one poller at first, evaluated on
+// an interval (Lambda: every minute), more pollers while they hold the lag back, fewer when
+// they are under-used, within ProvisionedPollerConfig's bounds. It decides; poller.Manager's
+// SetPollers does the work.
 //
-// # The formula
+// The model is Decide (decide.go), a pure function of one evaluation's measurements: per
+// partition, the lag from the broker's high watermark read at the evaluation (fresh even while
+// the partition is paused), what is queued in the poller, whether fetching is paused, whether
+// the batch is failing, and how long the current invocation has run; per mapping, the records
+// delivered and the invocations throttled since the last evaluation.
 //
-// Every Interval, per mapping, with n pollers, P partitions (the most ever seen assigned),
-// L = lag summed over the assigned partitions whose batch is not failing (a partition stuck
-// retrying a failing batch cannot be helped by more pollers, so it never drives scale-out),
-// D = records delivered since the last evaluation and T = throttled invocations since then:
+// Note that each poller invokes all of its partitions concurrently (one worker per partition),
+// so more pollers add fetch and decode parallelism, not invocation concurrency: the scaler adds
+// pollers only when the pollers, not the function, hold the records back. Throttling lowers a
+// mapping's concurrent invocations in the poller (its slot queue), not here; a throttle only
+// stops scale-out for a while.
 //
-//	lo = max(1, MinimumPollers), hi = min(P, MaximumPollers) (bounds only when set; lo ≤ hi)
-//	T > 0                                  → n/2, and no scale-out for ThrottleCooldown evaluations
-//	L > QuietLag and (L > L_prev or L > D·DrainIntervals)
-//	                                       → clamp(min(2n, ⌈L / (D/n · DrainIntervals)⌉), n+1, …)
-//	                                         (2n when D = 0): enough pollers, at the current
-//	                                         per-poller rate, to drain L within DrainIntervals
-//	                                         evaluations, at most doubling per evaluation
-//	L ≤ QuietLag for QuietEvaluations evaluations in a row → n/2
-//	otherwise                              → n
-//
-// and the result is clamped to [lo, hi]. With the defaults (60 s, 3 intervals) scale-out
-// begins at the first evaluation that sees the backlog and completes within about three
-// minutes, as Lambda documents. Doubling and halving bound the number of rebalances: 1 → 12
-// takes four evaluations. Adding or removing a poller rebalances the group; the poller commits
-// delivered offsets on revoke and before leaving, so scaling redelivers nothing in a
-// fault-free run.
+// Bounds apply from the first moment: a mapping seen for the first time, or whose
+// ProvisionedPollerConfig changed, is brought within its bounds at once (the scaler looks every
+// second), without waiting for an evaluation. Every change is logged once, with its reason.
 //
 // Mappings are evaluated one after the other; a scale-in waits for the leaving pollers to drain
 // (bounded by the poller's DrainTimeout), which delays the next mappings' evaluation, not their
-// consumption. ProvisionedPollerConfig's MinimumPollers takes effect at the first evaluation.
-//
-// Note that each poller already invokes all of its partitions concurrently (one worker per
-// partition), so more pollers add fetch and decode parallelism (connections, fetch sessions,
-// poll loops) rather than invocation concurrency.
+// consumption.
 package scaler
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/poller"
@@ -52,6 +41,9 @@ type Target interface {
 	Snapshots() []poller.Snapshot
 	// SetPollers runs n pollers for the mapping.
 	SetPollers(ctx context.Context, uuid string, n int) error
+	// RefreshLag reads the mapping's high watermarks (and, for partitions not fetched yet, its
+	// committed offsets) from the broker, so that the next snapshot's lag is fresh.
+	RefreshLag(ctx context.Context, uuid string) error
 }
 
 // Config configures a Scaler. Zero values take the documented defaults.
@@ -63,12 +55,22 @@ type Config struct {
 	// DrainIntervals: scale out while the lag would take the current pollers more than this
 	// many intervals to drain. Default 3 (Lambda: scaling completes within three minutes).
 	DrainIntervals int
-	// QuietLag is the lag (records) at or below which a mapping counts as idle. Default 100.
+	// QuietLag is the lag (records) at or below which a mapping never scales out. Default 100.
 	QuietLag int64
-	// QuietEvaluations is how many idle evaluations in a row halve the pollers. Default 3.
-	QuietEvaluations int
+	// UnderEvaluations is how many evaluations in a row must find the pollers under-used
+	// before some are removed. Default 3.
+	UnderEvaluations int
+	// Headroom: scale-in keeps enough pollers to deliver the current rate at this fraction of
+	// their measured capacity. Default 0.7.
+	Headroom float64
 	// ThrottleCooldown is how many evaluations after a throttle may not scale out. Default 3.
 	ThrottleCooldown int
+	// BlockedAfter: a partition whose invocation has run this long is blocked on the function
+	// and drives no scale-out. Default Interval.
+	BlockedAfter time.Duration
+	// OnChange, when set, is called after each change of a mapping's poller count, with the
+	// reason. Called from the scaler's goroutine; it must be quick. Optional.
+	OnChange func(uuid string, from, to int, reason string)
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -90,8 +92,14 @@ func (c *Config) Validate() error {
 	if c.QuietLag <= 0 {
 		c.QuietLag = 100
 	}
-	if c.QuietEvaluations <= 0 {
-		c.QuietEvaluations = 3
+	if c.UnderEvaluations <= 0 {
+		c.UnderEvaluations = 3
+	}
+	if c.Headroom < 0 || c.Headroom > 1 {
+		return errors.New("scaler: Headroom outside (0, 1]")
+	}
+	if c.Headroom == 0 {
+		c.Headroom = 0.7
 	}
 	if c.ThrottleCooldown < 0 {
 		return errors.New("scaler: ThrottleCooldown below 0")
@@ -99,28 +107,52 @@ func (c *Config) Validate() error {
 	if c.ThrottleCooldown == 0 {
 		c.ThrottleCooldown = 3
 	}
+	if c.BlockedAfter <= 0 {
+		c.BlockedAfter = c.Interval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return nil
 }
 
+func (c *Config) model() Model {
+	return Model{DrainIntervals: c.DrainIntervals, QuietLag: c.QuietLag, UnderEvaluations: c.UnderEvaluations,
+		Headroom: c.Headroom, ThrottleCooldown: c.ThrottleCooldown, BlockedAfter: c.BlockedAfter}
+}
+
 // setPollersTimeout bounds one SetPollers call (poller.Config.DrainTimeout is 30 s by default,
 // then a commit and a LeaveGroup).
 const setPollersTimeout = time.Minute
 
-// Scaler evaluates mappings on an interval. Run owns all its state: one goroutine.
+// refreshTimeout bounds one RefreshLag call.
+const refreshTimeout = 5 * time.Second
+
+// boundsEvery is how often the scaler checks that every mapping is within its bounds.
+const boundsEvery = time.Second
+
+// Scaler evaluates mappings on an interval. Run owns states: one goroutine.
 type Scaler struct {
 	cfg    Config
 	states map[string]*state
+
+	mu     sync.Mutex
+	status map[string]Status // read by Statuses from other goroutines
+}
+
+// Status is a mapping's poller count as the scaler last set or found it, and why.
+type Status struct {
+	Pollers int
+	Reason  string
+	Changed time.Time
 }
 
 // state is what the scaler remembers of a mapping between evaluations.
 type state struct {
-	lag, invoked, throttled int64 // at the last evaluation
-	partitions              int   // most partitions ever seen assigned
-	quiet                   int   // idle evaluations in a row
-	cooldown                int   // evaluations left without scale-out after a throttle
+	model              State
+	invoked, throttled int64     // counters at the last evaluation
+	partitions         int       // most partitions ever seen assigned
+	next               time.Time // next full evaluation
 }
 
 // New validates cfg.
@@ -128,126 +160,128 @@ func New(cfg Config) (*Scaler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Scaler{cfg: cfg, states: make(map[string]*state)}, nil
+	return &Scaler{cfg: cfg, states: make(map[string]*state), status: make(map[string]Status)}, nil
 }
 
-// Run evaluates every Interval until ctx ends; it returns nil then.
+// Statuses returns every mapping's last scaling status, by UUID.
+func (s *Scaler) Statuses() map[string]Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Status, len(s.status))
+	for k, v := range s.status {
+		out[k] = v
+	}
+	return out
+}
+
+// Run evaluates every Interval (and checks bounds every second) until ctx ends; it returns
+// nil then.
 func (s *Scaler) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Interval)
+	t := time.NewTicker(min(boundsEvery, s.cfg.Interval))
 	defer t.Stop()
 	for {
+		s.tick(ctx, time.Now())
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			s.Evaluate(ctx)
 		}
 	}
 }
 
-// Evaluate runs one evaluation of every mapping. Not safe for concurrent use with Run.
+// Evaluate runs one full evaluation of every mapping now. Not safe for concurrent use with Run.
 func (s *Scaler) Evaluate(ctx context.Context) {
+	s.tick(ctx, time.Time{})
+}
+
+// tick evaluates the mappings that are due at now (all of them when now is zero) and brings
+// the others within their bounds.
+func (s *Scaler) tick(ctx context.Context, now time.Time) {
 	seen := make(map[string]bool)
 	for _, snap := range s.cfg.Target.Snapshots() {
 		seen[snap.UUID] = true
 		st := s.states[snap.UUID]
 		if st == nil {
-			st = &state{}
+			// First seen: the first full evaluation after one interval (counters need one to
+			// mean a rate); the bounds apply now.
+			st = &state{invoked: snap.Stats.Invoked, throttled: snap.Stats.Throttled, next: now.Add(s.cfg.Interval)}
 			s.states[snap.UUID] = st
+			s.setStatus(snap.UUID, snap.Pollers, "started", now)
 		}
-		in := inputOf(snap, st)
-		n := decide(&s.cfg, in, st)
-		if n == snap.Pollers {
+		var d Decision
+		if now.IsZero() || !now.Before(st.next) {
+			st.next = now.Add(s.cfg.Interval)
+			snap = s.refreshed(ctx, snap)
+			in := inputOf(snap, st)
+			d = Decide(s.cfg.model(), in, &st.model)
+		} else {
+			st.partitions = max(st.partitions, len(snap.Partitions), snap.TopicPartitions)
+			d = Bounds(Input{Pollers: snap.Pollers, Partitions: st.partitions, Min: snap.MinimumPollers, Max: snap.MaximumPollers})
+		}
+		if d.Pollers == snap.Pollers || d.Pollers == 0 {
 			continue
 		}
-		s.cfg.Logger.Info("scaling mapping pollers", "uuid", snap.UUID, "from", snap.Pollers, "to", n,
-			"lag", in.lag, "delivered", in.delivered, "throttled", in.throttled, "partitions", in.partitions)
+		s.cfg.Logger.Info("mapping pollers changed", "uuid", snap.UUID, "from", snap.Pollers, "to", d.Pollers, "reason", d.Reason)
 		// A member leaving drains its in-flight batches and commits: shutting down mid-way
 		// must not cut that short (it would redeliver), so the call outlives ctx, bounded.
 		setCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), setPollersTimeout)
-		err := s.cfg.Target.SetPollers(setCtx, snap.UUID, n)
+		err := s.cfg.Target.SetPollers(setCtx, snap.UUID, d.Pollers)
 		cancel()
 		if err != nil {
-			s.cfg.Logger.Warn("scaling mapping pollers", "uuid", snap.UUID, "err", err)
+			s.cfg.Logger.Warn("setting mapping pollers", "uuid", snap.UUID, "to", d.Pollers, "err", err)
+			continue
+		}
+		s.setStatus(snap.UUID, d.Pollers, d.Reason, time.Now())
+		if s.cfg.OnChange != nil {
+			s.cfg.OnChange(snap.UUID, snap.Pollers, d.Pollers, d.Reason)
 		}
 	}
 	for u := range s.states {
 		if !seen[u] {
 			delete(s.states, u)
+			s.mu.Lock()
+			delete(s.status, u)
+			s.mu.Unlock()
 		}
 	}
 }
 
-// input is one evaluation's view of a mapping.
-type input struct {
-	pollers    int
-	partitions int   // P: most partitions seen
-	lag        int64 // L: over non-retrying partitions
-	prevLag    int64
-	delivered  int64 // D
-	throttled  int64 // T
-	min, max   int   // ProvisionedPollerConfig, 0 = unset
+func (s *Scaler) setStatus(uuid string, n int, reason string, at time.Time) {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status[uuid] = Status{Pollers: n, Reason: reason, Changed: at}
+}
+
+// refreshed reads fresh high watermarks for the mapping and returns its new snapshot (snap
+// itself when the broker does not answer: the lag is then as the pollers last saw it).
+func (s *Scaler) refreshed(ctx context.Context, snap poller.Snapshot) poller.Snapshot {
+	rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+	if err := s.cfg.Target.RefreshLag(rctx, snap.UUID); err != nil {
+		s.cfg.Logger.Debug("reading high watermarks", "uuid", snap.UUID, "err", err)
+		return snap
+	}
+	for _, fresh := range s.cfg.Target.Snapshots() {
+		if fresh.UUID == snap.UUID {
+			return fresh
+		}
+	}
+	return snap
 }
 
 // inputOf reads a snapshot and advances st's counters.
-func inputOf(snap poller.Snapshot, st *state) input {
-	in := input{pollers: max(snap.Pollers, 1), prevLag: st.lag, min: snap.MinimumPollers, max: snap.MaximumPollers}
+func inputOf(snap poller.Snapshot, st *state) Input {
+	st.partitions = max(st.partitions, len(snap.Partitions), snap.TopicPartitions)
+	in := Input{Pollers: max(snap.Pollers, 1), Partitions: st.partitions, Min: snap.MinimumPollers, Max: snap.MaximumPollers}
 	for _, p := range snap.Partitions {
-		if !p.Retrying {
-			in.lag += p.Lag
-		}
+		in.Parts = append(in.Parts, Partition{Lag: p.Lag, Queued: p.Queued, Paused: p.Paused, Retrying: p.Retrying, InFlight: p.InFlight})
 	}
-	st.partitions = max(st.partitions, len(snap.Partitions))
-	in.partitions = st.partitions
 	// Counters only grow while the mapping runs; a smaller value means it was recreated.
-	in.delivered = max(snap.Stats.Invoked-st.invoked, 0)
-	in.throttled = max(snap.Stats.Throttled-st.throttled, 0)
-	st.lag, st.invoked, st.throttled = in.lag, snap.Stats.Invoked, snap.Stats.Throttled
+	in.Delivered = max(snap.Stats.Invoked-st.invoked, 0)
+	in.Throttled = max(snap.Stats.Throttled-st.throttled, 0)
+	st.invoked, st.throttled = snap.Stats.Invoked, snap.Stats.Throttled
 	return in
 }
-
-// decide applies the package comment's formula and updates st's quiet and cooldown counts.
-func decide(cfg *Config, in input, st *state) int {
-	n := in.pollers
-	target := n
-	cooling := st.cooldown > 0
-	if cooling {
-		st.cooldown--
-	}
-	switch {
-	case in.throttled > 0:
-		st.quiet = 0
-		st.cooldown = cfg.ThrottleCooldown
-		target = n / 2
-	case in.lag > cfg.QuietLag && (in.lag > in.prevLag || in.lag > in.delivered*int64(cfg.DrainIntervals)):
-		st.quiet = 0
-		if cooling {
-			break
-		}
-		target = 2 * n
-		if perPoller := in.delivered / int64(n); perPoller > 0 {
-			need := ceilDiv(in.lag, perPoller*int64(cfg.DrainIntervals))
-			target = int(min(need, int64(2*n)))
-		}
-		target = max(target, n+1)
-	case in.lag <= cfg.QuietLag:
-		st.quiet++
-		if st.quiet >= cfg.QuietEvaluations {
-			st.quiet = 0
-			target = n / 2
-		}
-	default:
-		st.quiet = 0
-	}
-	lo, hi := 1, max(in.partitions, 1)
-	if in.min > 0 {
-		lo = in.min
-	}
-	if in.max > 0 {
-		hi = min(hi, in.max)
-	}
-	lo = min(lo, hi) // Lambda caps even the minimum at the partition count
-	return min(max(target, lo), hi)
-}
-
-func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

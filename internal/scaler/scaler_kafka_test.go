@@ -188,7 +188,7 @@ func TestScaleOutInThrottle(t *testing.T) {
 		}
 		return nil
 	})
-	stop := startScaler(t, Config{Target: mg, Interval: time.Second, QuietEvaluations: 2, Logger: logger()})
+	stop := startScaler(t, Config{Target: mg, Interval: time.Second, UnderEvaluations: 2, Logger: logger()})
 	scalerStopped := false
 	defer func() {
 		if !scalerStopped {
@@ -246,7 +246,7 @@ func TestScaleOutInThrottle(t *testing.T) {
 	})
 	fn.throttle.Store(true)
 	produceBacklog(t, kt, topic, partitions, 10)
-	stop = startScaler(t, Config{Target: mg, Interval: time.Second, QuietEvaluations: 1 << 20, Logger: logger()})
+	stop = startScaler(t, Config{Target: mg, Interval: time.Second, UnderEvaluations: 1 << 20, Logger: logger()})
 	defer stop()
 	kafkatest.WaitFor(t, 60*time.Second, func() error {
 		if n := mg.Pollers(m.UUID); n != 1 {
