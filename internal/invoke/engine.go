@@ -257,7 +257,9 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (Result, error) {
 	}
 	res.RequestID = id
 	res.ExecutedVersion = versionOf(fn)
-	if o := e.cfg.Observer; o != nil {
+	if o := e.cfg.Observer; o != nil && errors.Is(err, ErrThrottled) {
+		o.Throttled(fn.FunctionName) // an HTTP target's 429: a throttle, not an invocation
+	} else if o != nil {
 		d := res.Duration
 		if d <= 0 {
 			d = time.Since(start)

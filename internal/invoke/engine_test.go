@@ -376,6 +376,8 @@ func TestHTTPTarget(t *testing.T) {
 			w.Write(append([]byte(`{"got":`), append(body, '}')...))
 		case "/fail":
 			http.Error(w, "nope", http.StatusInternalServerError)
+		case "/busy":
+			http.Error(w, "slow down", http.StatusTooManyRequests)
 		case "/slow":
 			_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the client leaving
 			select {
@@ -391,6 +393,7 @@ func TestHTTPTarget(t *testing.T) {
 	put("ok", "/ok")
 	put("fail", "/fail")
 	put("slow", "/slow")
+	put("busy", "/busy")
 	put("down", "/ok")
 	fns.Put(&function.Function{FunctionName: "down", Timeout: 1, HTTPTarget: &function.HTTPTarget{URL: "http://127.0.0.1:1/"}})
 
@@ -409,6 +412,12 @@ func TestHTTPTarget(t *testing.T) {
 	}
 	if p := decodeErr(t, invoke(t, e, "down", `{}`)); p.ErrorType != "HTTPTarget.TransportError" {
 		t.Errorf("down: %+v", p)
+	}
+	// 429: a throttle, as the function's own concurrency limit is, not a function error.
+	var te *ThrottleError
+	if _, err := e.Invoke(ctxT(t), Request{Function: "busy", Payload: []byte(`{}`)}); !errors.Is(err, ErrThrottled) ||
+		!errors.As(err, &te) || te.Reason != ReasonHTTPTarget {
+		t.Errorf("busy: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // invokeHTTP POSTs the event to the function's HTTP target. A 2xx answer is success with the
-// body as the result; anything else, a transport error or the timeout is an Unhandled error.
+// body as the result; 429 is a throttle (*ThrottleError); anything else, a transport error or
+// the timeout is an Unhandled error.
 // The request carries the Runtime API's invocation headers so that a target can use them.
 func (e *Engine) invokeHTTP(ctx context.Context, fn *function.Function, inv *invocation, tail bool) (Result, error) {
 	timeout := time.Duration(fn.Timeout) * time.Second
@@ -64,6 +66,13 @@ func (e *Engine) invokeHTTP(ctx context.Context, fn *function.Function, inv *inv
 				fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", function.MaxPayload))}
 		case resp.StatusCode/100 == 2:
 			res = Result{Payload: body}
+		case resp.StatusCode == http.StatusTooManyRequests:
+			// The target's own concurrency or rate limit: a throttle, as Lambda's
+			// TooManyRequestsException, not a function error (callers back off and retry).
+			msg := fmt.Sprintf("RequestId: %s Error: HTTP target answered %s (throttled)", inv.id, resp.Status)
+			res = Result{FunctionError: "Unhandled", Payload: errorJSON("HTTPTarget.Status429", msg)}
+			e.report(v, inv, capture, &res, start, 0, 0, msg, "")
+			return Result{}, &ThrottleError{Reason: ReasonHTTPTarget}
 		default:
 			snippet := body
 			if len(snippet) > 256 {

@@ -17,7 +17,8 @@
 //     the old environments; busy ones finish their invocation first. Idle ones are reaped after
 //     Config.IdleTimeout.
 //   - An HTTP target receives the event as a JSON POST with the Runtime API's invocation headers;
-//     2xx is success, anything else an Unhandled error, under the same timeout and limits.
+//     2xx is success, 429 a throttle (*ThrottleError), anything else an Unhandled error, under
+//     the same timeout and limits.
 //   - Logs: START/END/REPORT lines and the runtime's stdout and stderr go to rotated files under
 //     <data-dir>/logs/<function>/ (logs.go) and, with Request.Tail, the last 4 KB to the Result.
 //   - Event invocations go through Async: in memory, lost on restart (async.go).
@@ -89,6 +90,8 @@ var ErrClosed = errors.New("invoke engine closed")
 const (
 	ReasonReservedConcurrency = "ReservedFunctionConcurrentInvocationLimitExceeded"
 	ReasonConcurrency         = "ConcurrentInvocationLimitExceeded"
+	// ReasonHTTPTarget: an HTTP target answered 429 Too Many Requests (its own limit).
+	ReasonHTTPTarget = "FunctionInvocationRateLimitExceeded"
 )
 
 // ThrottleError is a throttled invocation with Lambda's ThrottleReason.

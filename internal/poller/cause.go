@@ -2,9 +2,13 @@ package poller
 
 import (
 	"encoding/json"
+	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
 )
 
 // maxCauseLen bounds a reported cause: it is stored with the mapping and shown in one line of
@@ -54,6 +58,27 @@ func functionCause(payload []byte, err error) string {
 		return cleanCause(e.ErrorType + ": " + msg)
 	}
 	return cleanCause(string(payload))
+}
+
+// throttleCause is the cause reported while a mapping's batches keep being throttled.
+func throttleCause(err error, limit int) string {
+	what := "the function is throttled"
+	var te *invoke.ThrottleError
+	if errors.As(err, &te) {
+		switch te.Reason {
+		case invoke.ReasonReservedConcurrency:
+			what = "the function is throttled: it is running as many invocations as its ReservedConcurrentExecutions allows"
+		case invoke.ReasonConcurrency:
+			what = "the function is throttled: the node runs as many invocations as it allows, counting every function (its concurrency limit, like an account's)"
+		case invoke.ReasonHTTPTarget:
+			what = "the function is throttled: its HTTP target answered 429 Too Many Requests"
+		}
+	}
+	s := what + "; kafkaesm retries the batch"
+	if limit > 0 {
+		s += " and runs at most " + strconv.Itoa(limit) + " of this mapping's invocations at a time"
+	}
+	return cleanCause(s + " (not counted as failures)")
 }
 
 var (

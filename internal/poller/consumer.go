@@ -155,12 +155,15 @@ type consumer struct {
 	dest destination // the on-failure destination's producer, made on first use
 
 	status status
+	slots  *slots // the mapping's, shared by its pollers
 }
 
-// startConsumer starts poller number slot (0 for the first) of mapping m.
-func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int) *consumer {
+// startConsumer starts poller number slot (0 for the first) of mapping m; sl are the
+// mapping's invocation slots.
+func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int, sl *slots) *consumer {
 	c := &consumer{
 		cfg:        cfg,
+		slots:      sl,
 		uuid:       m.UUID,
 		m:          m,
 		spec:       sp,
@@ -462,6 +465,7 @@ type status struct {
 
 	mu                                   sync.Mutex
 	failing                              map[*worker]bool
+	throttled                            map[*worker]bool   // batches throttled throttledProblemAfter times in a row
 	processed, processedCause            string             // "", OK or Function call failed; the last function error
 	clientReason, clientRes, clientCause string             // the client cannot be built (bad secret), "" when none
 	connReason, connRes, connCause       string             // current connection problem, "" when none
@@ -520,13 +524,33 @@ func (s *status) batchDone(w *worker, ok bool, cause string) {
 	if s.failing == nil {
 		s.failing = make(map[*worker]bool)
 	}
+	delete(s.throttled, w)
 	if ok {
 		delete(s.failing, w)
 	} else {
 		s.failing[w] = true
 		s.processedCause = cause
 	}
-	if len(s.failing) > 0 {
+	s.setProcessed()
+}
+
+// batchThrottled records that a worker's batch keeps being throttled: until it is delivered,
+// the mapping shows Lambda's "PROBLEM: Function call failed" (a throttled invocation is a
+// failed call to Lambda) with cause saying so in plain words, while the counters keep
+// throttles apart from failures.
+func (s *status) batchThrottled(w *worker, cause string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.throttled == nil {
+		s.throttled = make(map[*worker]bool)
+	}
+	s.throttled[w] = true
+	s.processedCause = cause
+	s.setProcessed()
+}
+
+func (s *status) setProcessed() {
+	if len(s.failing) > 0 || len(s.throttled) > 0 {
 		s.processed = mapping.ResultFunctionCallFailed
 	} else {
 		s.processed, s.processedCause = mapping.ResultOK, ""
@@ -540,6 +564,7 @@ func (s *status) forget(ws []*worker) {
 	for _, w := range ws {
 		delete(s.failing, w)
 		delete(s.destFailing, w)
+		delete(s.throttled, w)
 	}
 	s.publish()
 }

@@ -104,9 +104,31 @@ func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 		}
 		fn := c.settings.Load().function
 		attempt := sg.invokes + 1
+		// Each attempt takes one of the mapping's slots (slots.go); a throttled one keeps its
+		// turn in the mapping's line.
+		if !c.slots.acquire(w.ctx, w.stopping, throttles > 0) {
+			return false
+		}
+		w.invoking.Store(time.Now().UnixNano())
 		res, err := c.cfg.Invoker.Invoke(w.ctx, invoke.Request{Function: fn, Payload: b.Bytes(), LogNote: attemptNote(w.tp, sg, attempt, pol)})
+		w.invoking.Store(0)
+		throttled := errors.Is(err, invoke.ErrThrottled)
+		c.slots.release(throttled)
 		if w.ctx.Err() != nil {
 			return false
+		}
+		if throttled {
+			// Throttling is not the records' fault and not a failure: it is counted as a
+			// throttle, uses no retry, splits nothing, and lowers the mapping's concurrency.
+			c.throttled.Add(1)
+			throttles++
+			if throttles == throttledProblemAfter {
+				limit := c.slots.Limit()
+				c.log.Warn("function throttled; the batch waits for a free slot", "function", fn, "topic", w.tp.topic,
+					"partition", w.tp.partition, "records", len(sg.recs), "concurrent_invocations", limit, "err", err)
+				c.status.batchThrottled(w, throttleCause(err, limit))
+			}
+			continue
 		}
 		sg.invokes++
 		n := len(sg.recs)
@@ -137,8 +159,8 @@ func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 				w.mark(&kgo.Record{Topic: f.Topic, Partition: f.Partition, Offset: f.Offset - 1, LeaderEpoch: f.LeaderEpoch})
 			}
 		}
+		throttles = 0
 		if failedAt == n {
-			throttles = 0
 			w.retrying.Store(false)
 			c.status.batchDone(w, true, "")
 			queue = queue[1:]
@@ -149,19 +171,6 @@ func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 		c.failed.Add(int64(n - failedAt))
 		w.retrying.Store(true)
 		c.status.batchDone(w, false, functionCause(res.Payload, err))
-		if errors.Is(err, invoke.ErrThrottled) {
-			// Throttling is not the records' fault: it uses no retry and splits nothing.
-			c.throttled.Add(1)
-			sg.invokes--
-			delay := c.cfg.Backoff.Delay(throttles)
-			throttles++
-			c.log.Warn("function throttled; retrying batch", "function", fn, "topic", w.tp.topic, "partition", w.tp.partition,
-				"records", n, "retry_in", delay)
-			if !wait(delay) {
-				return false
-			}
-			continue
-		}
 		sg.last = &lastInvoke{requestID: res.RequestID, functionError: res.FunctionError, version: res.ExecutedVersion,
 			batchSize: n, payloadSize: len(b.Bytes())}
 		if failedAt > 0 {

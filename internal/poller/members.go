@@ -158,7 +158,7 @@ func (mg *Manager) SetPollers(ctx context.Context, uuid string, n int) error {
 	}
 	e.smu.Unlock()
 	for i := range n - have {
-		c := startConsumer(&mg.cfg, e.m, first.spec, have+i)
+		c := startConsumer(&mg.cfg, e.m, first.spec, have+i, e.slots)
 		c.settings.Store(first.settings.Load())
 		e.smu.Lock()
 		e.extra = append(e.extra, c)

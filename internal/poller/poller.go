@@ -247,6 +247,7 @@ type Stats struct {
 	// Invoked records delivered in successful invocations (InvokedEventCount).
 	Invoked int64
 	// Failed records in failed invocation attempts, counted per attempt (FailedInvokeEventCount).
+	// Throttled attempts are not failures.
 	Failed int64
 	// Dropped records given up on without an on-failure destination: too large for one 6 MB
 	// payload, older than MaximumRecordAgeInSeconds, or out of retries (DroppedEventCount).
@@ -260,8 +261,9 @@ type Stats struct {
 	Retried int64
 	// Batches is the number of successful invocations.
 	Batches int64
-	// Throttled counts invocation attempts refused with invoke.ErrThrottled (the scaler
-	// removes pollers while the function is throttled).
+	// Throttled counts invocation attempts refused with invoke.ErrThrottled: the function's
+	// or the node's concurrency limit, or an HTTP target's 429 (ThrottledInvokeCount). They
+	// lower the mapping's concurrent invocations (slots.go) and stop scale-out for a while.
 	Throttled int64
 	// Pauses counts partitions paused because their queue was full (backpressure from a slow
 	// or failing function).
@@ -296,6 +298,7 @@ type entry struct {
 	retired Stats                       // counters of members that stopped
 
 	topicPartitions atomic.Int64 // partitions of the mapping's topics, from RefreshLag (lag.go)
+	slots           *slots       // the mapping's invocation slots (slots.go), set once by entry()
 }
 
 var _ GatedRunner = (*Manager)(nil)
@@ -320,7 +323,7 @@ func (mg *Manager) entry(uuid string) (*entry, error) {
 	}
 	e := mg.entries[uuid]
 	if e == nil {
-		e = &entry{}
+		e = &entry{slots: newSlots(mg.cfg.Backoff)}
 		mg.entries[uuid] = e
 	}
 	return e, nil
@@ -371,7 +374,7 @@ func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) err
 		}
 	}
 	e.setMapping(m)
-	e.c.Store(startConsumer(&mg.cfg, m, spec, 0))
+	e.c.Store(startConsumer(&mg.cfg, m, spec, 0, e.slots))
 	return nil
 }
 

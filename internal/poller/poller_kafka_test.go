@@ -218,7 +218,8 @@ func TestFailingPartitionDoesNotStopOthers(t *testing.T) {
 	})
 }
 
-// TestInvokeErrorsAreRetried: throttling (an invoke error, not a function error) retries too.
+// TestInvokeErrorsAreRetried: throttling (an invoke error, not a function error) retries too,
+// and counts as throttles, not failures.
 func TestInvokeErrorsAreRetried(t *testing.T) {
 	kt := kafkatest.Get(t)
 	topic := kt.CreateTopic(t, 1, nil)
@@ -242,6 +243,10 @@ func TestInvokeErrorsAreRetried(t *testing.T) {
 	rec.mu.Unlock()
 	rec.waitDelivered(t, 30*time.Second, 30)
 	checkPartition(t, "partition 0", rec.partition(topic, 0), 0, 30, true)
+	st, _ := mg.Stats(m.UUID)
+	if st.Failed != 0 || st.Throttled < 3 {
+		t.Fatalf("stats %+v: want throttles and no failures", st)
+	}
 }
 
 // TestLatestSkipsEarlierRecords: records produced before the consumer starts are not delivered.

@@ -322,6 +322,10 @@ func (w *worker) mark(r *kgo.Record) {
 	w.c.kickCommit()
 }
 
+// throttledProblemAfter: a batch throttled this many times in a row makes the mapping's
+// LastProcessingResult a problem (fewer are the slot queue finding the function's limit).
+const throttledProblemAfter = 3
+
 func truncate(b []byte, n int) string {
 	if len(b) > n {
 		return string(b[:n]) + "…"
