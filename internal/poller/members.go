@@ -54,6 +54,9 @@ type Snapshot struct {
 	// TopicPartitions is the number of partitions of the mapping's topics as RefreshLag last
 	// read it, 0 before.
 	TopicPartitions int
+	// Consuming is the number of pollers that own partitions: fewer than min(Pollers,
+	// partitions) while the group rebalances.
+	Consuming int
 }
 
 // members returns the running consumers of e, the first member first.
@@ -211,7 +214,11 @@ func (mg *Manager) Snapshots() []Snapshot {
 		s.Stats.Lag, s.Stats.Partitions = 0, 0
 		for _, c := range ms {
 			s.Stats.add(c.stats())
-			s.Partitions = append(s.Partitions, c.partitionStats()...)
+			ps := c.partitionStats()
+			if len(ps) > 0 {
+				s.Consuming++
+			}
+			s.Partitions = append(s.Partitions, ps...)
 		}
 		e.smu.Unlock()
 		slices.SortFunc(s.Partitions, func(a, b PartitionStats) int {

@@ -38,6 +38,9 @@ type Input struct {
 	Delivered int64
 	// Throttled invocation attempts since the last evaluation.
 	Throttled int64
+	// Settling: the group is rebalancing after a change (some pollers own no partition yet).
+	// Rates measured across a rebalance say nothing about the pollers.
+	Settling bool
 }
 
 // State is what the model remembers of a mapping between evaluations. The zero value is a
@@ -50,6 +53,9 @@ type State struct {
 	Under int
 	// Cooldown counts evaluations left without scale-out after a throttle.
 	Cooldown int
+	// Unsettled: the last evaluation found the group settling, so this one's rates still
+	// cover part of the rebalance.
+	Unsettled bool
 }
 
 // Decision is the model's answer: how many pollers, and why (empty when unchanged).
@@ -93,11 +99,14 @@ type Model struct {
 //	           and no throttle in the last ThrottleCooldown evaluations
 //	           → min(max(n, h), ⌈n·L / (D·DrainIntervals)⌉) (2n when D = 0);
 //	           Capacity := D/n
-//	scale in:  not saturated and m < n for UnderEvaluations evaluations in a row, where
+//	scale in:  (Capacity := max(Capacity, D/n): it did at least that much)
+//	           not saturated and m < n for UnderEvaluations evaluations in a row, where
 //	           m = ⌈D / (Capacity·Headroom)⌉ (⌈n/2⌉ when Capacity is unknown) → m
 //	otherwise: n
 //
-// clamped to [lo, hi]. Scale-out reacts at the first evaluation that sees the backlog; it
+// clamped to [lo, hi]. While the group settles after a change (Settling), and for one
+// evaluation after, only the bounds apply: a rate measured across a rebalance says nothing
+// about the pollers. Scale-out reacts at the first evaluation that sees the backlog; it
 // cannot exceed the partitions that wait on fetching (one hot partition is one poller's work
 // however many there are), and a function that is behind (paused partitions), failing or hung
 // never drives it: more pollers add fetching, not invocations. Scale-in needs
@@ -120,6 +129,13 @@ func Decide(md Model, in Input, st *State) Decision {
 		}
 	}
 	d := in.Delivered
+	if in.Settling || st.Unsettled {
+		st.Unsettled = in.Settling
+		if in.Throttled > 0 {
+			st.Cooldown = md.ThrottleCooldown
+		}
+		return clamp(in, n, lo, hi) // wait for the last change to take effect
+	}
 	cooling := st.Cooldown > 0
 	if cooling {
 		st.Cooldown--
@@ -152,6 +168,8 @@ func Decide(md Model, in Input, st *State) Decision {
 	case saturated:
 		st.Under = 0 // behind, but on the function: fewer pollers would not help either
 	default:
+		// Not saturated: each poller delivered D/n, so it can do at least that much.
+		st.Capacity = max(st.Capacity, float64(d)/float64(n))
 		m := (n + 1) / 2
 		if st.Capacity > 0 {
 			m = int(math.Ceil(float64(d) / (st.Capacity * md.Headroom)))
@@ -167,7 +185,7 @@ func Decide(md Model, in Input, st *State) Decision {
 		}
 		st.Under = 0
 		target = m
-		reason = fmt.Sprintf("under-used: %d records per interval need %d pollers", d, m)
+		reason = fmt.Sprintf("under-used: %d records per interval need %d poller(s)", d, m)
 	}
 	if target < lo || target > hi {
 		return clamp(in, target, lo, hi)

@@ -68,10 +68,10 @@ func TestDecide(t *testing.T) {
 			want: 1},
 		{name: "failing batches drive nothing",
 			in:   Input{Pollers: 1, Partitions: 3, Parts: []Partition{{Lag: 90000, Retrying: true}, {Lag: 10}, {Lag: 10}}, Delivered: 20},
-			want: 1},
+			want: 1, wantSt: State{Capacity: 20}},
 		{name: "one slow invocation drives nothing",
 			in:   Input{Pollers: 1, Partitions: 3, Parts: []Partition{{Lag: 90000, InFlight: time.Minute}, {Lag: 10}, {Lag: 10}}, Delivered: 20},
-			want: 1},
+			want: 1, wantSt: State{Capacity: 20}},
 		{name: "lag drained fast enough: hold",
 			in:   Input{Pollers: 4, Partitions: 12, Parts: parts(12, 200), Delivered: 30000},
 			st:   State{Capacity: 10000},
@@ -98,6 +98,12 @@ func TestDecide(t *testing.T) {
 			in:   Input{Pollers: 2, Partitions: 12, Parts: parts(12, 9000), Delivered: 1000},
 			st:   State{Cooldown: 3},
 			want: 2, wantSt: State{Capacity: 500, Cooldown: 2}},
+		{name: "settling after a change: hold, whatever the lag",
+			in: Input{Pollers: 2, Partitions: 12, Parts: parts(12, 9000), Settling: true}, want: 2, wantSt: State{Unsettled: true}},
+		{name: "settled, but the rate still covers the rebalance: hold",
+			in: Input{Pollers: 2, Partitions: 12, Parts: parts(12, 9000)}, st: State{Unsettled: true}, want: 2},
+		{name: "settling: bounds still apply",
+			in: Input{Pollers: 2, Partitions: 12, Parts: parts(12, 9000), Settling: true, Max: 1}, want: 1, wantSt: State{Unsettled: true}},
 		{name: "minimum pollers",
 			in: Input{Pollers: 1, Partitions: 12, Min: 3}, want: 3},
 		{name: "minimum capped by partitions",
@@ -273,7 +279,7 @@ func TestInputOf(t *testing.T) {
 	st := &state{invoked: 100}
 	in := inputOf(poller.Snapshot{Pollers: 2, TopicPartitions: 4, Stats: poller.Stats{Invoked: 150, Throttled: 1}, Partitions: []poller.PartitionStats{
 		{Partition: 0, Lag: 10}, {Partition: 1, Lag: 5000, Retrying: true}, {Partition: 2, Lag: 20, Queued: 5, Paused: true, InFlight: time.Second},
-	}}, st)
+	}}, st, time.Time{}, time.Second)
 	if in.Delivered != 50 || in.Throttled != 1 || in.Partitions != 4 || len(in.Parts) != 3 ||
 		in.Parts[1] != (Partition{Lag: 5000, Retrying: true}) || in.Parts[2] != (Partition{Lag: 20, Queued: 5, Paused: true, InFlight: time.Second}) {
 		t.Fatalf("input %+v", in)

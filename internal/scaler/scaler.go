@@ -30,6 +30,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/poller"
@@ -138,6 +139,8 @@ type Scaler struct {
 
 	mu     sync.Mutex
 	status map[string]Status // read by Statuses from other goroutines
+
+	evaluations atomic.Int64 // full evaluations of a mapping, for tests
 }
 
 // Status is a mapping's poller count as the scaler last set or found it, and why.
@@ -153,6 +156,7 @@ type state struct {
 	invoked, throttled int64     // counters at the last evaluation
 	partitions         int       // most partitions ever seen assigned
 	next               time.Time // next full evaluation
+	at                 time.Time // when invoked and throttled were read
 }
 
 // New validates cfg.
@@ -204,16 +208,37 @@ func (s *Scaler) tick(ctx context.Context, now time.Time) {
 		if st == nil {
 			// First seen: the first full evaluation after one interval (counters need one to
 			// mean a rate); the bounds apply now.
-			st = &state{invoked: snap.Stats.Invoked, throttled: snap.Stats.Throttled, next: now.Add(s.cfg.Interval)}
+			// Its first interval is a start-up (joining the group, the first fetches): it
+			// counts as settling.
+			st = &state{invoked: snap.Stats.Invoked, throttled: snap.Stats.Throttled, next: now.Add(s.cfg.Interval), at: time.Now(),
+				model: State{Unsettled: true}}
 			s.states[snap.UUID] = st
 			s.setStatus(snap.UUID, snap.Pollers, "started", now)
 		}
 		var d Decision
-		if now.IsZero() || !now.Before(st.next) {
+		// Ticks come every boundsEvery, give or take: one that comes a little early is on time.
+		if now.IsZero() || !now.Add(boundsEvery/2).Before(st.next) {
 			st.next = now.Add(s.cfg.Interval)
 			snap = s.refreshed(ctx, snap)
-			in := inputOf(snap, st)
+			in := inputOf(snap, st, time.Now(), s.cfg.Interval)
 			d = Decide(s.cfg.model(), in, &st.model)
+			s.evaluations.Add(1)
+			if s.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
+				var lag, queued int64
+				paused, blocked := 0, 0
+				for _, p := range in.Parts {
+					lag, queued = lag+p.Lag, queued+p.Queued
+					if p.Paused {
+						paused++
+					}
+					if p.Retrying || p.InFlight >= s.cfg.BlockedAfter {
+						blocked++
+					}
+				}
+				s.cfg.Logger.Debug("scaler evaluation", "uuid", snap.UUID, "pollers", in.Pollers, "decision", d.Pollers,
+					"lag", lag, "queued", queued, "paused", paused, "blocked", blocked, "delivered", in.Delivered,
+					"throttled", in.Throttled, "partitions", in.Partitions, "capacity", st.model.Capacity)
+			}
 		} else {
 			st.partitions = max(st.partitions, len(snap.Partitions), snap.TopicPartitions)
 			d = Bounds(Input{Pollers: snap.Pollers, Partitions: st.partitions, Min: snap.MinimumPollers, Max: snap.MaximumPollers})
@@ -272,16 +297,21 @@ func (s *Scaler) refreshed(ctx context.Context, snap poller.Snapshot) poller.Sna
 	return snap
 }
 
-// inputOf reads a snapshot and advances st's counters.
-func inputOf(snap poller.Snapshot, st *state) Input {
+// inputOf reads a snapshot at now and advances st's counters. Delivered is per interval: the
+// records delivered since the last evaluation, scaled by how long ago it was.
+func inputOf(snap poller.Snapshot, st *state, now time.Time, interval time.Duration) Input {
 	st.partitions = max(st.partitions, len(snap.Partitions), snap.TopicPartitions)
 	in := Input{Pollers: max(snap.Pollers, 1), Partitions: st.partitions, Min: snap.MinimumPollers, Max: snap.MaximumPollers}
+	in.Settling = st.partitions == 0 || snap.Consuming < min(in.Pollers, st.partitions)
 	for _, p := range snap.Partitions {
 		in.Parts = append(in.Parts, Partition{Lag: p.Lag, Queued: p.Queued, Paused: p.Paused, Retrying: p.Retrying, InFlight: p.InFlight})
 	}
 	// Counters only grow while the mapping runs; a smaller value means it was recreated.
 	in.Delivered = max(snap.Stats.Invoked-st.invoked, 0)
+	if el := now.Sub(st.at); !st.at.IsZero() && el > 0 {
+		in.Delivered = int64(float64(in.Delivered) * float64(interval) / float64(el))
+	}
 	in.Throttled = max(snap.Stats.Throttled-st.throttled, 0)
-	st.invoked, st.throttled = snap.Stats.Invoked, snap.Stats.Throttled
+	st.invoked, st.throttled, st.at = snap.Stats.Invoked, snap.Stats.Throttled, now
 	return in
 }
