@@ -37,6 +37,7 @@ func main() {
 	flag.StringVar(&failure.dlq, "dlq", "", "on-failure destination topic (kafka://dlq)")
 	flag.StringVar(&failure.poison, "poison", "", "the function fails every batch holding a record with this value")
 	flag.IntVar(&failure.retries, "retries", -1, "MaximumRetryAttempts")
+	flag.BoolVar(&writeFirst, "write-first", false, "record each batch at the start of the invocation, before -delay (a kill mid-invocation then redelivers a batch already recorded)")
 	flag.BoolVar(&failure.crash, "crash-after-destination", false, "SIGKILL this process once the destination acknowledged records, before their offsets are marked")
 	flag.Parse()
 	if err := run(*brokers, *topic, *id, *out, *batch, *delay, *session, *node); err != nil {
@@ -121,7 +122,7 @@ type fileInvoker struct {
 }
 
 func (fi fileInvoker) Invoke(ctx context.Context, req invoke.Request) (invoke.Result, error) {
-	if fi.delay > 0 {
+	if fi.delay > 0 && !writeFirst {
 		select {
 		case <-time.After(fi.delay):
 		case <-ctx.Done():
@@ -153,5 +154,16 @@ func (fi fileInvoker) Invoke(ctx context.Context, req invoke.Request) (invoke.Re
 	if _, err := fi.f.Write(buf); err != nil {
 		return invoke.Result{}, err
 	}
+	if fi.delay > 0 && writeFirst {
+		select {
+		case <-time.After(fi.delay):
+		case <-ctx.Done():
+			return invoke.Result{}, ctx.Err()
+		}
+	}
 	return invoke.Result{Payload: []byte("null")}, nil
 }
+
+// writeFirst makes the function record a batch before its delay rather than after: a kill
+// during an invocation then shows as a duplicate, as a function's side effects would.
+var writeFirst bool
