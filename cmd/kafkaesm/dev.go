@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ import (
 
 	"github.com/kafkaesm/kafkaesm/internal/server"
 )
+
+// devDataDir is dev's default data directory.
+const devDataDir = "./kafkaesm-dev"
 
 // devConfig configures `kafkaesm dev`.
 type devConfig struct {
@@ -75,7 +79,7 @@ It then prints the commands to try and runs until Ctrl-C.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Kafka, "kafka", defaultBootstrap, "address of the development Kafka broker (127.0.0.1 only)")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9001", "API listen address")
-	f.StringVar(&cfg.DataDir, "data-dir", "./kafkaesm-dev", "directory for state, function code and logs (kept after exit)")
+	f.StringVar(&cfg.DataDir, "data-dir", devDataDir, "directory for state, function code and logs (kept after exit)")
 	f.StringVar(&cfg.Topic, "topic", "demo", "the sample topic")
 	f.StringVar(&cfg.Function, "function", "demo-fn", "the sample function")
 	f.IntVar(&cfg.Partitions, "partitions", 3, "partitions of the sample topic")
@@ -260,11 +264,24 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // go run build.
 func selfCommand() string {
 	exe, _ := os.Executable()
-	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+	arg0 := ""
+	if len(os.Args) > 0 {
+		arg0 = os.Args[0]
+	}
+	return selfCommandFor(exe, arg0)
+}
+
+// goRunCache matches an executable `go run` keeps in the build cache (Go 1.24 and later), under
+// whatever GOCACHE is: <cache>/<2 hex>/<64 hex>-d/<name>.
+var goRunCache = regexp.MustCompile(`/[0-9a-f]{2}/[0-9a-f]{64}-d/[^/]+$`)
+
+func selfCommandFor(exe, arg0 string) string {
+	exe = filepath.ToSlash(exe)
+	if strings.Contains(exe, "/go-build") || goRunCache.MatchString(exe) {
 		return "go run ./cmd/kafkaesm"
 	}
-	if len(os.Args) > 0 && strings.ContainsRune(os.Args[0], filepath.Separator) {
-		return os.Args[0]
+	if strings.ContainsRune(arg0, filepath.Separator) {
+		return arg0
 	}
 	return "kafkaesm"
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -25,7 +26,7 @@ func newLogsCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			tail, err := invoke.TailLogs(dataDir, name, lines)
 			if err != nil && !follow {
-				return err
+				return logsHint(err, cmd.Flags().Changed("data-dir"), name)
 			}
 			for _, l := range tail {
 				if _, err := fmt.Fprintln(out, l); err != nil {
@@ -39,8 +40,20 @@ func newLogsCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dataDir, "data-dir", "./kafkaesm-data", "kafkaesm data directory")
+	f.StringVar(&dataDir, "data-dir", "./kafkaesm-data", "the server's data directory (serve's --data-dir; kafkaesm dev uses ./kafkaesm-dev)")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new lines until interrupted")
 	f.IntVarP(&lines, "lines", "n", 100, "how many of the last lines to print first (0 = all)")
 	return cmd
+}
+
+// logsHint adds to a missing-logs error where the logs probably are: logs reads the server's
+// data directory from disk, and kafkaesm dev keeps its own in ./kafkaesm-dev.
+func logsHint(err error, dataDirGiven bool, name string) error {
+	if dataDirGiven {
+		return fmt.Errorf("%w (is --data-dir the server's data directory?)", err)
+	}
+	if _, statErr := os.Stat(invoke.LogDir(devDataDir, name)); statErr == nil {
+		return fmt.Errorf("%w; the logs of kafkaesm dev are in %s: %s logs %s --data-dir %s", err, devDataDir, selfCommand(), name, devDataDir)
+	}
+	return fmt.Errorf("%w (logs reads the server's data directory: --data-dir, %s for kafkaesm dev)", err, devDataDir)
 }

@@ -259,8 +259,9 @@ func newMappingsUpdateCmd(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&function, "function", "", "new target function")
-	f.Int32Var(&batch, "batch-size", 100, "records per batch, 1-10000")
-	f.Int32Var(&window, "batching-window", 0, "MaximumBatchingWindowInSeconds, 0-300")
+	// No defaults shown: only the flags given change the mapping.
+	f.Int32Var(&batch, "batch-size", 0, "records per batch, 1-10000 (unchanged when not given)")
+	f.Int32Var(&window, "batching-window", 0, "MaximumBatchingWindowInSeconds, 0-300 (unchanged when not given)")
 	w.add(cmd, "settled (Enabled or Disabled)")
 	return cmd
 }

@@ -48,7 +48,7 @@ It prints the partition and offset of what it wrote. When no broker answers with
   printf '{"key":"order-1","value":{"total":12.5}}\n' | kafkaesm produce orders --header source=cli`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
+			if err := g.validateOutput(); err != nil {
 				return err
 			}
 			base := &kgo.Record{Topic: args[0]}

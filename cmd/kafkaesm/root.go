@@ -28,11 +28,17 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newVersionCmd())
 	root.AddCommand(newLogsCmd())
+	// --endpoint and -o only where they mean something: not on serve, dev, version or logs.
 	g := &globals{}
-	g.addFlags(root)
-	root.AddCommand(newMappingsCmd(g), newFunctionsCmd(g), newProduceCmd(g), newStatusCmd(g))
+	for _, c := range []*cobra.Command{newMappingsCmd(g), newFunctionsCmd(g), newStatusCmd(g)} {
+		g.addFlags(c)
+		root.AddCommand(c)
+	}
+	produce, bench := newProduceCmd(g), newBenchCmd(g)
+	g.addOutputFlag(produce)
+	g.addOutputFlag(bench)
+	root.AddCommand(produce, bench, newBenchFunctionCmd())
 	root.AddCommand(newDevCmd(), newSampleHandlerCmd())
-	root.AddCommand(newBenchCmd(g), newBenchFunctionCmd())
 	return root
 }
 
@@ -41,6 +47,7 @@ func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the kafkaesm server (Lambda-compatible API, pollers, functions)",
+		Long:  serveLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -48,10 +55,11 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return s.Run(cmd.Context())
+			return runServer(cmd.Context(), s, cfg.Logger)
 		},
 	}
 	f := cmd.Flags()
+	addServeFlags(f, &cfg)
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9001", "API listen address")
 	f.StringVar(&cfg.DataDir, "data-dir", "./kafkaesm-data", "directory for state, function code and logs (created 0700; one others can read is refused)")
 	f.StringVar(&cfg.FunctionUIDs, "function-uids", "", `uids functions run under, one per function, "FIRST-LAST" or "off" (default 61000-61999 when run as root, else off)`)
@@ -60,7 +68,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.AccountID, "account-id", arn.DefaultAccountID, "AWS account id used in ARNs")
 	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "require AWS SigV4 requests signed with this access key id (env KAFKAESM_ACCESS_KEY_ID)")
 	f.StringVar(&cfg.SecretAccessKey, "secret-access-key", "", "secret access key for --access-key-id (env KAFKAESM_SECRET_ACCESS_KEY; prefer the env var: flags show in ps)")
-	f.StringVar(&cfg.EventSource, "event-source", "SelfManagedKafka", `eventSource in Kafka payloads: "SelfManagedKafka" (what AWS sends) or "aws:SelfManagedKafka" (the seed document's example)`)
+	f.StringVar(&cfg.EventSource, "event-source", "SelfManagedKafka", `eventSource in Kafka payloads: "SelfManagedKafka" (what AWS sends) or "aws:SelfManagedKafka" (an older spelling, seen in some documentation)`)
 	f.DurationVar(&cfg.ScaleInterval, "scale-interval", time.Minute, "how often each mapping's consumer lag is evaluated to add or remove pollers (Lambda: 1m; at least 1s)")
 	f.BoolVar(&cfg.NoKafkaClientMetrics, "no-kafka-client-metrics", false, "leave the Kafka client's own metrics (franz-go kprom) out of /metrics")
 	f.DurationVar(&cfg.KafkaSessionTimeout, "kafka-session-timeout", 45*time.Second, "consumer group session timeout: how long a crashed node keeps its partitions (the broker allows 6s..30m by default)")

@@ -80,6 +80,13 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	// A person (or a browser) trying the address gets a pointer instead of 405.
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("kafkaesm: AWS Lambda's event source mapping for self-managed Apache Kafka.\n" +
+			"This is an API endpoint: use the AWS CLI or an SDK with --endpoint-url (Lambda, Secrets Manager),\n" +
+			"or the kafkaesm CLI (kafkaesm status, kafkaesm mappings list). GET /healthz, GET /metrics.\n"))
+	})
 	s.mux.HandleFunc("POST /2015-03-31/functions/{FunctionName}/invocations", s.handleInvoke)
 	if s.cfg.Store != nil {
 		s.mappingRoutes()
