@@ -36,9 +36,13 @@ type Config struct {
 	// MappingChanged is called after a mapping was created, updated or marked for deletion,
 	// with its UUID (the reconciler's Notify). Optional.
 	MappingChanged func(uuid string)
-	// FunctionChanged is called after a function's code or configuration changed or it was
-	// deleted, so the invoker can retire environments. Optional.
+	// FunctionChanged is called after a function or one of its versions was deleted, so the
+	// invoker can retire environments. Optional.
 	FunctionChanged func(name string)
+	// LatestChanged is called after $LATEST's code, configuration or reserved concurrency
+	// changed, so the invoker can retire $LATEST's environments (published versions are
+	// immutable and stay warm). Optional; FunctionChanged is called instead when it is nil.
+	LatestChanged func(name string)
 	// QualifierChanged is called after a version was published or an alias was created,
 	// updated or deleted, so that cached resolutions of the function's qualifiers are
 	// forgotten (warm environments stay: versions are immutable). Optional.

@@ -274,7 +274,7 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Requ
 		s.fail(w, r, err)
 		return
 	}
-	s.functionChanged(f.FunctionName)
+	s.latestChanged(f.FunctionName)
 	WriteJSON(w, http.StatusOK, f)
 }
 
@@ -331,7 +331,7 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 	} else if err := function.RemoveOldCode(s.codeRoot(), f.FunctionName, append(keep, f.CodeDir, prev)...); err != nil {
 		s.cfg.Logger.Warn("removing old function code", "function", f.FunctionName, "err", err)
 	}
-	s.functionChanged(f.FunctionName)
+	s.latestChanged(f.FunctionName)
 	if in.Publish != nil && *in.Publish {
 		v, _, err := s.publish(r.Context(), f.FunctionName, publishInput{CodeSha256: &f.CodeSha256})
 		if err != nil {
@@ -373,7 +373,7 @@ func (s *Server) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) 
 		s.fail(w, r, err)
 		return
 	}
-	s.functionChanged(f.FunctionName)
+	s.latestChanged(f.FunctionName)
 	WriteJSON(w, http.StatusOK, map[string]int{"ReservedConcurrentExecutions": *n})
 }
 
@@ -403,6 +403,6 @@ func (s *Server) deleteFunctionConcurrency(w http.ResponseWriter, r *http.Reques
 		s.fail(w, r, err)
 		return
 	}
-	s.functionChanged(f.FunctionName)
+	s.latestChanged(f.FunctionName)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -34,6 +34,14 @@ var (
 	errRevisionMismatch = &Error{Code: PreconditionFailed, Message: "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"}
 )
 
+func (s *Server) latestChanged(name string) {
+	if s.cfg.LatestChanged != nil {
+		s.cfg.LatestChanged(name)
+		return
+	}
+	s.functionChanged(name)
+}
+
 func (s *Server) qualifierChanged(name string) {
 	if s.cfg.QualifierChanged != nil {
 		s.cfg.QualifierChanged(name)

@@ -428,18 +428,20 @@ func (e *Engine) reap() {
 	}
 }
 
-// Retire retires the environments of every version of a function after its code or configuration changed or it was
+// Retire retires a function's environments after its code or configuration changed or it was
 // deleted (api.Config.FunctionChanged): idle ones are killed now, busy ones when their
-// invocation ends. Invoke notices new revisions by itself; Retire frees the processes of a
-// deleted function at once and does not wait for the next invocation.
-func (e *Engine) Retire(name string) {
+// invocation ends. With versions, only those versions' environments are retired ("$LATEST"
+// after an update of the function: published versions are immutable and stay warm); without,
+// every version's. Invoke notices new revisions by itself; Retire frees the processes of a
+// deleted function or version at once and does not wait for the next invocation.
+func (e *Engine) Retire(name string, versions ...string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return
 	}
 	for k, p := range e.pools {
-		if k.name != name {
+		if k.name != name || (len(versions) > 0 && !slices.Contains(versions, k.version)) {
 			continue
 		}
 		p.rev = "" // matches no environment

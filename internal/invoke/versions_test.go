@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/kafkaesm/kafkaesm/internal/function"
@@ -194,5 +196,61 @@ func TestReservedConcurrencyAcrossVersions(t *testing.T) {
 	}
 	if _, err := e.Invoke(ctxT(t), Request{Function: "rc:2"}); err != nil {
 		t.Fatalf("version 2 after the slot was freed: %v", err)
+	}
+}
+
+// TestAliasUpdateInFlight: an invocation already running on the version an alias pointed at
+// finishes there, while the next one runs the version the alias points at now.
+func TestAliasUpdateInFlight(t *testing.T) {
+	e, fns := newEngine(t, nil)
+	b1 := newBlocker(t)
+	v2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`"v2"`)) }))
+	t.Cleanup(v2.Close)
+	fns.Put(&function.Function{FunctionName: "inf", Timeout: 10, HTTPTarget: &function.HTTPTarget{URL: v2.URL}})
+	fns.PutVersion(&function.Function{FunctionName: "inf", Version: "1", Timeout: 10, HTTPTarget: &function.HTTPTarget{URL: b1.srv.URL}})
+	fns.PutVersion(&function.Function{FunctionName: "inf", Version: "2", Timeout: 10, HTTPTarget: &function.HTTPTarget{URL: v2.URL}})
+	fns.PutAlias("inf", &function.Alias{Name: "live", FunctionVersion: "1"})
+	cached := NewCachedFunctions(fns, func(err error) bool { return errors.Is(err, ErrFunctionNotFound) })
+	e.cfg.Functions = cached
+
+	type out struct {
+		res Result
+		err error
+	}
+	first := make(chan out, 1)
+	go func() {
+		res, err := e.Invoke(ctxT(t), Request{Function: "inf:live"})
+		first <- out{res, err}
+	}()
+	<-b1.arrived // running on version 1
+	fns.PutAlias("inf", &function.Alias{Name: "live", FunctionVersion: "2"})
+	cached.Invalidate("inf") // what the API's UpdateAlias does (QualifierChanged)
+	res, err := e.Invoke(ctxT(t), Request{Function: "inf:live"})
+	if err != nil || res.ExecutedVersion != "2" || string(res.Payload) != `"v2"` {
+		t.Fatalf("invocation after the alias moved: %v %+v", err, res)
+	}
+	b1.open()
+	o := <-first
+	if o.err != nil || o.res.ExecutedVersion != "1" {
+		t.Fatalf("in-flight invocation: %v %+v, want it finished on version 1", o.err, o.res)
+	}
+}
+
+// TestRetireLatestKeepsVersionsWarm: an update of $LATEST retires $LATEST's environments
+// only; a published version's stay warm.
+func TestRetireLatestKeepsVersionsWarm(t *testing.T) {
+	e, fns := newEngine(t, nil)
+	versioned(fns, "rl", goFunction)
+	latest, v1 := invokeEnv(t, e, "rl"), invokeEnv(t, e, "rl:1")
+	e.Retire("rl", "$LATEST")
+	if again := invokeEnv(t, e, "rl:1"); again.Pid != v1.Pid {
+		t.Errorf("version 1's environment retired with $LATEST's (pid %d, then %d)", v1.Pid, again.Pid)
+	}
+	if again := invokeEnv(t, e, "rl"); again.Pid == latest.Pid {
+		t.Error("$LATEST's environment not retired")
+	}
+	e.Retire("rl")
+	if again := invokeEnv(t, e, "rl:1"); again.Pid == v1.Pid {
+		t.Error("Retire without versions kept version 1's environment")
 	}
 }

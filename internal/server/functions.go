@@ -64,8 +64,16 @@ func functionUsers(cfg Config) (invoke.UIDRange, error) {
 	return users, nil
 }
 
-// Changed is api.Config.FunctionChanged, called when a function, a version or an alias changed:
-// forget what its qualifiers resolved to and retire the function's environments.
+// LatestChanged is api.Config.LatestChanged, called when $LATEST's code, configuration or
+// reserved concurrency changed: forget what the function's qualifiers resolved to and retire
+// $LATEST's environments; published versions keep theirs warm.
+func (f *functionRuntime) LatestChanged(name string) {
+	f.Functions.Invalidate(name)
+	f.Engine.Retire(name, "$LATEST")
+}
+
+// Changed is api.Config.FunctionChanged, called when a function or a version was deleted:
+// forget what its qualifiers resolved to and retire the environments of all its versions.
 func (f *functionRuntime) Changed(name string) {
 	f.Functions.Invalidate(name)
 	f.Engine.Retire(name)

@@ -217,7 +217,7 @@ func New(cfg Config) (*Server, error) {
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed,
-		QualifierChanged: fr.Functions.Invalidate, MappingCounts: s.mappingCounts})
+		LatestChanged: fr.LatestChanged, QualifierChanged: fr.Functions.Invalidate, MappingCounts: s.mappingCounts})
 	secretChanged := func(string) {}
 	if pollers != nil {
 		secretChanged = pollers.SecretChanged // a corrected secret resumes its mappings at once
