@@ -151,6 +151,16 @@ func (s *Server) installCode(f *function.Function, zip []byte) error {
 
 func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	// FunctionVersion=ALL would list every published version too: not implemented, so refused
+	// rather than answered with $LATEST only.
+	if q.Has("FunctionVersion") {
+		if v := q.Get("FunctionVersion"); v != "ALL" {
+			s.fail(w, r, Errorf(Validation, "1 validation error detected: Value '%s' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]", v))
+			return
+		}
+		s.fail(w, r, Errorf(InvalidParameterValue, "kafkaesm does not list versions in ListFunctions (FunctionVersion=ALL): use ListVersionsByFunction for each function."))
+		return
+	}
 	limit := maxListFunctions
 	if v := q.Get("MaxItems"); v != "" {
 		n, err := strconv.Atoi(v)

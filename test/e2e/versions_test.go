@@ -120,6 +120,8 @@ func TestVersionsAndAliasesSDK(t *testing.T) {
 	}
 	_, err = c.ListVersionsByFunction(ctx, &lambda.ListVersionsByFunctionInput{FunctionName: fn, Marker: aws.String("bogus")})
 	wantErr(t, err, "InvalidParameterValueException", "", false)
+	_, err = c.ListFunctions(ctx, &lambda.ListFunctionsInput{FunctionVersion: types.FunctionVersionAll})
+	wantErr(t, err, "InvalidParameterValueException", "use ListVersionsByFunction", false)
 
 	// Qualified reads.
 	got, err := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: fn, Qualifier: aws.String("1")})
