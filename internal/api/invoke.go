@@ -76,6 +76,10 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if _, q := invoke.ParseFunctionName(name); q != "" && qualifier != "" && q != qualifier {
+		WriteError(w, Errorf(InvalidParameterValue, "The derived qualifier from the function name does not match the specified qualifier."))
+		return
+	}
 	// The function, version or alias must exist now; the engine resolves the qualifier again
 	// when the invocation starts (an alias may have moved, and a weighted one picks a version
 	// per invocation).

@@ -152,6 +152,8 @@ func TestVersionsAndAliasesSDK(t *testing.T) {
 	}
 	_, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: fn, Qualifier: aws.String("9")})
 	wantErr(t, err, "ResourceNotFoundException", "Function not found: "+arnPrefix+"vfn:9", true)
+	_, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("vfn:1"), Qualifier: aws.String("2")})
+	wantErr(t, err, "InvalidParameterValueException", "The derived qualifier from the function name does not match the specified qualifier.", true)
 
 	// Aliases.
 	live, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: fn, Name: aws.String("live"), FunctionVersion: aws.String("1"), Description: aws.String("prod")})
