@@ -23,6 +23,10 @@ type AsyncConfig struct {
 	Workers int
 	// QueueSize bounds the events waiting (including those waiting to be retried); default 10,000.
 	QueueSize int
+	// QueueBytes bounds the payload bytes of the events held (waiting, retrying or running);
+	// default 256 MiB. Beyond either bound Enqueue refuses with ErrQueueFull (the API's 429):
+	// the queue is in memory, and 10,000 events of 1 MB would be 10 GB.
+	QueueBytes int64
 	// MaxRetries after a function error; default 2, as Lambda's MaximumRetryAttempts.
 	MaxRetries int
 	// RetryDelays are the waits before each retry after a function error; default 1 and 2
@@ -47,6 +51,9 @@ func (c *AsyncConfig) Validate() error {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 10000
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 256 << 20
 	}
 	if c.MaxRetries == 0 {
 		c.MaxRetries = 2
@@ -83,6 +90,7 @@ type Async struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	pending eventHeap // ordered by due time
+	held    int64     // payload bytes of the events enqueued and not yet done
 	closed  bool
 }
 
@@ -124,9 +132,10 @@ func (a *Async) Enqueue(req Request) error {
 	if a.closed {
 		return ErrClosed
 	}
-	if len(a.pending) >= a.cfg.QueueSize {
+	if len(a.pending) >= a.cfg.QueueSize || a.held+int64(len(req.Payload)) > a.cfg.QueueBytes {
 		return ErrQueueFull
 	}
+	a.held += int64(len(req.Payload))
 	heap.Push(&a.pending, &asyncEvent{req: req, received: now, due: now})
 	a.cond.Signal()
 	return nil
@@ -203,23 +212,40 @@ func (a *Async) work() {
 	}
 }
 
+// Held is the payload bytes of the events enqueued and not yet done.
+func (a *Async) Held() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.held
+}
+
 func (a *Async) run(ev *asyncEvent) {
+	if a.attempt(ev) {
+		return
+	}
+	a.mu.Lock()
+	a.held -= int64(len(ev.req.Payload))
+	a.mu.Unlock()
+}
+
+// attempt invokes ev once and reports whether it was queued again for a retry.
+func (a *Async) attempt(ev *asyncEvent) bool {
 	log := a.cfg.Logger.With("function", ev.req.Function, "request_id", ev.req.RequestID)
 	res, err := a.cfg.Invoker.Invoke(a.ctx, ev.req)
 	now := time.Now()
 	switch {
 	case err == nil && res.FunctionError == "":
-		return
+		return false
 	case a.ctx.Err() != nil:
-		return
+		return false
 	case errors.Is(err, ErrFunctionNotFound):
 		log.Warn("asynchronous invocation dropped: function not found")
-		return
+		return false
 	case err == nil:
 		ev.attempts++
 		if ev.attempts > a.cfg.MaxRetries {
 			log.Warn("asynchronous invocation failed after retries", "attempts", ev.attempts, "error", string(res.Payload))
-			return
+			return false
 		}
 		d := a.cfg.RetryDelays[min(ev.attempts-1, len(a.cfg.RetryDelays)-1)]
 		ev.due = now.Add(d)
@@ -230,14 +256,15 @@ func (a *Async) run(ev *asyncEvent) {
 	}
 	if ev.due.Sub(ev.received) > a.cfg.MaxEventAge {
 		log.Warn("asynchronous invocation dropped: event too old", "error", err)
-		return
+		return false
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return
+		return false
 	}
 	heap.Push(&a.pending, ev)
+	return true
 }
 
 type eventHeap []*asyncEvent

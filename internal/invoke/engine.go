@@ -36,6 +36,9 @@ type Config struct {
 	MaxConcurrency int
 	// IdleTimeout is how long an unused warm environment is kept; default 10 minutes.
 	IdleTimeout time.Duration
+	// MaxIdle caps the warm environments kept on this node, all functions together; beyond it the
+	// least recently used one is stopped. Default 32: each holds a process and its memory.
+	MaxIdle int
 	// InitTimeout bounds a runtime's start-up until its first /next; default 10 s, as Lambda's
 	// init phase.
 	InitTimeout time.Duration
@@ -61,6 +64,10 @@ type Config struct {
 	// functions. Requires root. Zero: functions run as the server's user (see docs/functions.md
 	// for what that leaves open).
 	Users UIDRange
+	// NoCgroups turns off the per-environment cgroups (memory limit from MemorySize, PidsLimit,
+	// killing detached processes). By default they are used wherever the server may create
+	// cgroups (as root), and a startup log line says when they cannot be.
+	NoCgroups bool
 	// RunDir is where, with Users, the functions' code copies and TMPDIRs live: a directory
 	// kafkaesm-fn-* made in it at New and removed at Close. Every parent must be o+x. Default
 	// os.TempDir().
@@ -100,6 +107,12 @@ func (c *Config) Validate() error {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 10 * time.Minute
 	}
+	if c.MaxIdle == 0 {
+		c.MaxIdle = 32
+	}
+	if c.MaxIdle < 0 {
+		return fmt.Errorf("invoke: MaxIdle %d < 0", c.MaxIdle)
+	}
 	if c.InitTimeout == 0 {
 		c.InitTimeout = 10 * time.Second
 	}
@@ -137,6 +150,7 @@ type Engine struct {
 
 	py    pythons     // interpreters of python3.* runtimes (python.go)
 	ident *identities // nil: functions run as the server's user
+	cg    *cgroups    // nil: no cgroups (memory and process limits not enforced)
 	// anyPeer lets any local process call the Runtime APIs (tests that play the runtime).
 	anyPeer bool
 
@@ -179,6 +193,14 @@ func New(cfg Config) (*Engine, error) {
 		}
 		e.ident = id
 	}
+	if cfg.NoCgroups {
+		cfg.Logger.Warn("functions' memory and process limits are not enforced: cgroups are turned off")
+	} else if cg, why := openCgroups(); cg != nil {
+		e.cg = cg
+		cfg.Logger.Info("functions run in cgroups of their own", "memory_limit", true, "pids_limit", cg.pidsLimit, "cgroup_v2", cg.v2)
+	} else {
+		cfg.Logger.Warn("functions' memory and process limits are not enforced, and a timeout kills only the process group: no usable cgroups", "reason", why)
+	}
 	e.wg.Add(1)
 	go e.reap()
 	return e, nil
@@ -205,6 +227,9 @@ func (e *Engine) Close() error {
 	e.wg.Wait()
 	if e.ident != nil {
 		_ = e.ident.close()
+	}
+	if e.cg != nil {
+		e.cg.close()
 	}
 	e.cfg.HTTPClient.CloseIdleConnections()
 	e.mu.Lock()
@@ -354,11 +379,36 @@ func (e *Engine) release(p *pool, v *env, healthy bool) {
 		v.lastUsed = time.Now()
 		p.idle = append(p.idle, v)
 		v = nil
+		e.evictIdleLocked()
 	}
 	e.mu.Unlock()
 	if v != nil {
 		v.kill()
 	}
+}
+
+// evictIdleLocked retires the least recently used idle environments, of any function, beyond
+// Config.MaxIdle. Called with e.mu held.
+func (e *Engine) evictIdleLocked() {
+	n := 0
+	for _, p := range e.pools {
+		n += len(p.idle)
+	}
+	var victims []*env
+	for ; n > e.cfg.MaxIdle; n-- {
+		var lru *pool
+		at := -1
+		for _, p := range e.pools {
+			for i, v := range p.idle {
+				if at < 0 || v.lastUsed.Before(lru.idle[at].lastUsed) {
+					lru, at = p, i
+				}
+			}
+		}
+		victims = append(victims, lru.idle[at])
+		lru.idle = slices.Delete(lru.idle, at, at+1)
+	}
+	e.retireLocked(victims)
 }
 
 // popIdle returns a warm environment of the current revision, or nil.

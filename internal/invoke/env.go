@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -39,7 +40,12 @@ type env struct {
 	// uid is the function's own user (-1: the server's), tmp its private TMPDIR ("" without).
 	uid int
 	tmp string
-	pw  *os.File // the engine's copy of the output pipe, for sync markers
+	// cg is the environment's cgroups (nil without); oom and peakMB are read from them when the
+	// runtime exits, before exited is closed.
+	cg     *envCgroup
+	oom    bool
+	peakMB int
+	pw     *os.File // the engine's copy of the output pipe, for sync markers
 
 	invCh      chan *invocation
 	ready      chan struct{} // closed at the first /next: init is done
@@ -172,16 +178,58 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 		v.log.writeLine(now, []byte(warning))
 	}
 
+	// In cgroups, the runtime starts behind a gate: /bin/sh waits on fd 3 until its pid has been
+	// moved into the environment's cgroups, then execs the runtime in the same process, so that
+	// nothing it starts is ever outside them.
+	var gateR, gateW *os.File
+	if e.cg != nil {
+		fail := func(err error) (*env, error) {
+			cleanTmp()
+			ln.Close()
+			pr.Close()
+			pw.Close()
+			return nil, errStart{err}
+		}
+		if err := checkExecutable(argv[0]); err != nil {
+			return fail(err)
+		}
+		mem := fn.MemorySize
+		if mem == 0 {
+			mem = function.DefaultMemorySize
+		}
+		if v.cg, err = e.cg.newEnv(mem); err != nil {
+			return fail(fmt.Errorf("creating the environment's cgroup: %w", err))
+		}
+		if gateR, gateW, err = os.Pipe(); err != nil {
+			v.cg.remove()
+			return fail(err)
+		}
+		argv = append([]string{"/bin/sh", "-c", `read -r _ <&3 || exit 111; exec 3<&-; unset PWD OLDPWD; exec "$@"`, "kafkaesm-runtime"}, argv...)
+	}
+	closeGate := func() {
+		if gateR != nil {
+			gateR.Close()
+			gateW.Close()
+		}
+	}
+
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = codeDir
 	cmd.Env = append(v.environ(ln.Addr().String(), codeDir), extra...)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = sysProcAttr(uid)
+	if gateR != nil {
+		cmd.ExtraFiles = []*os.File{gateR}
+	}
 	v.cmd = cmd
 
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
+		closeGate()
+		if v.cg != nil {
+			v.cg.remove()
+		}
 		cleanTmp()
 		ln.Close()
 		pr.Close()
@@ -190,6 +238,10 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		e.mu.Unlock()
+		closeGate()
+		if v.cg != nil {
+			v.cg.remove()
+		}
 		cleanTmp()
 		ln.Close()
 		pr.Close()
@@ -199,8 +251,31 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 	e.envs[v] = struct{}{}
 	e.wg.Add(1)
 	e.mu.Unlock()
+	if gateR != nil {
+		gateR.Close()
+		if err := v.cg.add(cmd.Process.Pid); err != nil {
+			// The gate closes unopened: the shell exits and the invocation reports it.
+			e.cfg.Logger.Error("moving a runtime into its cgroup", "function", fn.FunctionName, "err", err)
+		} else {
+			_, _ = gateW.Write([]byte("\n"))
+		}
+		gateW.Close()
+	}
 	go v.supervise(pr)
 	return v, nil
+}
+
+// checkExecutable fails as exec would for a runtime that cannot be started, before the cgroup
+// gate's shell hides that behind its exit status.
+func checkExecutable(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return &fs.PathError{Op: "fork/exec", Path: path, Err: syscall.ENOENT}
+	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
+		return &fs.PathError{Op: "fork/exec", Path: path, Err: syscall.EACCES}
+	}
+	return nil
 }
 
 // environ is the runtime's environment: the function's variables, then Lambda's reserved ones
@@ -265,9 +340,15 @@ func (v *env) supervise(pr *os.File) {
 	}()
 
 	v.exitErr = v.cmd.Wait()
+	if v.cg != nil {
+		v.oom, v.peakMB = v.cg.oomKilled(), v.cg.peakMB()
+	}
 	close(v.exited)
-	// The runtime may have left children behind in its group.
+	// The runtime may have left children behind in its group, or, in cgroups, anywhere.
 	_ = syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
+	if v.cg != nil {
+		v.cg.kill()
+	}
 	_ = v.srv.Close()
 	<-serveDone
 	_ = v.pw.Close()
@@ -279,6 +360,9 @@ func (v *env) supervise(pr *os.File) {
 		<-logDone
 	}
 	_ = pr.Close()
+	if v.cg != nil {
+		v.cg.remove()
+	}
 	if v.tmp != "" {
 		_ = os.RemoveAll(v.tmp)
 	}
@@ -288,8 +372,14 @@ func (v *env) supervise(pr *os.File) {
 	close(v.gone)
 }
 
-// signalKill kills the process group without waiting.
-func (v *env) signalKill() { _ = syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL) }
+// signalKill kills the process group, and in cgroups every process of the environment
+// (detached ones too), without waiting for the teardown.
+func (v *env) signalKill() {
+	_ = syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
+	if v.cg != nil {
+		v.cg.kill()
+	}
+}
 
 // kill kills the process group and waits until the env is torn down and its logs drained.
 func (v *env) kill() {

@@ -71,7 +71,7 @@ func (e *Engine) run(ctx context.Context, fn *function.Function, v *env, cold bo
 		case <-v.exited:
 			t.Stop()
 			v.kill()
-			return e.failReport(v, inv, tail, exitError(inv.id, v.exitErr), ""), false, false, nil
+			return e.failReport(v, inv, tail, v.exitPayload(inv.id), ""), false, false, nil
 		case <-t.C:
 			v.kill()
 			msg := fmt.Sprintf("RequestId: %s Error: Runtime init timed out after %.2f seconds", inv.id, e.cfg.InitTimeout.Seconds())
@@ -107,7 +107,7 @@ func (e *Engine) run(ctx context.Context, fn *function.Function, v *env, cold bo
 			return Result{}, false, true, nil
 		}
 		v.kill()
-		return e.failReport(v, inv, tail, exitError(inv.id, v.exitErr), ""), false, false, nil
+		return e.failReport(v, inv, tail, v.exitPayload(inv.id), ""), false, false, nil
 	case <-timer.C:
 		return e.timedOut(v, inv, capture, start, timeout, initDur), false, false, nil
 	case <-ctx.Done():
@@ -123,8 +123,8 @@ func (e *Engine) run(ctx context.Context, fn *function.Function, v *env, cold bo
 		case o = <-inv.done: // answered just before exiting, as a Go runtime does after a panic
 		default:
 			v.kill()
-			res = Result{Payload: exitError(inv.id, v.exitErr), FunctionError: "Unhandled"}
-			e.report(v, inv, capture, &res, start, initDur, 0, "", "")
+			res = Result{Payload: v.exitPayload(inv.id), FunctionError: "Unhandled"}
+			e.report(v, inv, capture, &res, start, initDur, v.maxMemory(), "", "")
 			return res, false, false, nil
 		}
 	case <-timer.C:
@@ -236,6 +236,15 @@ func (e *Engine) startFailure(fn *function.Function, inv *invocation, tail bool,
 		"RequestId: "+inv.id+" Error: "+se.Error()), "")
 }
 
+// exitPayload is the error of a runtime that exited: Runtime.OutOfMemory when the kernel
+// killed it at its memory limit, else Runtime.ExitError.
+func (v *env) exitPayload(id string) []byte {
+	if v.oom {
+		return errorJSON("Runtime.OutOfMemory", "RequestId: "+id+" Error: Runtime exited with error: signal: killed")
+	}
+	return exitError(id, v.exitErr)
+}
+
 func exitError(id string, err error) []byte {
 	msg := "exit status 0"
 	if err != nil {
@@ -256,6 +265,17 @@ func errorJSON(typ, msg string) []byte {
 // rest of a warm invocation's bookkeeping, and the peak only grows, so it is re-read at most
 // once a second per environment: the figure may lag by that much.
 func (v *env) maxMemory() int {
+	if v.cg != nil {
+		select {
+		case <-v.exited:
+			return v.peakMB // the cgroup may be gone
+		default:
+		}
+		if m := v.cg.peakMB(); m > 0 {
+			v.memMB = m
+		}
+		return v.memMB
+	}
 	now := time.Now()
 	if now.Sub(v.memAt) >= time.Second {
 		if m := maxRSSMB(v.cmd.Process.Pid); m > 0 {
