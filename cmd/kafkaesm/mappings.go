@@ -166,6 +166,7 @@ func newMappingsCreateCmd(g *globals) *cobra.Command {
 		window    int32
 		group     string
 		disabled  bool
+		fail      failureFlags
 		w         waitFlags
 	)
 	cmd := &cobra.Command{
@@ -204,6 +205,7 @@ func newMappingsCreateCmd(g *globals) *cobra.Command {
 				in.SelfManagedKafkaEventSourceConfig = &types.SelfManagedKafkaEventSourceConfig{ConsumerGroupId: aws.String(group)}
 			}
 			in.Enabled = aws.Bool(!disabled)
+			fail.create(cmd, &in)
 			out, err := c.CreateEventSourceMapping(cmd.Context(), &in)
 			if err != nil {
 				return cliError(g.endpoint, err)
@@ -221,6 +223,7 @@ func newMappingsCreateCmd(g *globals) *cobra.Command {
 	f.Int32Var(&window, "batching-window", 0, "MaximumBatchingWindowInSeconds, 0-300 (default: Kafka's 0.5 s)")
 	f.StringVar(&group, "group-id", "", "Kafka consumer group (default: the mapping's UUID)")
 	f.BoolVar(&disabled, "disabled", false, "create the mapping disabled")
+	fail.add(cmd, false)
 	w.add(cmd, "Enabled (or Disabled with --disabled)")
 	for _, n := range []string{"function", "topic", "bootstrap"} {
 		_ = cmd.MarkFlagRequired(n)
@@ -233,11 +236,12 @@ func newMappingsUpdateCmd(g *globals) *cobra.Command {
 		function string
 		batch    int32
 		window   int32
+		fail     failureFlags
 		w        waitFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "update UUID [--function F] [--batch-size N] [--batching-window S]",
-		Short: "Change a mapping's function, batch size or batching window",
+		Use:   "update UUID [--function F] [--batch-size N] [--batching-window S] [--retries N] [--on-failure kafka://T] [--filter P]…",
+		Short: "Change a mapping's function, batching, or failure handling and filters",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
@@ -254,6 +258,7 @@ func newMappingsUpdateCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("batching-window") {
 				in.MaximumBatchingWindowInSeconds = aws.Int32(window)
 			}
+			fail.update(cmd, in)
 			return updateMapping(cmd, g, c, in, w)
 		},
 	}
@@ -262,6 +267,7 @@ func newMappingsUpdateCmd(g *globals) *cobra.Command {
 	// No defaults shown: only the flags given change the mapping.
 	f.Int32Var(&batch, "batch-size", 0, "records per batch, 1-10000 (unchanged when not given)")
 	f.Int32Var(&window, "batching-window", 0, "MaximumBatchingWindowInSeconds, 0-300 (unchanged when not given)")
+	fail.add(cmd, true)
 	w.add(cmd, "settled (Enabled or Disabled)")
 	return cmd
 }
