@@ -129,6 +129,14 @@ func (m *Metrics) OnBatch(uuid, function string, records, bytes int) {
 	m.batchBytes.WithLabelValues(uuid, fn).Observe(float64(bytes))
 }
 
+// ForgetMapping drops the pushed series of a deleted mapping (BatchSize, BatchPayloadBytes).
+// The pulled ones vanish by themselves once its pollers are gone; without this, a deleted
+// mapping's histograms would stay in /metrics until the node restarts.
+func (m *Metrics) ForgetMapping(uuid string) {
+	m.batchSize.DeletePartialMatch(prometheus.Labels{LabelUUID: uuid})
+	m.batchBytes.DeletePartialMatch(prometheus.Labels{LabelUUID: uuid})
+}
+
 // Invoked implements invoke.Observer.
 func (m *Metrics) Invoked(function string, d time.Duration, failed bool) {
 	m.invocations.WithLabelValues(function).Inc()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kafkaesm/kafkaesm/internal/poller"
@@ -103,6 +104,20 @@ kafkaesm_Throttles{function_name="fn"} 1
 		"kafkaesm_FilteredOutEventCount", "kafkaesm_OnFailureDestinationDeliveredEventCount", "kafkaesm_AssignedPartitions"} {
 		if !strings.Contains(string(body), s) {
 			t.Errorf("/metrics lacks %s", s)
+		}
+	}
+}
+
+// TestForgetMapping: a deleted mapping's histograms leave /metrics; other mappings' stay.
+func TestForgetMapping(t *testing.T) {
+	m := New(Config{NoProcessMetrics: true})
+	m.OnBatch("gone", "fn", 10, 2048)
+	m.OnBatch("gone", "fn2", 1, 10) // retargeted to another function meanwhile
+	m.OnBatch("kept", "fn", 5, 100)
+	m.ForgetMapping("gone")
+	for _, h := range []prometheus.Collector{m.batchSize, m.batchBytes} {
+		if n := testutil.CollectAndCount(h); n != 1 {
+			t.Errorf("%d series left, want the kept mapping's only", n)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kafkaesm/kafkaesm/internal/metrics"
 	"github.com/kafkaesm/kafkaesm/internal/poller"
+	"github.com/kafkaesm/kafkaesm/internal/reconcile"
 	"github.com/kafkaesm/kafkaesm/internal/scaler"
 )
 
@@ -32,4 +33,20 @@ func kafkaClientMetrics(reg *prometheus.Registry) func(uuid string) kgo.Opt {
 // newScaler sizes the pollers' mappings every cfg.ScaleInterval.
 func newScaler(cfg Config, pollers *poller.Manager) (*scaler.Scaler, error) {
 	return scaler.New(scaler.Config{Target: pollers, Interval: cfg.ScaleInterval, Logger: cfg.Logger})
+}
+
+// forgetMetrics drops a deleted mapping's metrics once the Runner has removed it (its pollers
+// are gone, so no batch is recorded after), so /metrics does not keep them until a restart.
+type forgetMetrics struct {
+	reconcile.Runner
+	met *metrics.Metrics
+}
+
+func (f forgetMetrics) Remove(uuid string, done func()) {
+	f.Runner.Remove(uuid, func() {
+		f.met.ForgetMapping(uuid)
+		if done != nil {
+			done()
+		}
+	})
 }

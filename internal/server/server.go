@@ -198,7 +198,11 @@ func New(cfg Config) (*Server, error) {
 		}
 		cfg.Runner = pollers
 	}
-	rec, err := reconcile.New(reconcile.Config{Store: st, Runner: cfg.Runner, Resync: cfg.Resync, Logger: cfg.Logger})
+	runner := cfg.Runner
+	if runner != nil {
+		runner = forgetMetrics{Runner: runner, met: met}
+	}
+	rec, err := reconcile.New(reconcile.Config{Store: st, Runner: runner, Resync: cfg.Resync, Logger: cfg.Logger})
 	if err != nil {
 		_ = fr.Close()
 		_ = st.Close()
