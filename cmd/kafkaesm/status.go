@@ -28,9 +28,11 @@ mapping's last result is a problem, the CAUSE column shows what the server saw (
 the TLS or SASL message, the function's error: KafkaesmLastProcessingCause).
 
 The lag (records in the topic not yet committed by the mapping's consumer group) is read from
-the mapping's own bootstrap servers with a PLAINTEXT connection from this machine. It shows "-"
-when the cluster cannot be reached from here within --lag-timeout, or when the mapping needs
-credentials (SASL or TLS: the secrets stay on the server).`,
+the mapping's own bootstrap servers with a PLAINTEXT connection from this machine. When that is
+not possible (the mapping needs credentials, SASL or TLS, which stay on the server; or the
+cluster cannot be reached from here within --lag-timeout), it is the lag the server's pollers
+report (kafkaesm_OffsetLag on its /metrics). It shows "-" when neither is available (a mapping
+that does not run on the server).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client()
@@ -54,8 +56,20 @@ credentials (SASL or TLS: the secrets stay on the server).`,
 			}
 			lags := newLagReader(lagTimeout)
 			defer lags.close()
+			var fromServer map[string]int64 // read once, when needed
 			for i := range rows {
 				rows[i].lag, rows[i].lagErr = lags.lag(cmd.Context(), &rows[i].m)
+				if rows[i].lag == nil {
+					if fromServer == nil {
+						fromServer = serverLags(cmd.Context(), g.endpoint, lagTimeout)
+						if fromServer == nil {
+							fromServer = map[string]int64{}
+						}
+					}
+					if n, ok := fromServer[rows[i].m.UUID]; ok {
+						rows[i].lag, rows[i].lagErr = &n, ""
+					}
+				}
 			}
 			w := cmd.OutOrStdout()
 			if g.json() {
