@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
+	"github.com/kafkaesm/kafkaesm/internal/kafkaauth"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/outcome"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
@@ -694,5 +696,61 @@ func TestFailureSettingsApplyLive(t *testing.T) {
 	st, _ := mg.Stats(m.UUID)
 	if st.Filtered != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestDestinationUsesTheMappingsCredentials: a mapping over SASL/SCRAM with TLS writes its
+// on-failure destination with the same credentials: while its principal may not write the
+// destination topic, the partition waits with a PROBLEM result; once allowed, the record lands
+// there and the partition goes on.
+func TestDestinationUsesTheMappingsCredentials(t *testing.T) {
+	kt := kafkatest.Get(t)
+	topic := kt.CreateTopic(t, 1, nil)
+	dlq := kt.CreateTopic(t, 1, nil)
+	kt.ProduceWith(t, producer(t, kt), &kgo.Record{Topic: topic, Value: []byte("poison")}, &kgo.Record{Topic: topic, Value: []byte("ok")})
+	src := mapSecrets{
+		"ca":    fmt.Sprintf(`{"certificate":%q}`, kt.ReadFile(t, "ca.crt")),
+		"alice": fmt.Sprintf(`{"username":%q,"password":%q}`, kafkatest.AliceUser, kafkatest.AlicePassword),
+	}
+	deny := kadm.NewACLs().Topics(dlq).Deny("User:" + kafkatest.AliceUser).Operations(kadm.OpWrite).
+		ResourcePatternType(kadm.ACLPatternLiteral)
+	kt.CreateACLs(t, deny)
+
+	rec := newRecorder()
+	rec.fail = func(ev *events.KafkaEvent) bool {
+		for _, rs := range ev.Records {
+			for _, r := range rs {
+				if v, _ := b64decode(r.Value); v == "poison" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	rep := &reporter{}
+	cfg := testConfig(rec, rep)
+	cfg.ClientOpts = func(ctx context.Context, m *mapping.EventSourceMapping) ([]kgo.Opt, error) {
+		return kafkaauth.Options(ctx, m.SourceAccessConfigurations, src)
+	}
+	mg := newTestManager(t, cfg)
+	m := newMapping(kt.SASLSSL, topic)
+	m.SourceAccessConfigurations = []mapping.SourceAccessConfiguration{{Type: "SASL_SCRAM_512_AUTH", URI: "alice"}, {Type: "SERVER_ROOT_CA_CERTIFICATE", URI: "ca"}}
+	m.BatchSize = 1
+	m.MaximumRetryAttempts = intp(0)
+	withDestination(m, dlq)
+	apply(t, mg, m)
+	problem := "PROBLEM: OnFailure destination kafka://" + dlq + " cannot be written to: TOPIC_AUTHORIZATION_FAILED"
+	rep.waitReported(t, 30*time.Second, problem)
+	if rec.total() != 0 {
+		t.Fatal("the next record was delivered while the failed one waited for the destination")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kt.Admin(t).DeleteACLs(ctx, deny); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitDelivered(t, 60*time.Second, 1)
+	if msgs := readDestination(t, kt, dlq, 1); msgs[0].headers[outcome.HeaderSourceOffset] != "0" {
+		t.Fatalf("destination message %v", msgs[0].headers)
 	}
 }
