@@ -103,7 +103,9 @@ func (s *Server) routes() {
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("x-amzn-RequestId", newRequestID())
+	if w.Header().Get("x-amzn-RequestId") == "" {
+		w.Header().Set("x-amzn-RequestId", newRequestID())
+	}
 	defer func() {
 		// A bug must cost one request a 500, never the server.
 		if v := recover(); v != nil {

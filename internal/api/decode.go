@@ -13,17 +13,14 @@ import (
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
-// Request body limits. CreateFunction and UpdateFunctionCode carry a base64 zip of up to
-// 50 MB; Lambda's limit for such a request is 69905067 bytes.
-const (
-	maxBody     = 1 << 20
-	maxCodeBody = 69905067
-)
-
 // decodeJSON reads r's body (at most limit bytes) into v. An empty body is an empty object.
 // It writes the error response itself and reports whether decoding succeeded.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, op string, v any) bool {
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		WriteError(w, Errorf(RequestTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, op))
+		return false
+	}
 	if err != nil {
 		WriteError(w, Errorf(InvalidRequestContent, "Could not read request body: %v", err))
 		return false

@@ -29,6 +29,10 @@ const (
 	PreconditionFailed    Code = "PreconditionFailedException"
 	// ProvisionedConcurrencyNotFound: GetProvisionedConcurrencyConfig finds none.
 	ProvisionedConcurrencyNotFound Code = "ProvisionedConcurrencyConfigNotFoundException"
+	// Authentication and authorisation (sigv4.go, guard.go, authz.go).
+	MissingAuthenticationToken Code = "MissingAuthenticationTokenException"
+	IncompleteSignature        Code = "IncompleteSignatureException"
+	AccessDenied               Code = "AccessDeniedException"
 )
 
 type errorDef struct {
@@ -58,6 +62,11 @@ var errorTable = map[Code]errorDef{
 	InvalidZipFile:                 {status: 502, fault: "User"},
 	PreconditionFailed:             {status: 412, lowerMessage: true, fault: "User"},
 	ProvisionedConcurrencyNotFound: {status: 404, fault: "User"},
+	// MissingAuthenticationTokenException and IncompleteSignatureException are 403 on Lambda's
+	// endpoint, as InvalidSignatureException and UnrecognizedClientException.
+	MissingAuthenticationToken: {status: 403, noType: true},
+	IncompleteSignature:        {status: 403, noType: true},
+	AccessDenied:               {status: 403, noType: true},
 }
 
 // Error is an API error: an AWS exception name and a message.

@@ -193,9 +193,20 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	out := map[string]any{"Configuration": f}
 	if f.CodeSha256 != "" {
-		loc := "http://" + r.Host + "/kafkaesm/functions/" + f.FunctionName + "/code/" + filepath.Base(f.CodeDir) + ".zip"
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		loc := scheme + "://" + r.Host + "/kafkaesm/functions/" + f.FunctionName + "/code/" + filepath.Base(f.CodeDir) + ".zip"
 		if q != "" {
 			loc += "?Qualifier=" + url.QueryEscape(q)
+		}
+		if p := PrincipalFrom(r.Context()); p != nil {
+			// Presigned with the caller's key for 10 minutes, as AWS's S3 URL.
+			if loc, err = presignGET(p, s.cfg.Region, loc, time.Now(), 10*time.Minute); err != nil {
+				s.fail(w, r, err)
+				return
+			}
 		}
 		out["Code"] = map[string]string{"RepositoryType": "S3", "Location": loc}
 	}

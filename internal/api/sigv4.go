@@ -2,69 +2,81 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/arn"
+	"github.com/kafkaesm/kafkaesm/internal/iam"
 )
 
 // SigV4Config configures request authentication with AWS Signature Version 4.
 type SigV4Config struct {
-	// Credentials maps access key ids to secret access keys. Required (at least one).
+	// Principals are the access keys that may sign requests. Required, unless Credentials is set.
+	Principals *iam.Set
+	// Credentials maps access key ids to secret access keys: a shorthand for Principals with
+	// full access, each named after its key id.
 	Credentials map[string]string
 	// Region every credential scope must name; default us-east-1.
 	Region string
-	// Services accepted in the credential scope; default lambda and secretsmanager.
-	Services []string
 	// MaxSkew is the allowed difference between X-Amz-Date and the server clock; default
-	// 15 minutes, as AWS.
+	// 5 minutes, as Lambda.
 	MaxSkew time.Duration
-	// MaxBodyBytes bounds the body read to hash it; default 128 MiB (a 50 MB zip as base64 in
-	// CreateFunction's JSON fits).
+	// MaxBodyBytes bounds the body read to hash it; default 0: the route's limit (BodyLimit).
 	MaxBodyBytes int64
-	// Exempt requests skip authentication (health checks, Prometheus scrapes). Default:
-	// GET /healthz and GET /metrics.
+	// Exempt requests skip authentication. Default: GET /healthz.
 	Exempt func(*http.Request) bool
+	// SpoolDir holds bodies above 64 KiB while their signature is checked (unlinked files);
+	// default os.TempDir().
+	SpoolDir string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
 
 // Validate fills defaults and checks the configuration.
 func (c *SigV4Config) Validate() error {
-	if len(c.Credentials) == 0 {
-		return errors.New("sigv4: no credentials configured")
-	}
-	for id, secret := range c.Credentials {
-		if id == "" || secret == "" {
-			return errors.New("sigv4: access key id and secret access key must both be non-empty")
+	if c.Principals == nil {
+		if len(c.Credentials) == 0 {
+			return errors.New("sigv4: no credentials configured")
 		}
+		var ps []*iam.Principal
+		for id, secret := range c.Credentials {
+			if id == "" || secret == "" {
+				return errors.New("sigv4: access key id and secret access key must both be non-empty")
+			}
+			ps = append(ps, &iam.Principal{Name: id, AccessKeyID: id, SecretAccessKey: secret})
+		}
+		set, err := iam.NewSet(ps)
+		if err != nil {
+			return fmt.Errorf("sigv4: %w", err)
+		}
+		c.Principals = set
 	}
 	if c.Region == "" {
 		c.Region = arn.DefaultRegion
 	}
-	if len(c.Services) == 0 {
-		c.Services = []string{"lambda", "secretsmanager"}
-	}
 	if c.MaxSkew == 0 {
-		c.MaxSkew = 15 * time.Minute
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 128 << 20
+		c.MaxSkew = 5 * time.Minute
 	}
 	if c.Exempt == nil {
 		c.Exempt = func(r *http.Request) bool {
-			return r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/metrics")
+			return r.Method == http.MethodGet && r.URL.Path == "/healthz"
 		}
+	}
+	if c.SpoolDir == "" {
+		c.SpoolDir = os.TempDir()
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -72,36 +84,46 @@ func (c *SigV4Config) Validate() error {
 	return nil
 }
 
-// SigV4 failure codes without a Lambda-modelled shape. They extend errors.go's table from here
-// so that the table file stays untouched by this feature (merge-friendly); they are still
-// written by WriteError like every other API error.
 const (
-	MissingAuthenticationToken Code = "MissingAuthenticationTokenException"
-	IncompleteSignature        Code = "IncompleteSignatureException"
+	sigV4Algorithm  = "AWS4-HMAC-SHA256"
+	amzDateFormat   = "20060102T150405Z"
+	unsignedPayload = "UNSIGNED-PAYLOAD"
+	// maxPresignExpires is SigV4's limit for X-Amz-Expires: 7 days.
+	maxPresignExpires = 7 * 24 * 3600
+	msgBadToken       = "The security token included in the request is invalid."
+	msgBadSig         = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+	msgMissingToken   = "Missing Authentication Token"
 )
 
-func init() {
-	errorTable[MissingAuthenticationToken] = errorDef{status: 403, noType: true}
-	errorTable[IncompleteSignature] = errorDef{status: 403, noType: true}
+type principalKey struct{}
+
+// PrincipalFrom is the principal that signed the request; nil when the server runs without
+// authentication.
+func PrincipalFrom(ctx context.Context) *iam.Principal {
+	p, _ := ctx.Value(principalKey{}).(*iam.Principal)
+	return p
 }
 
-const (
-	sigV4Algorithm = "AWS4-HMAC-SHA256"
-	amzDateFormat  = "20060102T150405Z"
-	msgBadToken    = "The security token included in the request is invalid."
-	msgBadSig      = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
-)
+// WithPrincipal returns ctx carrying p (for handlers and tests).
+func WithPrincipal(ctx context.Context, p *iam.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
 
-// SigV4 wraps next with AWS Signature Version 4 verification of the Authorization header form
-// (presigned URLs are not accepted). Failures answer with AWS's error shapes:
-// MissingAuthenticationTokenException without an Authorization header,
+// SigV4 wraps next with AWS Signature Version 4 verification, as AWS checks it: the
+// Authorization header form and presigned URLs (X-Amz-Algorithm in the query). Failures
+// answer with AWS's exceptions: MissingAuthenticationTokenException without any signature,
 // IncompleteSignatureException for a malformed one, UnrecognizedClientException for an unknown
-// access key id, InvalidSignatureException for a wrong signature, scope or clock skew.
+// access key id, InvalidSignatureException for a wrong signature, scope, clock or signed
+// header list.
 //
-// The body is read once to hash it and put back for next. The payload hash is always computed
-// from the body: a client that sends X-Amz-Content-Sha256 signs that value, so a header that
-// does not match the body fails as a bad signature. Neither the secret key nor the computed
-// signature appears in any response or log.
+// Everything that can be checked from the headers is checked before any of the body is read:
+// the key id, the scope (service must be the API called: secretsmanager for POST /, lambda
+// otherwise; region), the clock, and that host, x-amz-date, every x-amz-* header and
+// content-type are signed. When the client sent X-Amz-Content-Sha256 the signature itself is
+// verified first too, and the body must then hash to it. Otherwise the body is read (at most
+// the route's limit; above 64 KiB into an unlinked temporary file, so unauthenticated bodies
+// cost disk, not memory) and hashed, and the signature verified over it. Neither the secret
+// key nor the computed signature appears in any response or log.
 func SigV4(cfg SigV4Config, next http.Handler) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -111,158 +133,383 @@ func SigV4(cfg SigV4Config, next http.Handler) (http.Handler, error) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if err := cfg.verify(r); err != nil {
+		p, err := cfg.verify(r)
+		if err != nil {
 			if w.Header().Get("x-amzn-RequestId") == "" {
 				w.Header().Set("x-amzn-RequestId", newRequestID())
 			}
-			writeSigV4Error(w, r, err)
+			writeProtoError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	}), nil
 }
 
-// writeSigV4Error answers in the protocol of the request: awsJson1.1 (Secrets Manager, marked by
-// X-Amz-Target) carries the code in the body's "__type", which is where botocore looks for it;
-// restJson1 (Lambda) uses the shared error table's shape.
-func writeSigV4Error(w http.ResponseWriter, r *http.Request, err error) {
-	e, ok := err.(*Error)
-	if !ok || r.Header.Get("X-Amz-Target") == "" {
-		WriteError(w, err)
-		return
+// serviceFor is the SigV4 service a request must be scoped to: the Secrets Manager API is
+// POST / (awsJson1.1), everything else is Lambda's.
+func serviceFor(r *http.Request) string {
+	if r.URL.Path == "/" {
+		return "secretsmanager"
 	}
-	def := errorTable[e.Code]
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-ErrorType", string(e.Code))
-	w.WriteHeader(def.status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": string(e.Code), "Message": e.Message})
+	return "lambda"
 }
 
-type authHeader struct {
+// authInfo is a parsed signature, from the Authorization header or a presigned URL's query.
+type authInfo struct {
 	accessKey, date, region, service string
 	signedHeaders                    []string
 	signature                        string
+	presigned                        bool
+	amzDate                          string // presigned: X-Amz-Date from the query
+	expires                          int    // presigned: X-Amz-Expires, seconds
 }
 
-func parseAuthorization(h string) (authHeader, *Error) {
-	var a authHeader
-	incomplete := func(what string) *Error {
-		return Errorf(IncompleteSignature, "Authorization header requires '%s' parameter.", what)
-	}
+func incomplete(format string, args ...any) *Error {
+	return Errorf(IncompleteSignature, format, args...)
+}
+
+// parseAuthorization parses an AWS4-HMAC-SHA256 Authorization header.
+func parseAuthorization(h string) (authInfo, *Error) {
+	var a authInfo
 	rest, ok := strings.CutPrefix(h, sigV4Algorithm+" ")
 	if !ok {
-		return a, Errorf(IncompleteSignature, "Authorization header must use the %s algorithm.", sigV4Algorithm)
+		return a, incomplete("Authorization header must use the %s algorithm.", sigV4Algorithm)
 	}
 	var cred, signed string
+	var haveCred, haveSigned, haveSig bool
 	for _, part := range strings.Split(rest, ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
 		switch k {
 		case "Credential":
-			cred = v
+			cred, haveCred = v, true
 		case "SignedHeaders":
-			signed = v
+			signed, haveSigned = v, true
 		case "Signature":
-			a.signature = v
+			a.signature, haveSig = v, true
 		}
 	}
 	switch {
-	case cred == "":
-		return a, incomplete("Credential")
-	case signed == "":
-		return a, incomplete("SignedHeaders")
-	case a.signature == "":
-		return a, incomplete("Signature")
+	case !haveCred || cred == "":
+		return a, incomplete("Authorization header requires 'Credential' parameter. Authorization=%s", truncate(h, 64))
+	case !haveSigned || signed == "":
+		return a, incomplete("Authorization header requires 'SignedHeaders' parameter. Authorization=%s", truncate(h, 64))
+	case !haveSig || a.signature == "":
+		return a, incomplete("Authorization header requires 'Signature' parameter. Authorization=%s", truncate(h, 64))
 	}
-	f := strings.Split(cred, "/")
-	if len(f) != 5 || f[4] != "aws4_request" {
-		return a, Errorf(IncompleteSignature, "Credential should be of the form <access key id>/<date>/<region>/<service>/aws4_request.")
+	if err := a.setCredential(cred); err != nil {
+		return a, err
 	}
-	a.accessKey, a.date, a.region, a.service = f[0], f[1], f[2], f[3]
-	a.signedHeaders = strings.Split(signed, ";")
+	if err := a.setSignedHeaders(signed); err != nil {
+		return a, err
+	}
 	return a, nil
 }
 
-func (c *SigV4Config) verify(r *http.Request) error {
+// parsePresigned parses a presigned URL's X-Amz-* query parameters.
+func parsePresigned(q url.Values) (authInfo, *Error) {
+	a := authInfo{presigned: true}
+	if alg := q.Get("X-Amz-Algorithm"); alg != sigV4Algorithm {
+		return a, incomplete("X-Amz-Algorithm only supports \"%s\"", sigV4Algorithm)
+	}
+	for _, k := range []string{"X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"} {
+		if q.Get(k) == "" {
+			return a, incomplete("AWS query-string parameters must include '%s'. Re-examine the query-string parameters.", k)
+		}
+	}
+	if err := a.setCredential(q.Get("X-Amz-Credential")); err != nil {
+		return a, err
+	}
+	if err := a.setSignedHeaders(q.Get("X-Amz-SignedHeaders")); err != nil {
+		return a, err
+	}
+	a.signature, a.amzDate = q.Get("X-Amz-Signature"), q.Get("X-Amz-Date")
+	exp, err := strconv.Atoi(q.Get("X-Amz-Expires"))
+	if err != nil || exp < 1 || exp > maxPresignExpires {
+		return a, incomplete("X-Amz-Expires must be a whole number of seconds from 1 to %d.", maxPresignExpires)
+	}
+	a.expires = exp
+	return a, nil
+}
+
+func (a *authInfo) setCredential(cred string) *Error {
+	f := strings.Split(cred, "/")
+	if len(f) != 5 || f[4] != "aws4_request" || f[0] == "" {
+		return incomplete("Credential should be of the form <access key id>/<date>/<region>/<service>/aws4_request, not '%s'.", truncate(cred, 64))
+	}
+	a.accessKey, a.date, a.region, a.service = f[0], f[1], f[2], f[3]
+	return nil
+}
+
+func (a *authInfo) setSignedHeaders(signed string) *Error {
+	a.signedHeaders = strings.Split(signed, ";")
+	for _, h := range a.signedHeaders {
+		if h == "" || h != strings.ToLower(h) {
+			return incomplete("SignedHeaders must be a ';'-separated list of lower-case header names, not '%s'.", truncate(signed, 64))
+		}
+	}
+	return nil
+}
+
+// verify authenticates r and returns its principal. On success r.Body is the verified body.
+func (c *SigV4Config) verify(r *http.Request) (*iam.Principal, error) {
+	var a authInfo
+	var perr *Error
+	q := r.URL.Query()
 	h := r.Header.Get("Authorization")
-	if h == "" {
-		return &Error{Code: MissingAuthenticationToken, Message: "Missing Authentication Token"}
+	switch {
+	case h != "" && q.Has("X-Amz-Algorithm"):
+		return nil, incomplete("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified")
+	case h != "":
+		a, perr = parseAuthorization(h)
+	case q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Signature") || q.Has("X-Amz-Credential"):
+		a, perr = parsePresigned(q)
+	default:
+		return nil, &Error{Code: MissingAuthenticationToken, Message: msgMissingToken}
 	}
-	a, perr := parseAuthorization(h)
 	if perr != nil {
-		return perr
+		return nil, perr
 	}
-	secret, ok := c.Credentials[a.accessKey]
+	p, ok := c.Principals.Lookup(a.accessKey)
 	if !ok {
-		return &Error{Code: UnrecognizedClient, Message: msgBadToken}
+		return nil, &Error{Code: UnrecognizedClient, Message: msgBadToken}
 	}
-	if a.region != c.Region {
-		return Errorf(InvalidSignature, "Credential should be scoped to a valid region, not '%s'. ", truncate(a.region, 32))
+	amzDate := a.amzDate
+	if !a.presigned {
+		amzDate = r.Header.Get("X-Amz-Date")
 	}
-	if !contains(c.Services, a.service) {
-		return Errorf(InvalidSignature, "Credential should be scoped to correct service: '%s'. ", c.Services[0])
-	}
-	amzDate := r.Header.Get("X-Amz-Date")
 	t, err := time.Parse(amzDateFormat, amzDate)
 	if err != nil {
-		return Errorf(IncompleteSignature, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+		if a.presigned {
+			return nil, incomplete("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+		}
+		return nil, incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=%s", truncate(h, 64))
 	}
-	if !strings.HasPrefix(amzDate, a.date) || len(a.date) != 8 {
-		return Errorf(InvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
+	if len(a.date) != 8 || !strings.HasPrefix(amzDate, a.date) {
+		return nil, Errorf(InvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 			truncate(a.date, 16), amzDate[:8], amzDate)
 	}
-	now := c.Now().UTC()
-	if d := now.Sub(t); d > c.MaxSkew || d < -c.MaxSkew {
-		if d > 0 {
-			return Errorf(InvalidSignature, "Signature expired: %s is now earlier than %s (%s - %s.)",
-				amzDate, now.Add(-c.MaxSkew).Format(amzDateFormat), now.Format(amzDateFormat), skewText(c.MaxSkew))
+	if a.region != c.Region {
+		return nil, Errorf(InvalidSignature, "Credential should be scoped to a valid region, not '%s'. ", truncate(a.region, 32))
+	}
+	if want := serviceFor(r); a.service != want {
+		return nil, Errorf(InvalidSignature, "Credential should be scoped to correct service: '%s'. ", want)
+	}
+	if err := c.checkTime(a, t, amzDate); err != nil {
+		return nil, err
+	}
+	if err := checkSignedHeaders(r, a); err != nil {
+		return nil, err
+	}
+
+	limit := c.MaxBodyBytes
+	if limit == 0 {
+		limit = BodyLimit(r)
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	claimed := r.Header.Get("X-Amz-Content-Sha256")
+	if claimed == unsignedPayload {
+		// A presigned URL may leave its payload unsigned, but then whoever holds the URL could
+		// send any body: accepted only for requests without one.
+		if r.ContentLength != 0 {
+			return nil, Errorf(InvalidSignature, "The payload of a request with a body must be signed: UNSIGNED-PAYLOAD is accepted only without one.")
 		}
+	} else if claimed != "" && !isHexSHA256(claimed) {
+		return nil, Errorf(InvalidSignature, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a SHA-256 hex digest.")
+	}
+	if claimed == "" && a.presigned && r.ContentLength == 0 && c.signatureOK(r, a, p, amzDate, unsignedPayload) {
+		// What presigning SDKs sign when they send no body; else the empty body's hash, below.
+		r.Body = http.NoBody
+		return p, nil
+	}
+	if claimed != "" {
+		// The header is signed (x-amz-*), so the signature can be checked before the body is read.
+		if !c.signatureOK(r, a, p, amzDate, claimed) {
+			return nil, &Error{Code: InvalidSignature, Message: msgBadSig}
+		}
+		if claimed == unsignedPayload {
+			r.Body = http.NoBody
+			return p, nil
+		}
+		body, sum, err := c.readBody(r, limit)
+		if err != nil {
+			return nil, err
+		}
+		if sum != claimed {
+			body.Close()
+			return nil, Errorf(InvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+		}
+		r.Body = body
+		return p, nil
+	}
+	body, sum, err := c.readBody(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if !c.signatureOK(r, a, p, amzDate, sum) {
+		body.Close()
+		return nil, &Error{Code: InvalidSignature, Message: msgBadSig}
+	}
+	r.Body = body
+	return p, nil
+}
+
+func (c *SigV4Config) checkTime(a authInfo, t time.Time, amzDate string) *Error {
+	now := c.Now().UTC()
+	if a.presigned {
+		if t.Sub(now) > c.MaxSkew {
+			return Errorf(InvalidSignature, "Signature not yet current: %s is still later than %s (%s + %s.)",
+				amzDate, now.Add(c.MaxSkew).Format(amzDateFormat), now.Format(amzDateFormat), skewText(c.MaxSkew))
+		}
+		if end := t.Add(time.Duration(a.expires) * time.Second); now.After(end) {
+			return Errorf(InvalidSignature, "Signature expired: %s is now earlier than %s (X-Amz-Date %s + X-Amz-Expires %d s.)",
+				end.Format(amzDateFormat), now.Format(amzDateFormat), amzDate, a.expires)
+		}
+		return nil
+	}
+	if d := now.Sub(t); d > c.MaxSkew {
+		return Errorf(InvalidSignature, "Signature expired: %s is now earlier than %s (%s - %s.)",
+			amzDate, now.Add(-c.MaxSkew).Format(amzDateFormat), now.Format(amzDateFormat), skewText(c.MaxSkew))
+	} else if d < -c.MaxSkew {
 		return Errorf(InvalidSignature, "Signature not yet current: %s is still later than %s (%s + %s.)",
 			amzDate, now.Add(c.MaxSkew).Format(amzDateFormat), now.Format(amzDateFormat), skewText(c.MaxSkew))
 	}
-	if !contains(a.signedHeaders, "host") {
-		return Errorf(InvalidSignature, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
-	}
+	return nil
+}
 
-	payloadHash, err := c.hashBody(r)
-	if err != nil {
-		return Errorf(RequestTooLarge, "Request must be smaller than %d bytes.", c.MaxBodyBytes)
+// checkSignedHeaders enforces what AWS requires to be signed, so that no header that selects
+// an operation or its input (X-Amz-Target, X-Amz-Invocation-Type, Content-Type…) can be changed
+// on a signed request.
+func checkSignedHeaders(r *http.Request, a authInfo) *Error {
+	signed := make(map[string]bool, len(a.signedHeaders))
+	for _, h := range a.signedHeaders {
+		signed[h] = true
+	}
+	if !signed["host"] {
+		return Errorf(InvalidSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	if !a.presigned && !signed["x-amz-date"] {
+		return Errorf(InvalidSignature, "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	if r.Header.Get("Content-Type") != "" && !signed["content-type"] {
+		return Errorf(InvalidSignature, "'Content-Type' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	var unsigned []string
+	for name := range r.Header {
+		l := strings.ToLower(name)
+		if strings.HasPrefix(l, "x-amz-") && !signed[l] {
+			unsigned = append(unsigned, name)
+		}
+	}
+	if len(unsigned) > 0 {
+		sort.Strings(unsigned)
+		return Errorf(InvalidSignature, "Every x-amz-* header must be a 'SignedHeader' in the AWS Authorization; not signed: %s.",
+			truncate(strings.Join(unsigned, ", "), 128))
+	}
+	return nil
+}
+
+// signatureOK recomputes the signature over r with payloadHash and compares it in constant time.
+func (c *SigV4Config) signatureOK(r *http.Request, a authInfo, p *iam.Principal, amzDate, payloadHash string) bool {
+	rawQuery := r.URL.RawQuery
+	if a.presigned {
+		rawQuery = withoutParam(rawQuery, "X-Amz-Signature")
 	}
 	canonical := strings.Join([]string{
 		r.Method,
 		canonicalURI(r.URL),
-		canonicalQuery(r.URL.RawQuery),
+		canonicalQuery(rawQuery),
 		canonicalHeaders(r, a.signedHeaders),
 		strings.Join(a.signedHeaders, ";"),
 		payloadHash,
 	}, "\n")
 	scope := strings.Join([]string{a.date, a.region, a.service, "aws4_request"}, "/")
 	toSign := strings.Join([]string{sigV4Algorithm, amzDate, scope, hexSHA256([]byte(canonical))}, "\n")
-	key := hmacSHA256([]byte("AWS4"+secret), a.date)
+	key := hmacSHA256([]byte("AWS4"+p.SecretAccessKey), a.date)
 	key = hmacSHA256(key, a.region)
 	key = hmacSHA256(key, a.service)
 	key = hmacSHA256(key, "aws4_request")
 	want := hex.EncodeToString(hmacSHA256(key, toSign))
-	if !hmac.Equal([]byte(want), []byte(a.signature)) {
-		return &Error{Code: InvalidSignature, Message: msgBadSig}
-	}
-	return nil
+	return hmac.Equal([]byte(want), []byte(a.signature))
 }
 
-// hashBody reads the body once, restores it for the handler and returns its hex SHA-256.
-func (c *SigV4Config) hashBody(r *http.Request) (string, error) {
+// memBodyMax is how much of an unverified body is held in memory; the rest is spooled.
+const memBodyMax = 64 << 10
+
+// readBody reads r's body, at most limit bytes, hashing it as it goes. Up to memBodyMax stays
+// in memory; a larger body goes to an unlinked temporary file, so that 200 concurrent 6 MB
+// bodies of unauthenticated requests cost disk, not 1.2 GB of memory. It returns a
+// replacement body for the handler and the body's hex SHA-256.
+func (c *SigV4Config) readBody(r *http.Request, limit int64) (io.ReadCloser, string, error) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return hexSHA256(nil), nil
+		return http.NoBody, hexSHA256(nil), nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, c.MaxBodyBytes+1))
-	_ = r.Body.Close()
+	defer r.Body.Close()
+	h := sha256.New()
+	src := io.TeeReader(http.MaxBytesReader(nil, r.Body, limit), h)
+	head := make([]byte, 0, min(memBodyMax, max(r.ContentLength, 512)))
+	buf := bytes.NewBuffer(head)
+	n, err := io.Copy(buf, io.LimitReader(src, memBodyMax))
 	if err != nil {
-		return "", err
+		return nil, "", bodyError(err, limit)
 	}
-	if int64(len(body)) > c.MaxBodyBytes {
-		return "", errors.New("body too large")
+	if n < memBodyMax {
+		return io.NopCloser(buf), sumHex(h), nil
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return hexSHA256(body), nil
+	f, err := os.CreateTemp(c.SpoolDir, "kafkaesm-body-")
+	if err != nil {
+		return nil, "", fmt.Errorf("spooling a request body: %w", err)
+	}
+	_ = os.Remove(f.Name()) // unlinked: the space is freed when f is closed, whatever happens
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		f.Close()
+		return nil, "", fmt.Errorf("spooling a request body: %w", err)
+	}
+	if _, err := io.Copy(f, src); err != nil {
+		f.Close()
+		return nil, "", bodyError(err, limit)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	return f, sumHex(h), nil
+}
+
+func bodyError(err error, limit int64) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return tooLarge(limit)
+	}
+	return Errorf(InvalidRequestContent, "Could not read request body: %v", err)
+}
+
+func tooLarge(limit int64) *Error {
+	return Errorf(RequestTooLarge, "Request must be smaller than %d bytes for this operation.", limit)
+}
+
+func sumHex(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// withoutParam removes every occurrence of the query parameter name from a raw query.
+func withoutParam(raw, name string) string {
+	parts := strings.Split(raw, "&")
+	out := parts[:0]
+	for _, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, "&")
 }
 
 // canonicalURI escapes the path as sent (already percent-encoded) once more, as SigV4 does
@@ -350,15 +597,6 @@ func hmacSHA256(key []byte, data string) []byte {
 	return m.Sum(nil)
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 func skewText(d time.Duration) string {
 	if d%time.Minute == 0 {
 		return fmt.Sprintf("%d min", int(d/time.Minute))
@@ -372,4 +610,30 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// presignGET turns rawURL (an absolute URL on this server) into a GET URL presigned with p's
+// key for the lambda service, valid for expires: GetFunction's Code.Location, which clients
+// fetch without signing, as they fetch AWS's presigned S3 URL.
+func presignGET(p *iam.Principal, region, rawURL string, now time.Time, expires time.Duration) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", err
+	}
+	amzDate := now.UTC().Format(amzDateFormat)
+	scope := strings.Join([]string{amzDate[:8], region, "lambda", "aws4_request"}, "/")
+	q := u.Query()
+	q.Set("X-Amz-Algorithm", sigV4Algorithm)
+	q.Set("X-Amz-Credential", p.AccessKeyID+"/"+scope)
+	q.Set("X-Amz-Date", amzDate)
+	q.Set("X-Amz-Expires", strconv.Itoa(int(expires/time.Second)))
+	q.Set("X-Amz-SignedHeaders", "host")
+	u.RawQuery = q.Encode()
+	canonical := strings.Join([]string{"GET", canonicalURI(u), canonicalQuery(u.RawQuery), "host:" + u.Host + "\n", "host", unsignedPayload}, "\n")
+	toSign := strings.Join([]string{sigV4Algorithm, amzDate, scope, hexSHA256([]byte(canonical))}, "\n")
+	key := hmacSHA256([]byte("AWS4"+p.SecretAccessKey), amzDate[:8])
+	key = hmacSHA256(key, region)
+	key = hmacSHA256(key, "lambda")
+	key = hmacSHA256(key, "aws4_request")
+	return u.String() + "&X-Amz-Signature=" + hex.EncodeToString(hmacSHA256(key, toSign)), nil
 }
