@@ -21,6 +21,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kafkaesm/kafkaesm/internal/arn"
+	"github.com/kafkaesm/kafkaesm/internal/iam"
+	"github.com/kafkaesm/kafkaesm/internal/server"
 )
 
 // The CLI talks to a running server through aws-sdk-go-v2's Lambda client, so every command
@@ -31,8 +33,9 @@ const defaultEndpoint = "http://127.0.0.1:9001"
 
 // globals are the root command's persistent flags.
 type globals struct {
-	endpoint string
-	output   string // table | json
+	endpoint    string
+	output      string // table | json
+	credentials string // AWS shared-credentials file with a [kafkaesm] profile
 }
 
 func (g *globals) addFlags(cmd *cobra.Command) {
@@ -43,6 +46,8 @@ func (g *globals) addFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&g.endpoint, "endpoint", def, "kafkaesm API endpoint (env KAFKAESM_ENDPOINT)")
 	f.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	f.StringVar(&g.credentials, "credentials", os.Getenv("KAFKAESM_CREDENTIALS_FILE"),
+		"credentials file written by serve (profile [kafkaesm]; env KAFKAESM_CREDENTIALS_FILE); default ./kafkaesm-data/credentials when it exists")
 }
 
 func (g *globals) validate() error {
@@ -75,15 +80,9 @@ func (g *globals) client() (*apiClient, error) {
 	if region == "" {
 		region = arn.DefaultRegion
 	}
-	// Credentials for a server that requires SigV4: the ones serve reads
-	// (KAFKAESM_ACCESS_KEY_ID, KAFKAESM_SECRET_ACCESS_KEY), else the AWS SDK's usual variables;
-	// otherwise placeholders, which a server without credentials (loopback only) accepts.
-	key, secret := os.Getenv("KAFKAESM_ACCESS_KEY_ID"), os.Getenv("KAFKAESM_SECRET_ACCESS_KEY")
-	if key == "" || secret == "" {
-		key, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-	}
-	if key == "" || secret == "" {
-		key, secret = "kafkaesm", "kafkaesm"
+	key, secret, err := g.signingKey()
+	if err != nil {
+		return nil, err
 	}
 	c := lambda.New(lambda.Options{
 		Region:           region,
@@ -93,6 +92,37 @@ func (g *globals) client() (*apiClient, error) {
 		RetryMaxAttempts: 2,
 	})
 	return &apiClient{Client: c, rec: rec}, nil
+}
+
+// defaultCredentialsFile is where `kafkaesm serve` with its default --data-dir writes its key.
+const defaultCredentialsFile = "kafkaesm-data/" + server.CredentialsFileName
+
+// signingKey picks the credentials the CLI signs with, most specific first:
+// KAFKAESM_ACCESS_KEY_ID/KAFKAESM_SECRET_ACCESS_KEY (what serve reads); --credentials
+// (KAFKAESM_CREDENTIALS_FILE); ./kafkaesm-data/credentials when it exists (serve's default
+// data directory); the AWS SDK's AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; otherwise
+// placeholders, which a server without authentication (kafkaesm dev) accepts.
+func (g *globals) signingKey() (key, secret string, err error) {
+	if key, secret = os.Getenv("KAFKAESM_ACCESS_KEY_ID"), os.Getenv("KAFKAESM_SECRET_ACCESS_KEY"); key != "" && secret != "" {
+		return key, secret, nil
+	}
+	file := g.credentials
+	if file == "" {
+		if _, err := os.Stat(defaultCredentialsFile); err == nil {
+			file = defaultCredentialsFile
+		}
+	}
+	if file != "" {
+		p, err := iam.Profile(file, server.CredentialsProfile)
+		if err != nil {
+			return "", "", fmt.Errorf("--credentials: %w", err)
+		}
+		return p.AccessKeyID, p.SecretAccessKey, nil
+	}
+	if key, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"); key != "" && secret != "" {
+		return key, secret, nil
+	}
+	return "kafkaesm", "kafkaesm", nil
 }
 
 func firstEnv(names ...string) string {

@@ -158,12 +158,14 @@ func runDev(ctx context.Context, cfg devConfig, out, errOut io.Writer) (err erro
 }
 
 // devServerConfig is serve's configuration with dev's addresses and serve's defaults for the
-// rest; newServer wires it exactly as it wires serve (pollers included).
+// rest; newServer wires it exactly as it wires serve (pollers included). dev is for trying
+// kafkaesm on one's own machine: its API runs without authentication, on loopback only, with
+// the browser protections every listener has.
 func devServerConfig(listen, dataDir string, log *slog.Logger) server.Config {
-	// dev's API is unauthenticated, so a function can reach everything through it whatever uid
+	// dev's API is unauthenticated (NoAuth), so a function can reach everything through it whatever uid
 	// it runs as; and the sample function's bootstrap runs this binary from wherever it was
 	// built, which another uid may not reach. Functions run as the server's user (docs/functions.md).
-	return server.Config{Listen: listen, DataDir: dataDir, Logger: log, FunctionUIDs: "off"}
+	return server.Config{Listen: listen, DataDir: dataDir, Logger: log, FunctionUIDs: "off", NoAuth: true}
 }
 
 // setUpSample creates (or refreshes) the sample function and a fresh mapping from the topic to

@@ -54,6 +54,10 @@ func startServer(t *testing.T, opts ...func(*server.Config)) (endpoint, dataDir 
 			t.Errorf("server: %v", err)
 		}
 	})
+	// The CLI finds the credentials serve generated, as a user's --credentials would name them.
+	if _, err := os.Stat(s.CredentialsFile()); err == nil {
+		t.Setenv("KAFKAESM_CREDENTIALS_FILE", s.CredentialsFile())
+	}
 	return "http://" + s.Addr(), dataDir
 }
 

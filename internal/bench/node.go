@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kafkaesm/kafkaesm/internal/arn"
+	"github.com/kafkaesm/kafkaesm/internal/iam"
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
 	"github.com/kafkaesm/kafkaesm/internal/server"
 )
@@ -26,6 +28,7 @@ import (
 type node struct {
 	cfg    Config
 	srv    *server.Server
+	key    *iam.Principal // the node's generated credentials
 	api    string
 	dir    string
 	cancel context.CancelFunc
@@ -53,12 +56,18 @@ func startNode(ctx context.Context, cfg Config) (*node, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	// The node generated its credentials on start-up; call() signs with them.
+	key, err := iam.Profile(srv.CredentialsFile(), server.CredentialsProfile)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	if err := srv.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	n := &node{cfg: cfg, srv: srv, api: "http://" + srv.Addr(), dir: dir, cancel: cancel, done: make(chan error, 1), lat: &latencySink{}}
+	n := &node{cfg: cfg, srv: srv, key: key, api: "http://" + srv.Addr(), dir: dir, cancel: cancel, done: make(chan error, 1), lat: &latencySink{}}
 	go func() { n.done <- srv.Run(runCtx) }()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -138,6 +147,9 @@ func (n *node) call(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if err := n.key.Sign(req, arn.DefaultRegion); err != nil {
+		return err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

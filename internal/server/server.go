@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/kafkaesm/kafkaesm/internal/api"
 	"github.com/kafkaesm/kafkaesm/internal/arn"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
+	"github.com/kafkaesm/kafkaesm/internal/iam"
 	"github.com/kafkaesm/kafkaesm/internal/metrics"
 	"github.com/kafkaesm/kafkaesm/internal/poller"
 	"github.com/kafkaesm/kafkaesm/internal/reconcile"
@@ -64,11 +66,40 @@ type Config struct {
 	// Pythons the interpreter of each listed version ("3.12" → path); see invoke.Config.
 	Python  string
 	Pythons map[string]string
-	// AccessKeyID and SecretAccessKey enable AWS Signature V4 on the API (flags
+	// AccessKeyID and SecretAccessKey are one principal with full access (flags
 	// --access-key-id/--secret-access-key or env KAFKAESM_ACCESS_KEY_ID/KAFKAESM_SECRET_ACCESS_KEY).
-	// Without them the API is unauthenticated and may only listen on a loopback address.
 	AccessKeyID     string
 	SecretAccessKey string
+	// PrincipalsFile lists principals and their policies (--principals; iam.File), re-read on
+	// SIGHUP. Without it and without AccessKeyID, <DataDir>/credentials (an AWS
+	// shared-credentials file; every profile is a principal with full access) is used, and
+	// created with a new key pair in profile [kafkaesm] on first start.
+	PrincipalsFile string
+	// NoAuth serves the API without authentication (--no-auth; kafkaesm dev). Only on a
+	// loopback address; the browser protections still apply.
+	NoAuth bool
+	// AllowedHosts are host names the Host header may carry besides loopback names and IP
+	// addresses (--allowed-host), e.g. the server's DNS name.
+	AllowedHosts []string
+	// TLSCertFile and TLSKeyFile (PEM) serve the API over HTTPS (--tls-cert, --tls-key).
+	TLSCertFile string
+	TLSKeyFile  string
+	// InsecureListen allows a non-loopback Listen without TLS (--insecure-listen): requests,
+	// secret values and function code then cross the network in clear text.
+	InsecureListen bool
+	// MetricsListen serves /metrics on its own listener without authentication
+	// (--metrics-listen); default "": /metrics is on the API listener, behind authentication.
+	MetricsListen string
+	// MaxConnections bounds the API listener's open connections; default 512. Further
+	// connections wait in the kernel's accept queue.
+	MaxConnections int
+	// ReadTimeout bounds reading a request (headers and body; code uploads get 10 min),
+	// default 30 s; WriteTimeout bounds writing the answer (Invoke gets 16 min), default 2 min;
+	// IdleTimeout closes idle keep-alive connections, default 2 min. MaxHeaderBytes default 64 KiB.
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+	MaxHeaderBytes int
 	// SecretKey is the base64 AES-256 key sealing secret values and function environment
 	// variables (env KAFKAESM_SECRET_KEY); when empty, SecretKeyFile is used.
 	SecretKey string
@@ -118,6 +149,21 @@ func (c *Config) Validate() error {
 	if c.ScaleInterval < time.Second {
 		return fmt.Errorf("scale interval %v is below 1s", c.ScaleInterval)
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 512
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 2 * time.Minute
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = 64 << 10
+	}
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", c.Listen, err)
@@ -125,10 +171,26 @@ func (c *Config) Validate() error {
 	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
 		return errors.New("set both an access key id and a secret access key, or neither")
 	}
-	if c.AccessKeyID == "" && !isLoopback(host) {
-		return fmt.Errorf("refusing to listen on %s without credentials: anyone who can reach it could read secrets and run functions; "+
-			"set --access-key-id and --secret-access-key (or KAFKAESM_ACCESS_KEY_ID and KAFKAESM_SECRET_ACCESS_KEY), "+
-			"or listen on a loopback address such as 127.0.0.1", c.Listen)
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("set both --tls-cert and --tls-key, or neither")
+	}
+	if c.NoAuth {
+		if c.AccessKeyID != "" || c.PrincipalsFile != "" {
+			return errors.New("--no-auth contradicts the credentials given (--access-key-id or --principals)")
+		}
+		if !isLoopback(host) {
+			return fmt.Errorf("refusing to listen on %s without authentication: anyone who can reach it could read secrets and run code; "+
+				"drop --no-auth (serve then requires SigV4 with the credentials in <data-dir>/credentials), or listen on a loopback address such as 127.0.0.1", c.Listen)
+		}
+	}
+	if !isLoopback(host) && c.TLSCertFile == "" && !c.InsecureListen {
+		return fmt.Errorf("refusing to listen on %s without TLS: secret values and function code would cross the network in clear text; "+
+			"set --tls-cert and --tls-key, or --insecure-listen to accept that", c.Listen)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("metrics listen address %q: %w", c.MetricsListen, err)
+		}
 	}
 	return nil
 }
@@ -156,9 +218,13 @@ type Server struct {
 	scaler  *scaler.Scaler  // sizes pollers' mappings; nil without pollers
 	metrics *metrics.Metrics
 	api     *api.Server
-	handler http.Handler // api, behind SigV4 when credentials are configured
-	ln      net.Listener
-	http    *http.Server
+	handler http.Handler // api, behind api.Protect
+	// principals are the API's principals (nil with NoAuth); Reload replaces them.
+	principals *iam.Set
+	ln         net.Listener
+	http       *http.Server
+	metricsLn  net.Listener // MetricsListen's listener, when set
+	metricsSrv *http.Server
 }
 
 // New prepares a node; Start opens the listener.
@@ -233,19 +299,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.api.Handle("POST /{$}", smAPI) // Secrets Manager (awsJson1.1, X-Amz-Target) on the same endpoint
-	// Prometheus metrics; exempt from SigV4, as /healthz (api.SigV4).
-	s.api.Handle("GET /metrics", met.Handler())
-	s.handler = s.api
-	if cfg.AccessKeyID != "" {
-		h, err := api.SigV4(api.SigV4Config{
-			Credentials: map[string]string{cfg.AccessKeyID: cfg.SecretAccessKey},
-			Region:      cfg.Region,
-		}, s.api)
-		if err != nil {
-			_ = st.Close()
-			return nil, err
-		}
-		s.handler = h
+	if cfg.MetricsListen == "" {
+		s.api.Handle("GET /metrics", met.Handler()) // behind authentication, as the API
+	}
+	if err := s.setupAuth(); err != nil {
+		_ = fr.Close()
+		_ = st.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -307,19 +367,47 @@ func (s *Server) MappingStats(uuid string) (poller.Stats, bool) {
 // API is the HTTP API, for registering extra routes before Run.
 func (s *Server) API() *api.Server { return s.api }
 
-// Start opens the listener. Addr is valid afterwards.
+// Start opens the listeners. Addr is valid afterwards.
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return err
 	}
-	s.ln = ln
-	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	if s.cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	s.ln = limitListener(ln, s.cfg.MaxConnections)
+	s.http = s.newHTTPServer(s.handler)
+	if s.cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			s.ln.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		s.metricsLn = limitListener(mln, 64)
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metrics.Handler())
+		h, _ := api.Protect(api.ProtectConfig{Guard: api.GuardConfig{AllowedHosts: s.cfg.AllowedHosts}}, mux)
+		s.metricsSrv = s.newHTTPServer(h)
+	}
 	return nil
 }
 
 // Addr is the address the API listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// MetricsAddr is the address of the MetricsListen listener ("" without one).
+func (s *Server) MetricsAddr() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
+}
 
 // Run serves until ctx is done, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
@@ -343,24 +431,50 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir, "sigv4", s.cfg.AccessKeyID != "")
+	s.cfg.Logger.Info("kafkaesm listening", "addr", s.Addr(), "scheme", s.scheme(), "data_dir", s.cfg.DataDir, "sigv4", !s.cfg.NoAuth)
+	if s.cfg.NoAuth {
+		s.cfg.Logger.Warn("the API is NOT authenticated (--no-auth): every local user and process can create and invoke functions and read secrets")
+	}
+	if !s.cfg.NoAuth {
+		defer s.watchSIGHUP(ctx)()
+	}
 	defer goRun(ctx, s.rec.Run)() // starts the reconciler now; stops it when Run returns
 	if s.scaler != nil {
 		// Stops before the reconciler (defers run last first) and the pollers.
 		defer goRun(ctx, s.scaler.Run)()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	type served struct {
+		srv *http.Server
+		ln  net.Listener
+	}
+	all := []served{{s.http, s.ln}}
+	if s.metricsSrv != nil {
+		s.cfg.Logger.Info("metrics listening", "addr", s.metricsLn.Addr().String())
+		all = append(all, served{s.metricsSrv, s.metricsLn})
+	}
+	errc := make(chan error, len(all))
+	for _, sv := range all {
+		go func() { errc <- sv.srv.Serve(sv.ln) }()
+	}
+	var err error
+	pending := len(all)
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc: // a listener failed: stop the others too
+		pending--
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := s.http.Shutdown(shutdownCtx)
-	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) {
-		err = errors.Join(err, e)
+	for _, sv := range all {
+		err = errors.Join(err, sv.srv.Shutdown(shutdownCtx))
+	}
+	for ; pending > 0; pending-- {
+		if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+			err = errors.Join(err, e)
+		}
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
 	}
 	return err
 }

@@ -32,14 +32,14 @@ func TestAWSCLILifecycle(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	_, endpoint := startBinary(t, ctx)
+	_, endpoint, dataDir := startBinary(t, ctx)
 
 	script, err := filepath.Abs("awscli/esm_lifecycle.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, "bash", script)
-	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint)
+	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint, "CREDENTIALS="+filepath.Join(dataDir, "credentials"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("esm_lifecycle.sh: %v\n%s", err, out)
@@ -78,12 +78,14 @@ func buildBinary(t *testing.T, ctx context.Context) string {
 }
 
 // startBinary runs `kafkaesm serve` on a free loopback port with a fresh data dir and returns
-// the binary and the API endpoint. The server gets SIGTERM when the test ends, and must exit 0.
-func startBinary(t *testing.T, ctx context.Context) (bin, endpoint string) {
+// the binary, the API endpoint and the data dir (where serve wrote its credentials file). The
+// server gets SIGTERM when the test ends, and must exit 0.
+func startBinary(t *testing.T, ctx context.Context) (bin, endpoint, dataDir string) {
 	t.Helper()
 	bin = buildBinary(t, ctx)
+	dataDir = t.TempDir()
 	// Not CommandContext: the test's context ends before the cleanup that must SIGTERM the server.
-	srv := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	srv := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
 	stderr, err := srv.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -114,11 +116,11 @@ func startBinary(t *testing.T, ctx context.Context) (bin, endpoint string) {
 	})
 	select {
 	case a := <-addr:
-		return bin, "http://" + a
+		return bin, "http://" + a, dataDir
 	case <-ctx.Done():
 		t.Fatal("server did not report its address")
 	}
-	return "", ""
+	return "", "", ""
 }
 
 // TestAWSCLIVersions runs test/e2e/awscli/versions.sh: publish → alias → mapping on the alias →
@@ -157,9 +159,9 @@ func TestAWSCLISecrets(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	_, endpoint := startBinary(t, ctx)
+	_, endpoint, dataDir := startBinary(t, ctx)
 	cmd := exec.CommandContext(ctx, "bash", "awscli/secrets.sh")
-	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint)
+	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint, "CREDENTIALS="+filepath.Join(dataDir, "credentials"))
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "OK: AWS CLI secrets passed") {
 		t.Fatalf("secrets.sh: %v\n%s", err, out)
@@ -171,7 +173,7 @@ func TestAWSCLISecrets(t *testing.T) {
 func TestBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin, endpoint := startBinary(t, ctx)
+	bin, endpoint, _ := startBinary(t, ctx)
 	out, err := exec.CommandContext(ctx, bin, "version").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "kafkaesm ") {
 		t.Fatalf("kafkaesm version: %v: %q", err, out)

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kafkaesm/kafkaesm/internal/iam"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/reconcile"
 	"github.com/kafkaesm/kafkaesm/internal/server"
@@ -57,10 +58,17 @@ func startServer(t *testing.T, dir string, runner reconcile.Runner) *node {
 	return &node{addr: addr, dir: dir, stop: stop}
 }
 
+// testKey is the principal every test node accepts (unless a test configures its own) and
+// every test client signs with: client()'s SDK clients, rawRequest.
+var testKey = &iam.Principal{Name: "kafkaesm", AccessKeyID: "AKIAKAFKAESME2ETEST", SecretAccessKey: "kafkaesm-e2e-secret-access-key-0123456789"}
+
 // runServer starts a server with cfg and runs it until the test ends or stop is called; stop
-// waits up to stopWait for it to finish.
+// waits up to stopWait for it to finish. Without credentials in cfg the node accepts testKey.
 func runServer(t *testing.T, cfg server.Config, stopWait time.Duration) (string, func()) {
 	t.Helper()
+	if cfg.AccessKeyID == "" && cfg.PrincipalsFile == "" && !cfg.NoAuth {
+		cfg.AccessKeyID, cfg.SecretAccessKey = testKey.AccessKeyID, testKey.SecretAccessKey
+	}
 	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -96,10 +104,13 @@ func (n *node) client() *lambda.Client {
 	return lambda.New(lambda.Options{
 		Region:           region,
 		BaseEndpoint:     aws.String(n.url()),
-		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Credentials:      testCredentials,
 		RetryMaxAttempts: 1,
 	})
 }
+
+// testCredentials are testKey's, for SDK clients.
+var testCredentials = credentials.NewStaticCredentialsProvider(testKey.AccessKeyID, testKey.SecretAccessKey, "")
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -260,14 +271,24 @@ func (r *heldRunner) Apply(m *mapping.EventSourceMapping, done func()) error {
 
 func (r *heldRunner) Remove(_ string, done func()) { r.finish(&r.stopped, done) }
 
-// rawRequest sends a request without the SDK (bad JSON, extension members).
+// rawRequest sends a request without the SDK (bad JSON, extension members), signed with
+// testKey unless url is presigned.
 func rawRequest(t *testing.T, method, url, body string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(testCtx(t), method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body == "" {
+		req.Body, req.ContentLength = http.NoBody, 0
+	} else {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if !req.URL.Query().Has("X-Amz-Signature") {
+		if err := testKey.Sign(req, region); err != nil {
+			t.Fatal(err)
+		}
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -96,9 +95,8 @@ func newAuthEnv(t *testing.T) *authEnv {
 		KafkaAccessBackoff: poller.Backoff{Initial: 200 * time.Millisecond, Max: 2 * time.Second},
 	}, 60*time.Second)
 	e.url = "http://" + addr
-	creds := credentials.NewStaticCredentialsProvider("test", "test", "")
-	e.lc = lambda.New(lambda.Options{Region: region, BaseEndpoint: aws.String(e.url), Credentials: creds, RetryMaxAttempts: 1})
-	e.sm = sm.New(sm.Options{Region: region, BaseEndpoint: aws.String(e.url), Credentials: creds, RetryMaxAttempts: 1})
+	e.lc = lambda.New(lambda.Options{Region: region, BaseEndpoint: aws.String(e.url), Credentials: testCredentials, RetryMaxAttempts: 1})
+	e.sm = sm.New(sm.Options{Region: region, BaseEndpoint: aws.String(e.url), Credentials: testCredentials, RetryMaxAttempts: 1})
 	e.target = newKafkaTarget(t)
 	code, _, body := rawRequest(t, "POST", e.url+"/2015-03-31/functions",
 		`{"FunctionName":"authfn","Role":"arn:aws:iam::000000000000:role/r","KafkaesmHttpTarget":{"Url":"`+e.target.srv.URL+`"},"Timeout":10}`)
@@ -438,12 +436,8 @@ func TestKafkaAccessEndToEnd(t *testing.T) {
 		}
 		b, _ := json.Marshal(list.SecretList)
 		texts = append(texts, string(b))
-		if resp, err := http.Get(e.url + "/metrics"); err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				texts = append(texts, string(b))
-			}
+		if code, _, body := rawRequest(t, "GET", e.url+"/metrics", ""); code == http.StatusOK {
+			texts = append(texts, body)
 		}
 		// Every file of the data directory: the SQLite database, its -wal and -shm.
 		var files int

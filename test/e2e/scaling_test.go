@@ -23,7 +23,7 @@ import (
 
 // TestScalingAndMetricsOnANode: on a real node with a 1 s --scale-interval, a backlog for a
 // slow HTTP-target function makes the scaler add pollers, every record is delivered once, and
-// /metrics (unsigned) reports the mapping's counters, the function's invocations and the Kafka
+// /metrics (signed) reports the mapping's counters, the function's invocations and the Kafka
 // client's own metrics.
 func TestScalingAndMetricsOnANode(t *testing.T) {
 	kt := kafkatest.Get(t)
@@ -63,12 +63,11 @@ func TestScalingAndMetricsOnANode(t *testing.T) {
 	uuid := aws.ToString(esm.UUID)
 
 	scrape := func() map[string]float64 {
-		resp, err := http.Get(n.url() + "/metrics")
-		if err != nil {
-			t.Fatal(err)
+		code, _, body := rawRequest(t, "GET", n.url()+"/metrics", "")
+		if code != http.StatusOK {
+			t.Fatalf("/metrics: %d %s", code, body)
 		}
-		defer resp.Body.Close()
-		return parseSeries(t, resp.Body)
+		return parseSeries(t, strings.NewReader(body))
 	}
 	mapping := func(name string) string {
 		return name + `{event_source_mapping_uuid="` + uuid + `",function_name="slow"}`

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end life cycle of a function and a Kafka event source mapping through the AWS CLI.
-# Usage: ENDPOINT=http://127.0.0.1:9001 test/e2e/awscli/esm_lifecycle.sh
+# Usage: ENDPOINT=http://127.0.0.1:9001 CREDENTIALS=<data-dir>/credentials test/e2e/awscli/esm_lifecycle.sh
 # Needs: aws (v1 or v2), python3. Talks only to $ENDPOINT; needs no Kafka broker.
 set -euo pipefail
 
 : "${ENDPOINT:?set ENDPOINT to the kafkaesm API, e.g. http://127.0.0.1:9001}"
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent AWS_PAGER=""
+: "${CREDENTIALS:?set CREDENTIALS to the credentials file kafkaesm serve wrote, e.g. ./kafkaesm-data/credentials}"
+# The AWS CLI signs with the key serve generated, as the README shows.
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+export AWS_SHARED_CREDENTIALS_FILE="$CREDENTIALS" AWS_PROFILE=kafkaesm AWS_DEFAULT_REGION=us-east-1
+export AWS_CONFIG_FILE=/nonexistent AWS_PAGER=""
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 SUFFIX=$$
