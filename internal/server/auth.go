@@ -70,6 +70,9 @@ func (s *Server) loadPrincipals(create bool) ([]*iam.Principal, error) {
 		return ps, nil
 	}
 	path := s.CredentialsFile()
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs // logged: usable from any directory
+	}
 	ps, err := iam.LoadSharedCredentials(path)
 	if err == nil {
 		s.cfg.Logger.Info("API credentials loaded", "file", path, "principals", len(ps))
