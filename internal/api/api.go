@@ -91,7 +91,7 @@ func (s *Server) routes() {
 			"This is an API endpoint: use the AWS CLI or an SDK with --endpoint-url (Lambda, Secrets Manager),\n" +
 			"or the kafkaesm CLI (kafkaesm status, kafkaesm mappings list). GET /healthz, GET /metrics.\n"))
 	})
-	s.mux.HandleFunc("POST /2015-03-31/functions/{FunctionName}/invocations", s.handleInvoke)
+	s.handle("POST /2015-03-31/functions/{FunctionName}/invocations", s.handleInvoke)
 	if s.cfg.Store != nil {
 		s.mappingRoutes()
 		s.functionRoutes()
@@ -99,8 +99,18 @@ func (s *Server) routes() {
 	}
 }
 
-// Handle registers an extra route (metrics, console) on the API's mux.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Handle registers an extra route (metrics, console) on the API's mux, authorised under the
+// action routeActions gives its pattern (kafkaesm:Unmapped, allowed only to principals without
+// a policy, when none).
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.authorize(actionFor(pattern), func(*http.Request) string { return "*" }, h))
+}
+
+// HandleSecretsManager registers the Secrets Manager API (awsJson1.1, POST / with
+// X-Amz-Target), authorised per operation on the secret the request names.
+func (s *Server) HandleSecretsManager(h http.Handler) {
+	s.mux.Handle("POST /{$}", s.authorize("secretsmanager:", nil, h))
+}
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if w.Header().Get("x-amzn-RequestId") == "" {

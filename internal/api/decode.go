@@ -110,9 +110,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // handle registers h for pattern and, when the pattern ends in a path without a trailing slash,
 // also for the slash form: ServeMux would otherwise answer one of them with a 307 redirect.
+// Every route is authorised and audited under its IAM action (authz.go).
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
-	s.mux.HandleFunc(pattern, h)
+	ah := s.authorize(actionFor(pattern), s.lambdaResource, h)
+	s.mux.Handle(pattern, ah)
 	if !strings.HasSuffix(pattern, "/") && !strings.HasSuffix(pattern, "}") {
-		s.mux.HandleFunc(pattern+"/{$}", h)
+		s.mux.Handle(pattern+"/{$}", ah)
 	}
 }

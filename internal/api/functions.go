@@ -83,6 +83,9 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, maxCodeBody, "CreateFunction", &in) {
 		return
 	}
+	if !s.authorizeResource(w, r, function.Arn(s.cfg.Region, s.cfg.AccountID, deref(in.FunctionName))) {
+		return
+	}
 	f, err := function.New(&in, function.Identity{Now: time.Now(), RevisionId: uuid.NewString()})
 	if err != nil {
 		s.fail(w, r, err)
@@ -426,4 +429,11 @@ func (s *Server) deleteFunctionConcurrency(w http.ResponseWriter, r *http.Reques
 	}
 	s.latestChanged(f.FunctionName)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

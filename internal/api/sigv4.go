@@ -36,7 +36,8 @@ type SigV4Config struct {
 	MaxSkew time.Duration
 	// MaxBodyBytes bounds the body read to hash it; default 0: the route's limit (BodyLimit).
 	MaxBodyBytes int64
-	// Exempt requests skip authentication. Default: GET /healthz.
+	// Exempt requests skip authentication. Default: GET /healthz and GET / (a fixed text
+	// pointing a person at the CLIs).
 	Exempt func(*http.Request) bool
 	// SpoolDir holds bodies above 64 KiB while their signature is checked (unlinked files);
 	// default os.TempDir().
@@ -72,7 +73,7 @@ func (c *SigV4Config) Validate() error {
 	}
 	if c.Exempt == nil {
 		c.Exempt = func(r *http.Request) bool {
-			return r.Method == http.MethodGet && r.URL.Path == "/healthz"
+			return r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/")
 		}
 	}
 	if c.SpoolDir == "" {

@@ -112,7 +112,9 @@ func (a *smAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, smErr("UnknownOperationException", "The operation %q is not supported.", truncate(target, 64)))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4*maxSecretSize))
+	// A 64 KiB value JSON-escaped (\u00XX, 6 bytes a byte) plus the other members; the API's
+	// body limit (api.BodyLimit) refuses larger requests before they get here.
+	body, err := io.ReadAll(io.LimitReader(r.Body, 7*maxSecretSize))
 	if err != nil {
 		a.writeError(w, smErr("InvalidRequestException", "The request body cannot be read."))
 		return

@@ -298,7 +298,7 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	s.api.Handle("POST /{$}", smAPI) // Secrets Manager (awsJson1.1, X-Amz-Target) on the same endpoint
+	s.api.HandleSecretsManager(smAPI) // Secrets Manager (awsJson1.1, X-Amz-Target) on the same endpoint
 	if cfg.MetricsListen == "" {
 		s.api.Handle("GET /metrics", met.Handler()) // behind authentication, as the API
 	}

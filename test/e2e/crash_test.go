@@ -48,6 +48,7 @@ func TestKillNineKafkaesmMidStream(t *testing.T) {
 		cmd := exec.Command(kafkaesm, "serve", "--listen", addr, "--data-dir", data, "--kafka-session-timeout", "6s")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kill -9 takes the functions too
 		cmd.Stderr = serverLog
+		cmd.Env = append(os.Environ(), "KAFKAESM_ACCESS_KEY_ID="+testKey.AccessKeyID, "KAFKAESM_SECRET_ACCESS_KEY="+testKey.SecretAccessKey)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
