@@ -82,7 +82,7 @@ func TestPolicies(t *testing.T) {
 	}
 	fnARN := "arn:aws:lambda:us-east-1:000000000000:function:fn"
 	mapping := &lambda.CreateEventSourceMappingInput{FunctionName: aws.String("fn"), Topics: []string{"orders"},
-		SelfManagedEventSource: &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {"k:9092"}}},
+		SelfManagedEventSource:     &types.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {"k:9092"}}},
 		SourceAccessConfigurations: []types.SourceAccessConfiguration{{Type: types.SourceAccessTypeVpcSubnet, URI: aws.String("subnet:s")}},
 		StartingPosition:           types.EventSourcePositionLatest}
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
 	"github.com/kafkaesm/kafkaesm/internal/arn"
-	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/iam"
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/metrics"
 	"github.com/kafkaesm/kafkaesm/internal/poller"
 	"github.com/kafkaesm/kafkaesm/internal/reconcile"

@@ -134,13 +134,13 @@ func TestAWSCLIVersions(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	_, endpoint := startBinary(t, ctx)
+	_, endpoint, dataDir := startBinary(t, ctx)
 	zip := filepath.Join(t.TempDir(), "fn.zip")
 	if err := os.WriteFile(zip, zipBootstrap(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, "bash", "awscli/versions.sh")
-	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint, "HANDLER_ZIP="+zip)
+	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint, "CREDENTIALS="+filepath.Join(dataDir, "credentials"), "HANDLER_ZIP="+zip)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "OK: AWS CLI versions and aliases passed") {
 		t.Fatalf("versions.sh: %v\n%s", err, out)

@@ -2,15 +2,18 @@
 # A deployment with versions and an alias through the AWS CLI: publish → alias → mapping on the
 # alias → update the alias (canary weight, then all traffic) → roll back, invoking the alias at
 # each step to see which version runs.
-# Usage: ENDPOINT=http://127.0.0.1:9001 HANDLER_ZIP=fn.zip test/e2e/awscli/versions.sh
+# Usage: ENDPOINT=http://127.0.0.1:9001 CREDENTIALS=<data-dir>/credentials HANDLER_ZIP=fn.zip test/e2e/awscli/versions.sh
 # HANDLER_ZIP: a provided.al2023 zip whose handler answers {"action":"env"} with its
 # environment (internal/invoke/testdata/handler). Needs: aws (v1 or v2), python3; no broker.
 set -euo pipefail
 
 : "${ENDPOINT:?set ENDPOINT to the kafkaesm API, e.g. http://127.0.0.1:9001}"
 : "${HANDLER_ZIP:?set HANDLER_ZIP to the test handler zip}"
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent AWS_PAGER=""
+: "${CREDENTIALS:?set CREDENTIALS to the credentials file kafkaesm serve wrote, e.g. ./kafkaesm-data/credentials}"
+# The AWS CLI signs with the key serve generated, as the README shows.
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+export AWS_SHARED_CREDENTIALS_FILE="$CREDENTIALS" AWS_PROFILE=kafkaesm AWS_DEFAULT_REGION=us-east-1
+export AWS_CONFIG_FILE=/nonexistent AWS_PAGER=""
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 SUFFIX=$$
