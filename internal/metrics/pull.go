@@ -31,6 +31,8 @@ var (
 		"Records given up on without an on-failure destination (larger than the payload limit, too old, or out of retries).", mappingLabels, nil)
 	descOnFailure = prometheus.NewDesc("kafkaesm_OnFailureDestinationDeliveredEventCount",
 		"Records sent to the mapping's on-failure destination.", mappingLabels, nil)
+	descRetentionSkipped = prometheus.NewDesc("kafkaesm_RetentionSkippedEventCount",
+		"Records that left the log by the topic's retention before the mapping delivered them (the poller moved on to the earliest offset still in the log).", mappingLabels, nil)
 	descMappingThrottles = prometheus.NewDesc("kafkaesm_ThrottledInvokeCount",
 		"Invocation attempts of the mapping refused at the function's concurrency limit.", mappingLabels, nil)
 	descConcurrent = prometheus.NewDesc("kafkaesm_ConcurrentExecutions",
@@ -45,7 +47,7 @@ type pullCollector struct {
 
 func (p *pullCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOffsetLag, descPartitionLag, descPollers, descPartitions, descPolled,
-		descFiltered, descInvoked, descFailed, descDropped, descOnFailure, descMappingThrottles, descConcurrent} {
+		descFiltered, descInvoked, descFailed, descDropped, descOnFailure, descRetentionSkipped, descMappingThrottles, descConcurrent} {
 		ch <- d
 	}
 }
@@ -69,6 +71,7 @@ func (p *pullCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descFailed, s.Stats.Failed)
 			counter(descDropped, s.Stats.Dropped)
 			counter(descOnFailure, s.Stats.OnFailureDelivered)
+			counter(descRetentionSkipped, s.Stats.RetentionSkipped)
 			counter(descMappingThrottles, s.Stats.Throttled)
 			seen := make(map[partitionKey]bool, len(s.Partitions))
 			for _, ps := range s.Partitions {

@@ -151,6 +151,7 @@ type consumer struct {
 
 	polled, invoked, failed, dropped, batches, pauses, throttled atomic.Int64
 	filtered, toDestination, retried                             atomic.Int64
+	retentionSkipped                                             atomic.Int64
 
 	dest destination // the on-failure destination's producer, made on first use
 
@@ -285,6 +286,7 @@ func (c *consumer) poll() {
 		if fs.NumRecords() > 0 {
 			c.status.fetchFailed(nil)
 		}
+		var committed map[string]map[int32]kgo.EpochOffset // read once per poll, when needed
 		c.mu.Lock()
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			w := c.workers[tp{p.Topic, p.Partition}]
@@ -293,6 +295,7 @@ func (c *consumer) poll() {
 				// since nothing past these records gets marked without a worker.
 				return
 			}
+			c.checkRetention(w, p, &committed)
 			w.enqueue(p.Records, p.HighWatermark)
 			c.polled.Add(int64(len(p.Records)))
 		})
@@ -434,6 +437,7 @@ func (c *consumer) stats() Stats {
 		Filtered:           c.filtered.Load(),
 		OnFailureDelivered: c.toDestination.Load(),
 		Retried:            c.retried.Load(),
+		RetentionSkipped:   c.retentionSkipped.Load(),
 		Batches:            c.batches.Load(),
 		Pauses:             c.pauses.Load(),
 		// Throttled is read last: nothing orders it with the others, and the scaler only
@@ -471,6 +475,7 @@ type status struct {
 	connReason, connRes, connCause       string             // current connection problem, "" when none
 	fetchReason, fetchRes, fetchCause    string             // current classified fetch/group problem, "" when none
 	destFailing                          map[*worker]string // workers that cannot write to the on-failure destination
+	retentionCause                       string             // the last skip over records retention removed
 	reported, reportedCause              string
 }
 
@@ -594,6 +599,9 @@ func (s *status) destinationFailed(w *worker, res string) {
 // fine, but nothing reaches it.
 func (s *status) publish() {
 	res, reason, cause := s.processed, "", s.processedCause
+	if cause == "" {
+		cause = s.retentionCause
+	}
 	switch {
 	case s.clientRes != "":
 		res, reason, cause = s.clientRes, s.clientReason, s.clientCause

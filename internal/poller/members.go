@@ -101,6 +101,7 @@ func (s *Stats) add(o Stats) {
 	s.Filtered += o.Filtered
 	s.OnFailureDelivered += o.OnFailureDelivered
 	s.Retried += o.Retried
+	s.RetentionSkipped += o.RetentionSkipped
 	s.Batches += o.Batches
 	s.Pauses += o.Pauses
 	s.Throttled += o.Throttled

@@ -259,6 +259,10 @@ type Stats struct {
 	OnFailureDelivered int64
 	// Retried records invoked again after a failed invocation (retries and bisected halves).
 	Retried int64
+	// RetentionSkipped records that left the log by the topic's retention (or DeleteRecords)
+	// before they were delivered: the poller moved on to the earliest offset still in the log
+	// (retention.go).
+	RetentionSkipped int64
 	// Batches is the number of successful invocations.
 	Batches int64
 	// Throttled counts invocation attempts refused with invoke.ErrThrottled: the function's

@@ -34,6 +34,10 @@ type worker struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 
+	// fetchNext is the offset the next fetch of the partition should start at (the last
+	// enqueued record's + 1), -1 before the first; only the poll goroutine uses it.
+	fetchNext int64
+
 	hwm  atomic.Int64 // partition high watermark, -1 unknown (only grows: fetches and RefreshLag race)
 	next atomic.Int64 // next offset to deliver, -1 unknown
 	// base is where delivery will start before the first fetch (the committed offset, or the
@@ -60,6 +64,7 @@ func newWorker(c *consumer, cl *kgo.Client, k tp) *worker {
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.hwm.Store(-1)
+	w.fetchNext = -1
 	w.next.Store(-1)
 	w.base.Store(-1)
 	return w
