@@ -11,33 +11,48 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// destination is a mapping's producer for its kafka:// on-failure destination: a client of
+// destination is a mapping's producer for its kafka:// on-failure destination: clients of
 // its own on the same cluster, with the same access configuration (SASL, TLS) as the
-// consumer, made on first use and closed when the consumer stops.
+// consumer, made on first use and closed when the consumer stops. Two clients: one with
+// franz-go's default 1 MB produce batches for ordinary messages (a broker refuses a batch over
+// the topic's max.message.bytes, Kafka's default 1 MB, and batching many messages must never
+// cross it), and one for a message that is larger on its own (an oversized record is sent
+// whole), which is produced alone.
 type destination struct {
-	c  *consumer
-	mu sync.Mutex
-	cl *kgo.Client
+	c       *consumer
+	mu      sync.Mutex
+	cl, big *kgo.Client
 }
+
+// bigMessage is the size from which a destination message is produced alone, by the client
+// whose batches may be as large as the message (below franz-go's default batch limit, with
+// room for the batch's own overhead).
+const bigMessage = 900 << 10
 
 // destinationTryTimeout bounds one attempt to produce (and have acknowledged) a batch of
 // destination messages; the worker then reports the problem and tries again.
 const destinationTryTimeout = 15 * time.Second
 
-func (d *destination) client(ctx context.Context) (*kgo.Client, error) {
+func (d *destination) client(ctx context.Context, big bool) (*kgo.Client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cl != nil {
-		return d.cl, nil
+	p := &d.cl
+	if big {
+		p = &d.big
+	}
+	if *p != nil {
+		return *p, nil
 	}
 	c := d.c
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.spec.servers...),
 		kgo.ClientID("kafkaesm-" + c.uuid + "-destination"),
 		// acks=all and idempotence are franz-go's defaults: acknowledged means replicated.
-		kgo.ProducerBatchMaxBytes(64 << 20), // an oversized record is sent whole
 		kgo.ProducerLinger(0),
 		kgo.UnknownTopicRetries(2),
+	}
+	if big {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(64<<20))
 	}
 	if c.cfg.ClientOpts != nil {
 		extra, err := c.cfg.ClientOpts(ctx, c.m)
@@ -50,16 +65,18 @@ func (d *destination) client(ctx context.Context) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.cl = cl
+	*p = cl
 	return cl, nil
 }
 
 func (d *destination) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cl != nil {
-		d.cl.Close()
-		d.cl = nil
+	for _, p := range []**kgo.Client{&d.cl, &d.big} {
+		if *p != nil {
+			(*p).Close()
+			*p = nil
+		}
 	}
 }
 
@@ -79,20 +96,7 @@ func (w *worker) produceToDestination(msgs []*kgo.Record) bool {
 		if w.isStopping() {
 			return false
 		}
-		err := func() error {
-			ctx, cancel := context.WithTimeout(w.ctx, destinationTryTimeout)
-			defer cancel()
-			cl, err := c.dest.client(ctx)
-			if err != nil {
-				return err
-			}
-			// Fresh records each try: a record that failed keeps producer state.
-			rs := make([]*kgo.Record, len(msgs))
-			for i, m := range msgs {
-				rs[i] = &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers}
-			}
-			return cl.ProduceSync(ctx, rs...).FirstErr()
-		}()
+		err := c.dest.produce(w.ctx, msgs)
 		if err == nil {
 			c.status.destinationFailed(w, "")
 			return true
@@ -118,6 +122,43 @@ func (w *worker) produceToDestination(msgs []*kgo.Record) bool {
 			return false
 		}
 	}
+}
+
+// produce writes msgs in order, ordinary ones batched, big ones alone, each run acknowledged
+// before the next starts. A try that fails is repeated whole by the caller (duplicates in the
+// destination are possible; gaps are not).
+func (d *destination) produce(ctx context.Context, msgs []*kgo.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, destinationTryTimeout)
+	defer cancel()
+	for len(msgs) > 0 {
+		big := size(msgs[0]) >= bigMessage
+		n := 1
+		for !big && n < len(msgs) && size(msgs[n]) < bigMessage {
+			n++
+		}
+		cl, err := d.client(ctx, big)
+		if err != nil {
+			return err
+		}
+		// Fresh records each try: a record that failed keeps producer state.
+		rs := make([]*kgo.Record, n)
+		for i, m := range msgs[:n] {
+			rs[i] = &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers}
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			return err
+		}
+		msgs = msgs[n:]
+	}
+	return nil
+}
+
+func size(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 // shortErr names a Kafka error by its code (stable, so the reported text does not change on

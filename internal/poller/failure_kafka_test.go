@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -752,5 +753,43 @@ func TestDestinationUsesTheMappingsCredentials(t *testing.T) {
 	rec.waitDelivered(t, 60*time.Second, 1)
 	if msgs := readDestination(t, kt, dlq, 1); msgs[0].headers[outcome.HeaderSourceOffset] != "0" {
 		t.Fatalf("destination message %v", msgs[0].headers)
+	}
+}
+
+// TestLargeBatchToDestination: a failing batch of 2,000 records of 1 KB goes to the destination
+// whole (more than the broker's default 1 MB per produce batch, so the destination producer must
+// split it), in order.
+func TestLargeBatchToDestination(t *testing.T) {
+	kt := kafkatest.Get(t)
+	topic := kt.CreateTopic(t, 1, nil)
+	kafkaDefault := "1048588" // Kafka's default max.message.bytes (the test broker allows more)
+	dlq := kt.CreateTopic(t, 1, map[string]*string{"max.message.bytes": &kafkaDefault})
+	const n = 2000
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		v := make([]byte, 1024)
+		_, _ = crand.Read(v) // incompressible: the destination producer compresses
+		copy(v, strconv.Itoa(i))
+		recs[i] = &kgo.Record{Topic: topic, Value: v}
+	}
+	kt.ProduceWith(t, producer(t, kt), recs...)
+	rec := newRecorder()
+	rec.fail = func(*events.KafkaEvent) bool { return true }
+	mg := newTestManager(t, testConfig(rec, nil))
+	m := newMapping(kt.Plaintext, topic)
+	m.BatchSize = n
+	m.MaximumBatchingWindowInSeconds = intp(1)
+	m.MaximumRetryAttempts = intp(0)
+	withDestination(m, dlq)
+	apply(t, mg, m)
+	kafkatest.WaitFor(t, 60*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, map[int32]int64{0: n}) })
+	msgs := readDestination(t, kt, dlq, n)
+	for i, msg := range msgs {
+		if msg.headers[outcome.HeaderSourceOffset] != strconv.Itoa(i) {
+			t.Fatalf("destination message %d is source offset %s", i, msg.headers[outcome.HeaderSourceOffset])
+		}
+	}
+	if c := destinationCount(t, kt, dlq); c != n {
+		t.Fatalf("destination holds %d messages, want %d", c, n)
 	}
 }
