@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A deployment with versions and an alias through the AWS CLI: publish → alias → mapping on the
 # alias → update the alias (canary weight, then all traffic) → roll back, invoking the alias at
-# each step to see which version runs.
+# each step to see which version runs. (Every error case is in TestVersionsAndAliasesSDK; this
+# script keeps to the workflow, since each aws call costs about a second.)
 # Usage: ENDPOINT=http://127.0.0.1:9001 CREDENTIALS=<data-dir>/credentials HANDLER_ZIP=fn.zip test/e2e/awscli/versions.sh
 # HANDLER_ZIP: a provided.al2023 zip whose handler answers {"action":"env"} with its
 # environment (internal/invoke/testdata/handler). Needs: aws (v1 or v2), python3; no broker.
@@ -62,24 +63,18 @@ lam create-function --function-name "$FN" --runtime provided.al2023 --handler bo
 	--environment 'Variables={USER_VAR=one}' --publish >"$WORK/fn.json"
 check "$WORK/fn.json" "d['Version'] == '1' and d['FunctionArn'] == '$ARNP:1'"
 
-step "update-function-configuration, publish-version: version 2; publishing again changes nothing"
+step "update-function-configuration, publish-version: version 2"
 lam update-function-configuration --function-name "$FN" --environment 'Variables={USER_VAR=two}' >"$WORK/upd.json"
 REV=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["RevisionId"])' "$WORK/upd.json")
 expect_error PreconditionFailedException lam publish-version --function-name "$FN" --revision-id stale
 lam publish-version --function-name "$FN" --revision-id "$REV" --description "second" >"$WORK/v2.json"
 check "$WORK/v2.json" "d['Version'] == '2' and d['Description'] == 'second' and d['Environment']['Variables']['USER_VAR'] == 'two'"
-lam publish-version --function-name "$FN" >"$WORK/v2again.json"
-check "$WORK/v2again.json" "d['Version'] == '2'"
 lam list-versions-by-function --function-name "$FN" >"$WORK/versions.json"
 check "$WORK/versions.json" "[v['Version'] for v in d['Versions']] == ['\$LATEST', '1', '2']"
-lam get-function --function-name "$FN" --qualifier 1 >"$WORK/get1.json"
-check "$WORK/get1.json" "d['Configuration']['Environment']['Variables']['USER_VAR'] == 'one' and d['Configuration']['Version'] == '1'"
 
 step "create-alias live → 1; a mapping on the alias"
 lam create-alias --function-name "$FN" --name live --function-version 1 >"$WORK/alias.json"
 check "$WORK/alias.json" "d['AliasArn'] == '$ARNP:live' and d['FunctionVersion'] == '1'"
-expect_error ResourceConflictException lam create-alias --function-name "$FN" --name live --function-version 2
-expect_error ResourceNotFoundException lam create-alias --function-name "$FN" --name other --function-version 9
 lam create-event-source-mapping --function-name "$FN:live" --topics "cli-ver-$SUFFIX" \
 	--self-managed-event-source '{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["localhost:9092"]}}' \
 	--source-access-configurations Type=VPC_SUBNET,URI=subnet:local >"$WORK/esm.json"
@@ -108,13 +103,11 @@ expect_runs "$FN:live" "1 one"
 expect_error ResourceConflictException lam delete-function --function-name "$FN" --qualifier 1
 grep -q "Unable to delete version because the following aliases reference it: \[live\]" "$WORK/err" || fail "delete version message: $(cat "$WORK/err")"
 lam delete-function --function-name "$FN" --qualifier 2
-expect_error ResourceNotFoundException lam get-function --function-name "$FN:2"
 expect_error InvalidParameterValueException lam put-provisioned-concurrency-config --function-name "$FN" --qualifier live --provisioned-concurrent-executions 1
 
 step "clean up"
 lam delete-event-source-mapping --uuid "$UUID" >/dev/null
 lam delete-alias --function-name "$FN" --name live
-expect_error ResourceNotFoundException lam get-alias --function-name "$FN" --name live
 lam delete-function --function-name "$FN"
 expect_error ResourceNotFoundException lam get-function --function-name "$FN:1"
 
