@@ -228,7 +228,11 @@ func attemptNote(k tp, sg *segment, attempt int, pol outcome.Policy) string {
 	b.WriteString(k.topic + "-" + strconv.Itoa(int(k.partition)))
 	first, last := sg.recs[0].Offset, sg.recs[len(sg.recs)-1].Offset
 	b.WriteString(" offsets " + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last, 10))
-	b.WriteString(" (" + strconv.Itoa(len(sg.recs)) + " records): attempt " + strconv.Itoa(attempt))
+	noun := " records"
+	if len(sg.recs) == 1 {
+		noun = " record"
+	}
+	b.WriteString(" (" + strconv.Itoa(len(sg.recs)) + noun + "): attempt " + strconv.Itoa(attempt))
 	if pol.RetryLimit >= 0 && !pol.Bisect {
 		b.WriteString(" of " + strconv.Itoa(pol.RetryLimit+1))
 	}

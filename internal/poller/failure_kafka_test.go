@@ -173,7 +173,7 @@ func TestPoisonRecordRetriedThenToDestination(t *testing.T) {
 
 	// The function's log says which attempt each invocation is.
 	for i := 1; i <= 3; i++ {
-		want := fmt.Sprintf("KAFKAESM batch %s-0 offsets 7-7 (1 records): attempt %d of 3", topic, i)
+		want := fmt.Sprintf("KAFKAESM batch %s-0 offsets 7-7 (1 record): attempt %d of 3", topic, i)
 		if !noting.saw(want) {
 			t.Errorf("no invocation noted %q", want)
 		}
