@@ -315,3 +315,34 @@ func TestStatusShowsCause(t *testing.T) {
 		t.Errorf("status:\n%s", table)
 	}
 }
+
+// TestStatusShowsPollers: `mappings update --min-pollers` applies at once on a running node,
+// and status and mappings get show the effective poller count and why.
+func TestStatusShowsPollers(t *testing.T) {
+	ep, _ := startServer(t, func(c *server.Config) { c.Pollers = true; c.ScaleInterval = time.Second })
+	k := kafkatest.Get(t)
+	topic := k.CreateTopic(t, 4, nil)
+	dir := t.TempDir()
+	ok(t, ep, "functions", "create", "fn", "--code", writeExecutable(t, dir, "b", echoBootstrap))
+	var m mappingJSON
+	if err := json.Unmarshal([]byte(ok(t, ep, "-o", "json", "mappings", "create", "--function", "fn", "--topic", topic,
+		"--bootstrap", k.Plaintext, "--wait")), &m); err != nil {
+		t.Fatal(err)
+	}
+	ok(t, ep, "mappings", "update", m.UUID, "--min-pollers", "2", "--max-pollers", "3", "--wait")
+	kafkatest.WaitFor(t, time.Minute, func() error {
+		table := ok(t, ep, "status", "--lag-timeout", "2s")
+		lines := strings.Split(strings.TrimSpace(table), "\n")
+		if len(lines) != 2 {
+			return fmt.Errorf("status:\n%s", table)
+		}
+		col := strings.Index(lines[0], "POLLERS")
+		if col < 0 || !strings.HasPrefix(lines[1][col:], "2 (MinimumPollers 2) ") {
+			return fmt.Errorf("status:\n%s", table)
+		}
+		return nil
+	})
+	if get := ok(t, ep, "mappings", "get", m.UUID); !regexp.MustCompile(`Pollers:\s+2 \(MinimumPollers 2\), since `).MatchString(get) {
+		t.Errorf("mappings get:\n%s", get)
+	}
+}

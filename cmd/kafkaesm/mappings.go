@@ -133,8 +133,18 @@ func mappingTable(w io.Writer, m *mapping.EventSourceMapping) error {
 	}
 	counts := []string{}
 	if c := m.KafkaesmCounts; c != nil {
-		counts = []string{"Records (since the poller started)", fmt.Sprintf("%d polled, %d invoked, %d retried, %d filtered out, %d to the on-failure destination, %d dropped",
-			c.PolledEventCount, c.InvokedEventCount, c.RetriedEventCount, c.FilteredOutEventCount, c.OnFailureDestinationDeliveredEventCount, c.DroppedEventCount)}
+		counts = []string{"Records (since the poller started)", fmt.Sprintf("%d polled, %d invoked, %d retried, %d filtered out, %d to the on-failure destination, %d dropped; %d invocations throttled",
+			c.PolledEventCount, c.InvokedEventCount, c.RetriedEventCount, c.FilteredOutEventCount, c.OnFailureDestinationDeliveredEventCount, c.DroppedEventCount, c.ThrottledInvokeCount)}
+	}
+	if p := m.KafkaesmPollers; p != nil {
+		v := pollersCell(p)
+		if p.Changed != nil {
+			v += ", since " + p.Changed.UTC().Format(time.RFC3339)
+		}
+		if p.ConcurrencyLimit > 0 {
+			v += fmt.Sprintf("; at most %d invocations at a time (the function throttled)", p.ConcurrencyLimit)
+		}
+		counts = append(counts, "Pollers", v)
 	}
 	return keyValues(w, append([]string{
 		"UUID", m.UUID,
@@ -167,6 +177,7 @@ func newMappingsCreateCmd(g *globals) *cobra.Command {
 		group     string
 		disabled  bool
 		fail      failureFlags
+		pollers   pollerFlags
 		w         waitFlags
 	)
 	cmd := &cobra.Command{
@@ -206,6 +217,7 @@ func newMappingsCreateCmd(g *globals) *cobra.Command {
 			}
 			in.Enabled = aws.Bool(!disabled)
 			fail.create(cmd, &in)
+			in.ProvisionedPollerConfig = pollers.config(cmd)
 			out, err := c.CreateEventSourceMapping(cmd.Context(), &in)
 			if err != nil {
 				return cliError(g.endpoint, err)
@@ -224,6 +236,7 @@ func newMappingsCreateCmd(g *globals) *cobra.Command {
 	f.StringVar(&group, "group-id", "", "Kafka consumer group (default: the mapping's UUID)")
 	f.BoolVar(&disabled, "disabled", false, "create the mapping disabled")
 	fail.add(cmd, false)
+	pollers.add(cmd)
 	w.add(cmd, "Enabled (or Disabled with --disabled)")
 	for _, n := range []string{"function", "topic", "bootstrap"} {
 		_ = cmd.MarkFlagRequired(n)
@@ -237,11 +250,12 @@ func newMappingsUpdateCmd(g *globals) *cobra.Command {
 		batch    int32
 		window   int32
 		fail     failureFlags
+		pollers  pollerFlags
 		w        waitFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "update UUID [--function F] [--batch-size N] [--batching-window S] [--retries N] [--on-failure kafka://T] [--filter P]…",
-		Short: "Change a mapping's function, batching, or failure handling and filters",
+		Use:   "update UUID [--function F] [--batch-size N] [--batching-window S] [--retries N] [--on-failure kafka://T] [--filter P]… [--min-pollers N] [--max-pollers N]",
+		Short: "Change a mapping's function, batching, failure handling and filters, or poller bounds",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
@@ -259,6 +273,7 @@ func newMappingsUpdateCmd(g *globals) *cobra.Command {
 				in.MaximumBatchingWindowInSeconds = aws.Int32(window)
 			}
 			fail.update(cmd, in)
+			in.ProvisionedPollerConfig = pollers.config(cmd)
 			return updateMapping(cmd, g, c, in, w)
 		},
 	}
@@ -268,6 +283,7 @@ func newMappingsUpdateCmd(g *globals) *cobra.Command {
 	f.Int32Var(&batch, "batch-size", 0, "records per batch, 1-10000 (unchanged when not given)")
 	f.Int32Var(&window, "batching-window", 0, "MaximumBatchingWindowInSeconds, 0-300 (unchanged when not given)")
 	fail.add(cmd, true)
+	pollers.add(cmd)
 	w.add(cmd, "settled (Enabled or Disabled)")
 	return cmd
 }
@@ -409,4 +425,28 @@ func waitForGone(cmd *cobra.Command, c *apiClient, uuid string, timeout time.Dur
 			return err
 		}
 	}
+}
+
+// pollerFlags are --min-pollers and --max-pollers: ProvisionedPollerConfig.
+type pollerFlags struct{ min, max int32 }
+
+func (p *pollerFlags) add(cmd *cobra.Command) {
+	cmd.Flags().Int32Var(&p.min, "min-pollers", 0, "ProvisionedPollerConfig MinimumPollers, 1-200: pollers the mapping keeps, at most one per partition (default: 1)")
+	cmd.Flags().Int32Var(&p.max, "max-pollers", 0, "ProvisionedPollerConfig MaximumPollers, 1-2000: pollers the scaler may add (default: one per partition)")
+}
+
+// config is the ProvisionedPollerConfig the flags ask for, nil when neither is set.
+func (p *pollerFlags) config(cmd *cobra.Command) *types.ProvisionedPollerConfig {
+	minSet, maxSet := cmd.Flags().Changed("min-pollers"), cmd.Flags().Changed("max-pollers")
+	if !minSet && !maxSet {
+		return nil
+	}
+	c := &types.ProvisionedPollerConfig{}
+	if minSet {
+		c.MinimumPollers = aws.Int32(p.min)
+	}
+	if maxSet {
+		c.MaximumPollers = aws.Int32(p.max)
+	}
+	return c
 }

@@ -85,6 +85,9 @@ that does not run on the server).`,
 					if r.m.KafkaesmCounts != nil {
 						out[i]["KafkaesmCounts"] = r.m.KafkaesmCounts
 					}
+					if r.m.KafkaesmPollers != nil {
+						out[i]["KafkaesmPollers"] = r.m.KafkaesmPollers
+					}
 					if r.lagErr != "" {
 						out[i]["OffsetLagUnavailable"] = r.lagErr
 					}
@@ -96,7 +99,7 @@ that does not run on the server).`,
 			for _, r := range rows {
 				withCause = withCause || r.m.KafkaesmLastProcessingCause != ""
 			}
-			header := []string{"UUID", "FUNCTION", "TOPIC", "STATE", "LAG", "RETRIED", "TO DESTINATION", "FILTERED", "LAST PROCESSING RESULT"}
+			header := []string{"UUID", "FUNCTION", "TOPIC", "STATE", "LAG", "POLLERS", "THROTTLED", "RETRIED", "TO DESTINATION", "FILTERED", "LAST PROCESSING RESULT"}
 			if withCause {
 				header = append(header, "CAUSE")
 			}
@@ -106,14 +109,19 @@ that does not run on the server).`,
 				if r.lag != nil {
 					lag = strconv.FormatInt(*r.lag, 10)
 				}
-				retried, dest, filtered := "-", "-", "-" // "-": no poller runs the mapping on the server
+				retried, dest, filtered, throttled := "-", "-", "-", "-" // "-": no poller runs the mapping on the server
+				pollers := "-"
+				if p := r.m.KafkaesmPollers; p != nil {
+					pollers = pollersCell(p)
+				}
 				if c := r.m.KafkaesmCounts; c != nil {
+					throttled = strconv.FormatInt(c.ThrottledInvokeCount, 10)
 					retried = strconv.FormatInt(c.RetriedEventCount, 10)
 					dest = strconv.FormatInt(c.OnFailureDestinationDeliveredEventCount, 10)
 					filtered = strconv.FormatInt(c.FilteredOutEventCount, 10)
 				}
 				cells := []string{r.m.UUID, functionFromArn(r.m.FunctionArn), strings.Join(r.m.Topics, ","), r.m.State, lag,
-					retried, dest, filtered, r.m.LastProcessingResult}
+					pollers, throttled, retried, dest, filtered, r.m.LastProcessingResult}
 				if withCause {
 					cells = append(cells, r.m.KafkaesmLastProcessingCause)
 				}
@@ -124,6 +132,14 @@ that does not run on the server).`,
 	}
 	cmd.Flags().DurationVar(&lagTimeout, "lag-timeout", 3*time.Second, "how long to try each Kafka cluster for the lag")
 	return cmd
+}
+
+// pollersCell is a mapping's poller count and why it last changed: "2 (lag 36000 would take …)".
+func pollersCell(p *mapping.Pollers) string {
+	if p.Reason == "" || p.Reason == "started" {
+		return strconv.Itoa(p.Pollers)
+	}
+	return strconv.Itoa(p.Pollers) + " (" + p.Reason + ")"
 }
 
 // lagReader reads consumer lag, one admin client per bootstrap list, and remembers clusters

@@ -51,6 +51,9 @@ type Config struct {
 	// Get and List responses as the extension member KafkaesmCounts; nil or false: absent.
 	// Optional.
 	MappingCounts func(uuid string) (*mapping.Counts, bool)
+	// MappingPollers returns how this node scales a mapping, shown in Get and List responses
+	// as the extension member KafkaesmPollers; nil or false: absent. Optional.
+	MappingPollers func(uuid string) (*mapping.Pollers, bool)
 }
 
 func (c *Config) setDefaults() {

@@ -24,6 +24,23 @@ type Counts struct {
 	FilteredOutEventCount                   int64 `json:"FilteredOutEventCount"`
 	OnFailureDestinationDeliveredEventCount int64 `json:"OnFailureDestinationDeliveredEventCount"`
 	DroppedEventCount                       int64 `json:"DroppedEventCount"`
+	// ThrottledInvokeCount counts invocation attempts refused at a concurrency limit (not
+	// failures: the batch waits for a free slot).
+	ThrottledInvokeCount int64 `json:"ThrottledInvokeCount"`
+}
+
+// Pollers is how a running mapping is scaled on this node (the kafkaesm extension member
+// KafkaesmPollers).
+type Pollers struct {
+	// Pollers is the effective number of pollers (consumer group members).
+	Pollers int `json:"Pollers"`
+	// Reason is why the scaler last changed it ("started" before any change).
+	Reason string `json:"Reason,omitempty"`
+	// Changed is when, in seconds since the epoch as Lambda's dates.
+	Changed *EpochTime `json:"Changed,omitempty"`
+	// ConcurrencyLimit is how many invocations at a time the mapping allows itself since its
+	// function throttled; absent while unbounded.
+	ConcurrencyLimit int `json:"ConcurrencyLimit,omitempty"`
 }
 
 // OnFailureTopic is the topic of a kafka:// on-failure destination, "" when there is none.

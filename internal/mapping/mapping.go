@@ -70,6 +70,10 @@ type EventSourceMapping struct {
 	// mapping's records since they started it (absent when no poller runs it here). Filled in
 	// by Get and List responses; never stored.
 	KafkaesmCounts *Counts `json:"KafkaesmCounts,omitempty"`
+	// KafkaesmPollers is a kafkaesm extension member: the effective poller count on this node
+	// and why the scaler last changed it (absent when no poller runs the mapping here). Filled
+	// in by Get and List responses; never stored.
+	KafkaesmPollers *Pollers `json:"KafkaesmPollers,omitempty"`
 
 	// Enabled is the user's wish; State is where the mapping is. Not a wire member.
 	Enabled bool `json:"-"`

@@ -30,6 +30,7 @@ const (
 	LabelFunction  = "function_name"
 	LabelTopic     = "topic"
 	LabelPartition = "partition"
+	LabelReason    = "reason"
 )
 
 // Mappings is where mapping metrics are pulled from; *poller.Manager implements it.
@@ -62,6 +63,7 @@ type Metrics struct {
 	batchSize, batchBytes          *prometheus.HistogramVec
 	invocations, errors, throttles *prometheus.CounterVec
 	duration                       *prometheus.HistogramVec
+	pollerChanges                  *prometheus.CounterVec
 }
 
 // New builds the registry and its collectors.
@@ -96,11 +98,15 @@ func New(cfg Config) *Metrics {
 			Help:    "Function run time per invocation, as Lambda's Duration.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10), // 1 ms .. 262 s
 		}, []string{LabelFunction}),
+		pollerChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kafkaesm_PollerChanges",
+			Help: "Changes of a mapping's poller count by the scaler, by reason (lag, under-used, MinimumPollers, MaximumPollers, partitions); each is a consumer group rebalance.",
+		}, []string{LabelUUID, LabelFunction, LabelReason}),
 	}
 	if cfg.Mappings != nil {
 		m.SetMappings(cfg.Mappings)
 	}
-	m.reg.MustRegister(m.pull, m.batchSize, m.batchBytes, m.invocations, m.errors, m.throttles, m.duration)
+	m.reg.MustRegister(m.pull, m.batchSize, m.batchBytes, m.invocations, m.errors, m.throttles, m.duration, m.pollerChanges)
 	if !cfg.NoProcessMetrics {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -144,6 +150,12 @@ func (m *Metrics) Invoked(function string, d time.Duration, failed bool) {
 		m.errors.WithLabelValues(function).Inc()
 	}
 	m.duration.WithLabelValues(function).Observe(d.Seconds())
+}
+
+// PollersChanged counts one change of a mapping's poller count (scaler.Config.OnChange), by
+// the kind of reason.
+func (m *Metrics) PollersChanged(uuid, function, kind string) {
+	m.pollerChanges.WithLabelValues(uuid, FunctionName(function), kind).Inc()
 }
 
 // Throttled implements invoke.Observer.

@@ -35,6 +35,8 @@ var (
 		"Records that left the log by the topic's retention before the mapping delivered them (the poller moved on to the earliest offset still in the log).", mappingLabels, nil)
 	descMappingThrottles = prometheus.NewDesc("kafkaesm_ThrottledInvokeCount",
 		"Invocation attempts of the mapping refused at the function's concurrency limit.", mappingLabels, nil)
+	descConcurrencyLimit = prometheus.NewDesc("kafkaesm_ConcurrencyLimit",
+		"Concurrent invocations the mapping allows itself after its function throttled (0: unbounded, never throttled).", mappingLabels, nil)
 	descConcurrent = prometheus.NewDesc("kafkaesm_ConcurrentExecutions",
 		"Executions of the function in progress, as Lambda's ConcurrentExecutions.", []string{LabelFunction}, nil)
 )
@@ -47,7 +49,7 @@ type pullCollector struct {
 
 func (p *pullCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOffsetLag, descPartitionLag, descPollers, descPartitions, descPolled,
-		descFiltered, descInvoked, descFailed, descDropped, descOnFailure, descRetentionSkipped, descMappingThrottles, descConcurrent} {
+		descFiltered, descInvoked, descFailed, descDropped, descOnFailure, descRetentionSkipped, descMappingThrottles, descConcurrencyLimit, descConcurrent} {
 		ch <- d
 	}
 }
@@ -73,6 +75,7 @@ func (p *pullCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descOnFailure, s.Stats.OnFailureDelivered)
 			counter(descRetentionSkipped, s.Stats.RetentionSkipped)
 			counter(descMappingThrottles, s.Stats.Throttled)
+			gauge(descConcurrencyLimit, int64(s.ConcurrencyLimit))
 			seen := make(map[partitionKey]bool, len(s.Partitions))
 			for _, ps := range s.Partitions {
 				// Two members never own a partition at once in a healthy group, but one

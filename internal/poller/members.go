@@ -57,6 +57,9 @@ type Snapshot struct {
 	// Consuming is the number of pollers that own partitions: fewer than min(Pollers,
 	// partitions) while the group rebalances.
 	Consuming int
+	// ConcurrencyLimit is how many invocations at a time the mapping allows itself since its
+	// function throttled (slots.go); 0 while unbounded.
+	ConcurrencyLimit int
 }
 
 // members returns the running consumers of e, the first member first.
@@ -203,7 +206,7 @@ func (mg *Manager) Snapshots() []Snapshot {
 			continue
 		}
 		s := Snapshot{UUID: u, Function: ms[0].settings.Load().function, Pollers: len(ms), Stats: e.retired,
-			TopicPartitions: int(e.topicPartitions.Load())}
+			TopicPartitions: int(e.topicPartitions.Load()), ConcurrencyLimit: e.slots.Limit()}
 		if p := e.m.ProvisionedPollerConfig; p != nil {
 			if p.MinimumPollers != nil {
 				s.MinimumPollers = *p.MinimumPollers

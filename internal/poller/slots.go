@@ -165,3 +165,15 @@ func (s *slots) stop() {
 		s.timer.Stop()
 	}
 }
+
+// ConcurrencyLimit returns how many invocations at a time a mapping allows itself since its
+// function throttled; 0 while unbounded or when the mapping is unknown.
+func (mg *Manager) ConcurrencyLimit(uuid string) int {
+	mg.mu.Lock()
+	e := mg.entries[uuid]
+	mg.mu.Unlock()
+	if e == nil {
+		return 0
+	}
+	return e.slots.Limit()
+}

@@ -61,8 +61,21 @@ type State struct {
 // Decision is the model's answer: how many pollers, and why (empty when unchanged).
 type Decision struct {
 	Pollers int
-	Reason  string
+	// Kind is the reason's category, a metric label: KindLag, KindUnderUsed, KindMinimum,
+	// KindMaximum or KindPartitions.
+	Kind string
+	// Reason says why in words, with the figures.
+	Reason string
 }
+
+// Decision kinds.
+const (
+	KindLag        = "lag"
+	KindUnderUsed  = "under-used"
+	KindMinimum    = "MinimumPollers"
+	KindMaximum    = "MaximumPollers"
+	KindPartitions = "partitions"
+)
 
 // Model holds the constants of the decision; Config fills it with its defaults.
 type Model struct {
@@ -147,7 +160,7 @@ func Decide(md Model, in Input, st *State) Decision {
 	drain := int64(md.DrainIntervals)
 	saturated := l > md.QuietLag && l > d*drain
 
-	target, reason := n, ""
+	target, kind, reason := n, "", ""
 	switch {
 	case saturated && 2*u > l:
 		st.Under = 0
@@ -163,7 +176,7 @@ func Decide(md Model, in Input, st *State) Decision {
 		}
 		target = int(min(need, max(int64(n), h)))
 		if target > n {
-			reason = fmt.Sprintf("lag %d would take more than %d intervals to drain at %d records per interval", l, drain, d)
+			kind, reason = KindLag, fmt.Sprintf("lag %d would take more than %d intervals to drain at %d records per interval", l, drain, d)
 		}
 	case saturated:
 		st.Under = 0 // behind, but on the function: fewer pollers would not help either
@@ -185,15 +198,15 @@ func Decide(md Model, in Input, st *State) Decision {
 		}
 		st.Under = 0
 		target = m
-		reason = fmt.Sprintf("under-used: %d records per interval need %d poller(s)", d, m)
+		kind, reason = KindUnderUsed, fmt.Sprintf("under-used: %d records per interval need %d poller(s)", d, m)
 	}
 	if target < lo || target > hi {
 		return clamp(in, target, lo, hi)
 	}
 	if target == n {
-		reason = ""
+		kind, reason = "", ""
 	}
-	return Decision{Pollers: target, Reason: reason}
+	return Decision{Pollers: target, Kind: kind, Reason: reason}
 }
 
 // Bounds brings the pollers within the mapping's bounds and changes nothing else: the scaler
@@ -227,13 +240,13 @@ func clamp(in Input, target, lo, hi int) Decision {
 	switch {
 	case d.Pollers == n:
 	case target < lo && in.Min > 0 && lo == in.Min:
-		d.Reason = fmt.Sprintf("MinimumPollers %d", in.Min)
+		d.Kind, d.Reason = KindMinimum, fmt.Sprintf("MinimumPollers %d", in.Min)
 	case target < lo && in.Min > 0:
-		d.Reason = fmt.Sprintf("MinimumPollers %d, capped at one poller per partition (%d)", in.Min, lo)
+		d.Kind, d.Reason = KindPartitions, fmt.Sprintf("MinimumPollers %d, capped at one poller per partition (%d)", in.Min, lo)
 	case target > hi && in.Max > 0 && hi == in.Max:
-		d.Reason = fmt.Sprintf("MaximumPollers %d", in.Max)
+		d.Kind, d.Reason = KindMaximum, fmt.Sprintf("MaximumPollers %d", in.Max)
 	case target > hi:
-		d.Reason = fmt.Sprintf("at most one poller per partition (%d)", hi)
+		d.Kind, d.Reason = KindPartitions, fmt.Sprintf("at most one poller per partition (%d)", hi)
 	}
 	return d
 }

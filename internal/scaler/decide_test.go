@@ -124,7 +124,7 @@ func TestDecide(t *testing.T) {
 			if d.Pollers != tt.want {
 				t.Errorf("Decide = %+v, want %d pollers", d, tt.want)
 			}
-			if (d.Reason == "") != (d.Pollers == max(tt.in.Pollers, 1)) {
+			if (d.Reason == "") != (d.Pollers == max(tt.in.Pollers, 1)) || (d.Kind == "") != (d.Reason == "") {
 				t.Errorf("reason %q for %d → %d", d.Reason, tt.in.Pollers, d.Pollers)
 			}
 			if st != tt.wantSt {
@@ -268,7 +268,7 @@ func TestBounds(t *testing.T) {
 		{Input{Pollers: 2, Min: 1, Max: 4, Partitions: 12}, 2, ""},
 		{Input{Pollers: 5}, 5, ""},
 	} {
-		if d := Bounds(tt.in); d.Pollers != tt.want || d.Reason != tt.reason {
+		if d := Bounds(tt.in); d.Pollers != tt.want || d.Reason != tt.reason || (d.Kind == "") != (d.Reason == "") {
 			t.Errorf("Bounds(%+v) = %+v, want %d %q", tt.in, d, tt.want, tt.reason)
 		}
 	}

@@ -69,9 +69,9 @@ type Config struct {
 	// BlockedAfter: a partition whose invocation has run this long is blocked on the function
 	// and drives no scale-out. Default Interval.
 	BlockedAfter time.Duration
-	// OnChange, when set, is called after each change of a mapping's poller count, with the
-	// reason. Called from the scaler's goroutine; it must be quick. Optional.
-	OnChange func(uuid string, from, to int, reason string)
+	// OnChange, when set, is called after each change of a mapping's poller count. Called
+	// from the scaler's goroutine; it must be quick. Optional.
+	OnChange func(Change)
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -150,6 +150,13 @@ type Status struct {
 	Changed time.Time
 }
 
+// Change is one change of a mapping's poller count.
+type Change struct {
+	UUID, Function string
+	From, To       int
+	Kind, Reason   string // Decision's
+}
+
 // state is what the scaler remembers of a mapping between evaluations.
 type state struct {
 	model              State
@@ -165,6 +172,14 @@ func New(cfg Config) (*Scaler, error) {
 		return nil, err
 	}
 	return &Scaler{cfg: cfg, states: make(map[string]*state), status: make(map[string]Status)}, nil
+}
+
+// Status returns a mapping's last scaling status; false when the scaler has not seen it.
+func (s *Scaler) Status(uuid string) (Status, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.status[uuid]
+	return st, ok
 }
 
 // Statuses returns every mapping's last scaling status, by UUID.
@@ -246,7 +261,7 @@ func (s *Scaler) tick(ctx context.Context, now time.Time) {
 		if d.Pollers == snap.Pollers || d.Pollers == 0 {
 			continue
 		}
-		s.cfg.Logger.Info("mapping pollers changed", "uuid", snap.UUID, "from", snap.Pollers, "to", d.Pollers, "reason", d.Reason)
+		s.cfg.Logger.Info("mapping pollers changed", "uuid", snap.UUID, "from", snap.Pollers, "to", d.Pollers, "kind", d.Kind, "reason", d.Reason)
 		// A member leaving drains its in-flight batches and commits: shutting down mid-way
 		// must not cut that short (it would redeliver), so the call outlives ctx, bounded.
 		setCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), setPollersTimeout)
@@ -258,7 +273,7 @@ func (s *Scaler) tick(ctx context.Context, now time.Time) {
 		}
 		s.setStatus(snap.UUID, d.Pollers, d.Reason, time.Now())
 		if s.cfg.OnChange != nil {
-			s.cfg.OnChange(snap.UUID, snap.Pollers, d.Pollers, d.Reason)
+			s.cfg.OnChange(Change{UUID: snap.UUID, Function: snap.Function, From: snap.Pollers, To: d.Pollers, Kind: d.Kind, Reason: d.Reason})
 		}
 	}
 	for u := range s.states {

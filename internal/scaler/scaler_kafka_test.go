@@ -238,10 +238,10 @@ func newRig(t *testing.T, partitions int32, fn *function, batchSize int, session
 }
 
 func (r *rig) startScaler() *Scaler {
-	s, err := New(Config{Target: r.mg, Interval: time.Second, Logger: logger(), OnChange: func(_ string, from, to int, reason string) {
+	s, err := New(Config{Target: r.mg, Interval: time.Second, Logger: logger(), OnChange: func(c Change) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		r.changes = append(r.changes, change{time.Now(), from, to, reason})
+		r.changes = append(r.changes, change{time.Now(), c.From, c.To, c.Reason})
 	}})
 	if err != nil {
 		r.t.Fatal(err)

@@ -30,9 +30,11 @@ func kafkaClientMetrics(reg *prometheus.Registry) func(uuid string) kgo.Opt {
 	}
 }
 
-// newScaler sizes the pollers' mappings every cfg.ScaleInterval.
-func newScaler(cfg Config, pollers *poller.Manager) (*scaler.Scaler, error) {
-	return scaler.New(scaler.Config{Target: pollers, Interval: cfg.ScaleInterval, Logger: cfg.Logger})
+// newScaler sizes the pollers' mappings every cfg.ScaleInterval; each change is counted in
+// kafkaesm_PollerChanges.
+func newScaler(cfg Config, pollers *poller.Manager, met *metrics.Metrics) (*scaler.Scaler, error) {
+	return scaler.New(scaler.Config{Target: pollers, Interval: cfg.ScaleInterval, Logger: cfg.Logger,
+		OnChange: func(c scaler.Change) { met.PollersChanged(c.UUID, c.Function, c.Kind) }})
 }
 
 // forgetMetrics drops a deleted mapping's metrics once the Runner has removed it (its pollers

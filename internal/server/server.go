@@ -278,7 +278,7 @@ func New(cfg Config) (*Server, error) {
 	met.SetConcurrency(fr.Engine)
 	if manager != nil {
 		met.SetMappings(manager)
-		if s.scaler, err = newScaler(cfg, manager); err != nil {
+		if s.scaler, err = newScaler(cfg, manager, met); err != nil {
 			_ = fr.Close()
 			_ = st.Close()
 			return nil, err
@@ -287,7 +287,8 @@ func New(cfg Config) (*Server, error) {
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed,
-		LatestChanged: fr.LatestChanged, QualifierChanged: fr.Functions.Invalidate, MappingCounts: s.mappingCounts})
+		LatestChanged: fr.LatestChanged, QualifierChanged: fr.Functions.Invalidate, MappingCounts: s.mappingCounts,
+		MappingPollers: s.mappingPollers})
 	secretChanged := func(string) {}
 	if pollers != nil {
 		secretChanged = pollers.SecretChanged // a corrected secret resumes its mappings at once
@@ -352,7 +353,27 @@ func (s *Server) mappingCounts(uuid string) (*mapping.Counts, bool) {
 	}
 	return &mapping.Counts{PolledEventCount: st.Polled, InvokedEventCount: st.Invoked, FailedInvokeEventCount: st.Failed,
 		RetriedEventCount: st.Retried, FilteredOutEventCount: st.Filtered, OnFailureDestinationDeliveredEventCount: st.OnFailureDelivered,
-		DroppedEventCount: st.Dropped}, true
+		DroppedEventCount: st.Dropped, ThrottledInvokeCount: st.Throttled}, true
+}
+
+// mappingPollers is the API's KafkaesmPollers of a mapping: its effective poller count on
+// this node, why the scaler last changed it, and its concurrency limit after throttles.
+func (s *Server) mappingPollers(uuid string) (*mapping.Pollers, bool) {
+	if s.manager == nil {
+		return nil, false
+	}
+	n := s.manager.Pollers(uuid)
+	if n == 0 {
+		return nil, false
+	}
+	p := &mapping.Pollers{Pollers: n, ConcurrencyLimit: s.manager.ConcurrencyLimit(uuid)}
+	if s.scaler != nil {
+		if st, ok := s.scaler.Status(uuid); ok {
+			p.Reason = st.Reason
+			p.Changed = &mapping.EpochTime{Time: st.Changed}
+		}
+	}
+	return p, true
 }
 
 // MappingStats returns the poller counters of a running mapping; false when no poller of this

@@ -16,15 +16,20 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/kafkaesm/kafkaesm/internal/server"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
-// TestScalingAndMetricsOnANode: on a real node with a 1 s --scale-interval, a backlog for a
-// slow HTTP-target function makes the scaler add pollers, every record is delivered once, and
-// /metrics (signed) reports the mapping's counters, the function's invocations and the Kafka
-// client's own metrics.
+// TestScalingAndMetricsOnANode: on a real node with a 1 s --scale-interval, a mapping's
+// ProvisionedPollerConfig applies at once and on every update, without a restart: the
+// effective poller count and why it changed show in GetEventSourceMapping's KafkaesmPollers,
+// kafkaesm_Pollers and kafkaesm_PollerChanges. A backlog for a slow HTTP-target function is
+// delivered once per record (more pollers would not help it: each already invokes all its
+// partitions), and /metrics (signed) reports the mapping's counters, the function's
+// invocations and the Kafka client's own metrics.
 func TestScalingAndMetricsOnANode(t *testing.T) {
 	kt := kafkatest.Get(t)
 	const parts, each = 6, 60
@@ -72,12 +77,38 @@ func TestScalingAndMetricsOnANode(t *testing.T) {
 	mapping := func(name string) string {
 		return name + `{event_source_mapping_uuid="` + uuid + `",function_name="slow"}`
 	}
-	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
-		if p := scrape()[mapping("kafkaesm_Pollers")]; p < 2 {
-			return fmt.Errorf("%v pollers", p)
-		}
-		return nil
-	})
+	// pollers waits until the node runs want pollers for the mapping, for reason.
+	pollers := func(want int, reason string) {
+		t.Helper()
+		checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+			if p := scrape()[mapping("kafkaesm_Pollers")]; p != float64(want) {
+				return fmt.Errorf("%v pollers", p)
+			}
+			code, _, body := rawRequest(t, "GET", n.url()+"/2015-03-31/event-source-mappings/"+uuid, "")
+			var got struct {
+				KafkaesmPollers *struct {
+					Pollers int
+					Reason  string
+				}
+			}
+			if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil || got.KafkaesmPollers == nil ||
+				got.KafkaesmPollers.Pollers != want || got.KafkaesmPollers.Reason != reason {
+				return fmt.Errorf("GetEventSourceMapping %d: %s", code, body)
+			}
+			return nil
+		})
+	}
+	// bound updates the mapping's ProvisionedPollerConfig (once it is no longer Creating).
+	bound := func(lo, hi int32) {
+		t.Helper()
+		checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+			_, err := n.client().UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: esm.UUID,
+				ProvisionedPollerConfig: &types.ProvisionedPollerConfig{MinimumPollers: aws.Int32(lo), MaximumPollers: aws.Int32(hi)}})
+			return err
+		})
+	}
+	bound(3, 4)
+	pollers(3, "MinimumPollers 3")
 	total := parts * each
 	checkFor(t, 90*time.Second, 100*time.Millisecond, func() error {
 		mu.Lock()
@@ -106,6 +137,12 @@ func TestScalingAndMetricsOnANode(t *testing.T) {
 		m[mapping("kafkaesm_BatchSize_count")] != float64(total) {
 		t.Fatalf("metrics: %v", m)
 	}
+	if got := m[`kafkaesm_PollerChanges{event_source_mapping_uuid="`+uuid+`",function_name="slow",reason="MinimumPollers"}`]; got != 1 {
+		t.Fatalf("PollerChanges for MinimumPollers: %v", got)
+	}
+	// Lowering the bounds takes effect as live.
+	bound(1, 1)
+	pollers(1, "MaximumPollers 1")
 	kafka := false
 	for k := range m {
 		if strings.HasPrefix(k, "kafkaesm_kafka_connects_total{") && strings.Contains(k, uuid) {
