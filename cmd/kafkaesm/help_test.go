@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
+	"github.com/kafkaesm/kafkaesm/internal/server"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
 // TestHelpTexts guards the help a new user reads first (issue 13): flags only where they mean
@@ -82,6 +88,38 @@ func TestSelfCommand(t *testing.T) {
 	} {
 		if got := selfCommandFor(c.exe, c.arg0); got != c.want {
 			t.Errorf("selfCommandFor(%q, %q) = %q, want %q", c.exe, c.arg0, got, c.want)
+		}
+	}
+}
+
+// TestServeSaysWhenItStops: serve's run loop logs when it is asked to stop and when it has.
+func TestServeSaysWhenItStops(t *testing.T) {
+	var logs kafkatest.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	s, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "data"), Logger: log,
+		Resync: time.Second, FunctionUIDs: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, s, log) }()
+	kafkatest.WaitFor(t, time.Minute, func() error {
+		if !strings.Contains(logs.String(), "kafkaesm listening") {
+			return errors.New("not listening yet")
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`msg="kafkaesm stopping`, `msg="kafkaesm stopped"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("serve's log lacks %s:\n%s", want, logs.String())
 		}
 	}
 }
