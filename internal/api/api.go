@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/kafkaesm/kafkaesm/internal/arn"
+	"github.com/kafkaesm/kafkaesm/internal/function"
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/store"
@@ -33,6 +34,10 @@ type Config struct {
 	Store store.Store
 	// DataDir is the node's data directory; function code goes to DataDir/functions.
 	DataDir string
+	// CodeQuota bounds the function code stored on this node, in bytes on disk (zips and
+	// unpacked files); beyond it uploads fail with CodeStorageExceededException. Default
+	// function.DefaultCodeQuota (75 GB, Lambda's default code storage quota).
+	CodeQuota int64
 	// MappingChanged is called after a mapping was created, updated or marked for deletion,
 	// with its UUID (the reconciler's Notify). Optional.
 	MappingChanged func(uuid string)
@@ -70,14 +75,16 @@ func (c *Config) setDefaults() {
 
 // Server is the HTTP API.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg  Config
+	mux  *http.ServeMux
+	code *function.CodeStore
 }
 
 // New builds the API. Routes are registered in routes().
 func New(cfg Config) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.code = &function.CodeStore{Root: s.codeRoot(), Quota: cfg.CodeQuota}
 	s.routes()
 	return s
 }

@@ -78,6 +78,10 @@ func apiError(err error) (*Error, bool) {
 		}
 		return &Error{Code: InvalidParameterValue, Message: me.Message}, true
 	}
+	var qe *function.ErrCodeStorageExceeded
+	if errors.As(err, &qe) {
+		return &Error{Code: CodeStorageExceeded, Message: qe.Error()}, true
+	}
 	if errors.Is(err, function.ErrRevisionMismatch) {
 		return errRevisionMismatch, true
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -97,18 +96,22 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	exists := func() error { return Errorf(ResourceConflict, "Function already exist: %s", f.FunctionName) }
+	unlock := s.code.Lock(f.FunctionName) // until the function and its code are both there, or neither
+	defer unlock()
 	if _, err := s.cfg.Store.GetFunction(r.Context(), f.FunctionName); err == nil {
 		s.fail(w, r, exists())
 		return
 	}
+	var code function.Installed
 	if in.Code != nil && in.Code.ZipFile != nil {
-		if err := s.installCode(f, in.Code.ZipFile); err != nil {
+		if code, err = s.installCode(f, in.Code.ZipFile); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 	}
 	f.LastUpdateStatus = "Successful"
 	if err := s.cfg.Store.CreateFunction(r.Context(), f); err != nil {
+		s.code.Discard(f.FunctionName, code)
 		if errors.Is(err, store.ErrExists) {
 			err = exists()
 		}
@@ -134,22 +137,17 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusCreated, f)
 }
 
-// installCode checks zip for f's runtime, unpacks it to data-dir/functions/NAME/HEXSHA and
-// keeps the zip next to it (HEXSHA.zip) for GetFunction's Code.Location.
-func (s *Server) installCode(f *function.Function, zip []byte) error {
-	info, err := function.InspectZip(zip, f.Runtime)
+// installCode checks zip for f's runtime and the node's code quota, unpacks it to
+// data-dir/functions/NAME/HEXSHA and keeps the zip next to it (HEXSHA.zip) for GetFunction's
+// Code.Location. The caller holds s.code.Lock(f.FunctionName) and discards the code when the
+// change it is for is not recorded.
+func (s *Server) installCode(f *function.Function, zip []byte) (function.Installed, error) {
+	in, err := s.code.Install(f.FunctionName, f.Runtime, zip)
 	if err != nil {
-		return err
+		return in, err
 	}
-	dir := function.CodeDir(s.codeRoot(), f.FunctionName, info.HexSha256)
-	if err := function.Unpack(zip, dir); err != nil {
-		return err
-	}
-	if err := os.WriteFile(dir+".zip", zip, 0o600); err != nil {
-		return err
-	}
-	f.CodeSha256, f.CodeSize, f.CodeDir = info.Sha256, info.Size, dir
-	return nil
+	f.CodeSha256, f.CodeSize, f.CodeDir = in.Info.Sha256, in.Info.Size, in.Dir
+	return in, nil
 }
 
 func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
@@ -251,6 +249,9 @@ func (s *Server) getFunctionConfiguration(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
+	if ref, err := function.ParseName(r.PathValue("FunctionName"), "functionName"); err == nil {
+		defer s.code.Lock(ref.Name)() // an update of its code waits, then finds no function
+	}
 	f, q, err := s.lookupQualified(r.Context(), r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -269,7 +270,7 @@ func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	// Mappings on the function are kept, as in Lambda (their invocations fail until a function
 	// of that name exists again).
-	if err := os.RemoveAll(filepath.Join(s.codeRoot(), f.FunctionName)); err != nil {
+	if err := s.code.RemoveFunction(f.FunctionName); err != nil {
 		s.cfg.Logger.Warn("removing function code", "function", f.FunctionName, "err", err)
 	}
 	s.functionChanged(f.FunctionName)
@@ -307,6 +308,11 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, maxCodeBody, "UpdateFunctionCode", &in) {
 		return
 	}
+	// Read, install and record under the function's code lock: a DeleteFunction running at the
+	// same time either completes first (this update then finds no function) or waits.
+	if ref, err := function.ParseName(r.PathValue("FunctionName"), "functionName"); err == nil {
+		defer s.code.Lock(ref.Name)()
+	}
 	f, err := s.lookupFunction(r.Context(), r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -325,11 +331,13 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := f.Clone()
-	if err := s.installCode(next, in.ZipFile); err != nil {
+	code, err := s.installCode(next, in.ZipFile)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if in.DryRun != nil && *in.DryRun {
+		s.code.Discard(f.FunctionName, code) // checked and unpacked; nothing stays
 		WriteJSON(w, http.StatusOK, next)
 		return
 	}
@@ -345,6 +353,10 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
+		s.code.Discard(f.FunctionName, code)
+		if errors.Is(err, store.ErrNotFound) {
+			err = Errorf(ResourceNotFound, "Function not found: %s", function.Arn(s.cfg.Region, s.cfg.AccountID, next.FunctionName))
+		}
 		s.fail(w, r, err)
 		return
 	}

@@ -30,6 +30,7 @@ type CodeInfo struct {
 	Sha256    string // base64 SHA-256 of the zip, as CodeSha256
 	HexSha256 string // the same, hex: the code directory's name
 	Size      int64  // CodeSize: bytes of the zip
+	Unpacked  int64  // the entries' declared unpacked bytes (checked again while unpacking)
 }
 
 var errBadZip = invalid("Could not unzip uploaded file. Please check your file, then try to upload again.")
@@ -75,6 +76,7 @@ func InspectZip(data []byte, runtime string) (CodeInfo, error) {
 		Sha256:    base64.StdEncoding.EncodeToString(sum[:]),
 		HexSha256: hex.EncodeToString(sum[:]),
 		Size:      int64(len(data)),
+		Unpacked:  int64(total),
 	}, nil
 }
 
@@ -109,7 +111,7 @@ func Unpack(data []byte, dir string) error {
 		return nil
 	}
 	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return err
 	}
 	var rnd [6]byte
@@ -134,7 +136,7 @@ func unpackInto(data []byte, dir string) error {
 	if err != nil {
 		return errBadZip
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	// Symlinks are created after every file and directory, so no file is ever written through a
@@ -153,7 +155,7 @@ func unpackInto(data []byte, dir string) error {
 		mode := f.Mode()
 		switch {
 		case mode.IsDir():
-			if err := os.MkdirAll(target, 0o755); err != nil {
+			if err := os.MkdirAll(target, 0o700); err != nil {
 				return err
 			}
 			continue
@@ -161,14 +163,19 @@ func unpackInto(data []byte, dir string) error {
 			links = append(links, f)
 			continue
 		}
-		perm := os.FileMode(0o644)
+		// Owner only: the data directory is the server's alone. A function running under its
+		// own uid gets a copy it can read (internal/invoke).
+		perm := os.FileMode(0o600)
 		if unixMode(f) {
-			perm = mode.Perm() | 0o400
+			perm = mode.Perm()&0o700 | 0o400
+			if mode.Perm()&0o111 != 0 {
+				perm |= 0o100
+			}
 		}
 		if name == "bootstrap" && !unixMode(f) {
-			perm = 0o755
+			perm = 0o700
 		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 			return err
 		}
 		n, err := writeFile(f, target, perm, MaxUnzippedSize-written)
@@ -239,7 +246,7 @@ func writeSymlink(f *zip.File, dir string) error {
 		}
 	}
 	at := filepath.Join(dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(at), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(at), 0o700); err != nil {
 		return err
 	}
 	if err := os.Symlink(link, at); err != nil {

@@ -113,6 +113,9 @@ type Config struct {
 	// as root, else off (functions then run as the server's user: see docs/functions.md).
 	// Give each server on one machine its own range.
 	FunctionUIDs string
+	// CodeStorageQuota bounds the function code kept on this node, in bytes on disk (flag
+	// --code-storage-quota); default 75 GB, Lambda's default code storage quota.
+	CodeStorageQuota int64
 }
 
 // DefaultShutdownGrace is Config.ShutdownGrace's default: Lambda's longest function timeout,
@@ -285,7 +288,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
-		Store: st, DataDir: cfg.DataDir, MappingChanged: rec.Notify,
+		Store: st, DataDir: cfg.DataDir, CodeQuota: cfg.CodeStorageQuota, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed,
 		LatestChanged: fr.LatestChanged, QualifierChanged: fr.Functions.Invalidate, MappingCounts: s.mappingCounts,
 		MappingPollers: s.mappingPollers})
