@@ -107,10 +107,12 @@ if [ "${FRESH_DRY:-}" = 1 ]; then # only set up and show the environment
 fi
 
 # --- 1. the first go run ---------------------------------------------------------------------
-t0=$SECONDS
-go run ./cmd/kafkaesm version >"$T/version.out" 2>"$T/version.err" || { cat "$T/version.err" >&2; die "go run ./cmd/kafkaesm version"; }
-FIRST_RUN=$((SECONDS - t0))
-say "1. first go run (download modules, build): ${FIRST_RUN} s — $(cat "$T/version.out")"
+TIMEFORMAT='%R %U %S'
+{ time go run ./cmd/kafkaesm version >"$T/version.out" 2>"$T/version.err"; } 2>"$T/version.time" ||
+	{ cat "$T/version.err" >&2; die "go run ./cmd/kafkaesm version"; }
+read -r real user sys <"$T/version.time"
+FIRST_RUN=${real%.*}
+say "1. first go run (download modules, build): ${real} s elapsed, $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.0f", u + s }') s CPU; $(du -sh "$GOMODCACHE/cache/download" | cut -f1) of modules downloaded — $(cat "$T/version.out")"
 
 # --- 2. serve: /healthz within 60 s, clean stop on SIGTERM -------------------------------------
 t0=$SECONDS
