@@ -22,8 +22,10 @@ type AccessConfig struct {
 	// a transient problem) and a LastProcessingResult. Required; it is the same single
 	// classification the consumers use (kafkaauth.Classify).
 	Classify func(err error) (reason, result string)
-	// Reporter receives the mappings' status: the consumers' reports pass through, and the
-	// gate adds the probe's verdicts. Optional.
+	// Reporter receives the mappings' status (the store): the consumers' reports, taken from
+	// the Board by each mapping's supervisor, and the probe's verdicts. It is called only from
+	// the mapping's supervisor (or, once it ended, the goroutine stopping the mapping), never
+	// from a poller's goroutine. Optional.
 	Reporter Reporter
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
@@ -52,9 +54,9 @@ func (c *AccessConfig) setDefaults() {
 	}
 }
 
-// GatedRunner is what an AccessGate runs mappings with: the Manager. Its methods may block
+// Consumers is what an AccessGate runs mappings with: the Manager. Its methods may block
 // while a mapping's consumer drains; only the gate's per-mapping goroutines call them.
-type GatedRunner interface {
+type Consumers interface {
 	// Apply starts, reconfigures or restarts the mapping's consumer (Manager.Apply).
 	Apply(ctx context.Context, m *mapping.EventSourceMapping) error
 	// Stop drains and stops it (Manager.Stop).
@@ -88,7 +90,8 @@ type GatedRunner interface {
 // serialises calls per mapping (and a stopped mapping ignores SetPollers).
 type AccessGate struct {
 	cfg   AccessConfig
-	inner GatedRunner
+	inner Consumers
+	board *Board
 
 	mu     sync.Mutex
 	sups   map[string]*supervisor
@@ -105,36 +108,39 @@ type AccessGate struct {
 	hurryNow context.CancelFunc
 }
 
-// NewAccessGate builds the inner runner with the gate as its Reporter (so the gate sees the
-// consumers' classified problems) and returns the gate around it.
-func NewAccessGate(cfg AccessConfig, newInner func(Reporter) (GatedRunner, error)) (*AccessGate, error) {
+// NewAccessGate returns a gate running mappings with inner, whose pollers report to board
+// (the Manager's Config.Reporter): each mapping's supervisor takes its reports from there.
+func NewAccessGate(cfg AccessConfig, inner Consumers, board *Board) (*AccessGate, error) {
 	if cfg.Probe == nil || cfg.Classify == nil {
 		return nil, errors.New("poller: AccessConfig.Probe and Classify are required")
 	}
-	cfg.setDefaults()
-	g := &AccessGate{cfg: cfg, sups: make(map[string]*supervisor), stopping: make(map[string]chan struct{})}
-	g.hurry, g.hurryNow = context.WithCancel(context.Background())
-	inner, err := newInner(g)
-	if err != nil {
-		return nil, err
+	if inner == nil || board == nil {
+		return nil, errors.New("poller: NewAccessGate needs the consumers and their board")
 	}
-	g.inner = inner
+	cfg.setDefaults()
+	g := &AccessGate{cfg: cfg, inner: inner, board: board, sups: make(map[string]*supervisor), stopping: make(map[string]chan struct{})}
+	g.hurry, g.hurryNow = context.WithCancel(context.Background())
 	return g, nil
 }
 
-// supervisor is one mapping's state in the gate. Fields below mu are shared with Apply, Report
-// and SecretChanged; the loop's own state lives in supervise.
+// supervisor is one mapping's owner in the gate: its goroutine (supervise) alone probes, starts,
+// reconfigures and stops the mapping's consumer and writes its status. It is driven by
+// messages: kick (Apply: the mapping changed, or a resync; SecretChanged), status (the board
+// has a report of its pollers, possibly trouble: a problem that must stop the consumer), and
+// cancel (Remove, Close). Fields below mu are shared with Apply and SecretChanged; the rest
+// belongs to the goroutine.
 type supervisor struct {
-	uuid    string
-	cancel  context.CancelFunc
-	done    chan struct{}
-	kick    chan struct{} // cap 1: the mapping or one of its secrets changed
-	trouble chan struct{} // cap 1: the running consumer reported a stop-class problem
+	uuid   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	kick   chan struct{}   // cap 1: the mapping or one of its secrets changed
+	status <-chan struct{} // the board has a report of the mapping's pollers
 
-	after     <-chan struct{} // closed once the mapping's previous consumer is stopped; nil when none
-	failing   atomic.Bool     // a problem is reported and not yet cleared
-	okSeen    atomic.Bool     // a batch succeeded since the last failure: reset the backoff
-	lastGood  atomic.Value
+	after    <-chan struct{} // closed once the mapping's previous consumer is stopped; nil when none
+	failing  atomic.Bool     // a problem is reported and not yet cleared (read by SecretChanged)
+	okSeen   bool            // a batch succeeded since the last backoff: reset it
+	lastGood string          // the last OK or Function call failed result, restored with the reason
+
 	mu        sync.Mutex
 	m         *mapping.EventSourceMapping
 	key       string // configKey(m)
@@ -248,14 +254,14 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &supervisor{uuid: m.UUID, cancel: cancel, done: make(chan struct{}),
-		kick: make(chan struct{}, 1), trouble: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), status: g.board.watch(m.UUID),
 		m: m, key: key, secretIDs: secretIDs(m), after: g.stopping[m.UUID]}
 	if done != nil {
 		s.dones = []func(){done}
 	}
-	s.lastGood.Store(mapping.ResultNoRecordsProcessed)
+	s.lastGood = mapping.ResultNoRecordsProcessed
 	if r := m.LastProcessingResult; r == mapping.ResultOK || r == mapping.ResultFunctionCallFailed {
-		s.lastGood.Store(r)
+		s.lastGood = r
 	}
 	// A problem reported before this node (re)started is still on the mapping: clear it once
 	// the probe passes.
@@ -302,9 +308,17 @@ func (g *AccessGate) Remove(uuid string, done func()) {
 		if err := g.inner.Stop(g.hurry, uuid); err != nil {
 			g.cfg.Logger.Warn("stopping the mapping's consumer", "uuid", uuid, "err", err)
 		}
+		// The supervisor has ended: this goroutine is the mapping's owner now. The pollers'
+		// last report (their final batches) goes to the store.
+		if t := g.board.take(uuid); t.pending {
+			g.report(uuid, t.rep.state, t.rep.reason, t.rep.result, t.rep.cause)
+		}
 		g.mu.Lock()
 		if g.stopping[uuid] == ch {
 			delete(g.stopping, uuid)
+		}
+		if g.sups[uuid] == nil { // not enabled again meanwhile
+			g.board.forget(uuid)
 		}
 		g.mu.Unlock()
 		close(ch)
@@ -341,7 +355,14 @@ func (g *AccessGate) Close(ctx context.Context) error {
 	case <-stopped:
 	case <-ctx.Done():
 	}
-	return g.inner.Close(ctx)
+	err := g.inner.Close(ctx)
+	// Every supervisor has ended: the consumers' last reports are written from here.
+	for _, uuid := range g.board.uuids() {
+		if t := g.board.take(uuid); t.pending {
+			g.report(uuid, t.rep.state, t.rep.reason, t.rep.result, t.rep.cause)
+		}
+	}
+	return err
 }
 
 // SecretChanged makes every mapping that uses the secret arn, and every mapping whose access
@@ -366,27 +387,6 @@ func (g *AccessGate) SecretChanged(arn string) {
 			s.signal(s.kick)
 		}
 	}
-}
-
-// Report implements Reporter for the inner runner: it passes every report on and tells the
-// mapping's supervisor about problems that must stop the consumer. It never blocks and never
-// calls the inner runner.
-func (g *AccessGate) Report(uuid, state, reason, lastResult, cause string) {
-	g.mu.Lock()
-	s := g.sups[uuid]
-	g.mu.Unlock()
-	if s != nil {
-		switch {
-		case reason != "":
-			s.signal(s.trouble)
-		case lastResult == mapping.ResultOK || lastResult == mapping.ResultFunctionCallFailed:
-			s.lastGood.Store(lastResult)
-			if lastResult == mapping.ResultOK {
-				s.okSeen.Store(true)
-			}
-		}
-	}
-	g.report(uuid, state, reason, lastResult, cause)
 }
 
 func (g *AccessGate) report(uuid, state, reason, lastResult, cause string) {
@@ -418,25 +418,28 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 			log.Warn("stopping the mapping's consumer", "err", err)
 		}
 		running = false
-		select { // reports of the stopped consumer are stale now
-		case <-s.trouble:
-		default:
-		}
+		g.takeStatus(s) // the stopped consumer's last reports; its trouble is stale now
 	}
 	backoff := func() bool {
-		if s.okSeen.Swap(false) {
+		if s.okSeen {
 			attempt = 0
+			s.okSeen = false
 		}
 		t := time.NewTimer(g.cfg.Backoff.Delay(attempt))
 		defer t.Stop()
 		attempt++
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-		case <-s.kick:
+		for {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-t.C:
+				return true
+			case <-s.kick:
+				return true
+			case <-s.status:
+				g.takeStatus(s) // a stopped or starting consumer's report: trouble is the probe's
+			}
 		}
-		return true
 	}
 	for ctx.Err() == nil {
 		m, reprobe := s.snapshot()
@@ -469,7 +472,7 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 			probedKey = sp.identity
 			if s.failing.Swap(false) {
 				log.Info("kafka access check passed; the mapping resumes")
-				g.report(s.uuid, "", mapping.ReasonUserInitiated, s.lastGood.Load().(string), "")
+				g.report(s.uuid, "", mapping.ReasonUserInitiated, s.lastGood, "")
 			}
 		}
 		// g.hurry, not ctx: a restart (changed connection settings) drains the old consumer,
@@ -506,8 +509,11 @@ func (g *AccessGate) waitRunning(ctx context.Context, s *supervisor, stopInner f
 			s.settled()
 		case <-s.kick:
 			return true
-		case <-s.trouble:
-			// The consumer reported an access problem (and it is in the store): stop consuming
+		case <-s.status:
+			if !g.takeStatus(s) {
+				continue
+			}
+			// The consumer reported an access problem (now in the store): stop consuming
 			// until a probe passes.
 			g.cfg.Logger.Warn("kafka access problem while consuming; stopping the mapping's consumer", "uuid", s.uuid)
 			s.failing.Store(true)
@@ -516,6 +522,21 @@ func (g *AccessGate) waitRunning(ctx context.Context, s *supervisor, stopInner f
 			return backoff()
 		}
 	}
+}
+
+// takeStatus takes the pollers' reports from the board, writes the latest to the store and
+// reports whether one of them was trouble (a reason: the consumer must stop). Called only by
+// the mapping's supervisor.
+func (g *AccessGate) takeStatus(s *supervisor) (trouble bool) {
+	t := g.board.take(s.uuid)
+	if t.lastGood != "" {
+		s.lastGood = t.lastGood
+	}
+	s.okSeen = s.okSeen || t.okSeen
+	if t.pending {
+		g.report(s.uuid, t.rep.state, t.rep.reason, t.rep.result, t.rep.cause)
+	}
+	return t.trouble
 }
 
 func (g *AccessGate) probe(ctx context.Context, m *mapping.EventSourceMapping) error {

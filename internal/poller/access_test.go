@@ -133,8 +133,9 @@ func newTestGate(t *testing.T, backoff Backoff) (*AccessGate, *fakeInner, *switc
 	inner := &fakeInner{running: map[string]bool{}}
 	probe := &switchProbe{}
 	st := &statusLog{}
-	g, err := NewAccessGate(AccessConfig{Probe: probe.probe, Classify: classifyFake, Reporter: st, Backoff: backoff},
-		func(r Reporter) (GatedRunner, error) { inner.reporter = r; return inner, nil })
+	board := NewBoard()
+	inner.reporter = board
+	g, err := NewAccessGate(AccessConfig{Probe: probe.probe, Classify: classifyFake, Reporter: st, Backoff: backoff}, inner, board)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,9 +222,11 @@ func TestAccessGateStopsOnConsumerProblem(t *testing.T) {
 	waitUntil(t, "the consumer", func() bool { return inner.isRunning(m.UUID) })
 
 	inner.reporter.Report(m.UUID, "", "", ResultConnectionError, "dial tcp: connection refused")
+	waitUntil(t, "the connection report", func() bool { return st.last() == "|"+ResultConnectionError })
 	inner.reporter.Report(m.UUID, "", "", mapping.ResultOK, "")
-	if !inner.isRunning(m.UUID) || st.last() != "|"+mapping.ResultOK {
-		t.Fatalf("transient report stopped the consumer or was not passed on: last %q", st.last())
+	waitUntil(t, "the OK report", func() bool { return st.last() == "|"+mapping.ResultOK })
+	if !inner.isRunning(m.UUID) {
+		t.Fatal("a transient report stopped the consumer")
 	}
 
 	probe.set(errAuthn)

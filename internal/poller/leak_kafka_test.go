@@ -23,16 +23,15 @@ func TestHundredMappingsLeaveNoGoroutines(t *testing.T) {
 	topic := kt.CreateTopic(t, 2, nil)
 	before := goleak.IgnoreCurrent()
 	rec := newRecorder()
-	var mg *Manager
+	board := NewBoard()
+	mg, err := NewManager(testConfig(rec, board))
+	if err != nil {
+		t.Fatal(err)
+	}
 	g, err := NewAccessGate(AccessConfig{
 		Probe:    func(context.Context, *mapping.EventSourceMapping) error { return nil },
 		Classify: func(error) (string, string) { return "", "" },
-	}, func(r Reporter) (GatedRunner, error) {
-		cfg := testConfig(rec, r)
-		m, err := NewManager(cfg)
-		mg = m
-		return m, err
-	})
+	}, mg, board)
 	if err != nil {
 		t.Fatal(err)
 	}

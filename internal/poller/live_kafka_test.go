@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,17 +14,17 @@ import (
 // newRealGate is an AccessGate over a real Manager whose probe always passes.
 func newRealGate(t *testing.T, cfg Config) (*AccessGate, *Manager) {
 	t.Helper()
-	var mg *Manager
+	board := NewBoard()
+	cfg.Reporter = board
+	mg, err := NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g, err := NewAccessGate(AccessConfig{
 		Probe:    func(context.Context, *mapping.EventSourceMapping) error { return nil },
 		Classify: func(error) (string, string) { return "", "" },
 		Logger:   cfg.Logger,
-	}, func(r Reporter) (GatedRunner, error) {
-		cfg.Reporter = r
-		m, err := NewManager(cfg)
-		mg = m
-		return m, err
-	})
+	}, mg, board)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,5 +78,56 @@ func TestProvisionedPollerConfigAppliesLive(t *testing.T) {
 	})
 	if mg.Joined(m.UUID) != before {
 		t.Fatal("the consumer was restarted for a ProvisionedPollerConfig update")
+	}
+}
+
+// blockingStore is a status store whose writes hang until released.
+type blockingStore struct {
+	release chan struct{}
+	writes  atomic.Int32
+}
+
+func (b *blockingStore) Report(_, _, _, _, _ string) {
+	b.writes.Add(1)
+	<-b.release
+}
+
+// TestStatusWritesNeverStallPollers: status reaches the store only from the mapping's owner
+// (its supervisor), never from a poller's goroutine, so a store that hangs delays status, not
+// delivery: every record is delivered while the first status write is still stuck.
+func TestStatusWritesNeverStallPollers(t *testing.T) {
+	kt := kafkatest.Get(t)
+	const parts, each = 3, 200
+	topic := kt.CreateTopic(t, parts, nil)
+	producePerPartition(t, kt, topic, parts, each)
+	rec := newRecorder()
+	board := NewBoard()
+	mg, err := NewManager(testConfig(rec, board))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &blockingStore{release: make(chan struct{})}
+	g, err := NewAccessGate(AccessConfig{
+		Probe:    func(context.Context, *mapping.EventSourceMapping) error { return nil },
+		Classify: func(error) (string, string) { return "", "" },
+		Reporter: store,
+	}, mg, board)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		close(store.release)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		_ = g.Close(ctx)
+	})
+	m := newMapping(kt.Plaintext, topic)
+	m.BatchSize = 10
+	if err := g.Apply(m, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitAtLeastOnce(t, topic, parts, each)
+	if store.writes.Load() != 1 {
+		t.Fatalf("%d status writes started; want exactly 1 (stuck) from the owner", store.writes.Load())
 	}
 }

@@ -11,13 +11,32 @@
 // pauses that partition, its worker resumes it); one worker goroutine per assigned partition,
 // which alone batches and invokes for that partition, so order holds and one batch per partition
 // is in flight while partitions proceed in parallel. Commits are marks (MarkCommitRecords after a
-// successful invoke) flushed by autocommit, by OnPartitionsRevoked after the revoked partitions'
-// in-flight batches finish, and on Stop.
+// successful invoke), committed promptly by the consumer's committer (commit.go), by
+// OnPartitionsRevoked after the revoked partitions' in-flight batches finish, and on Stop;
+// autocommit is a backstop. Files: consumer.go (client, poll loop, rebalance callbacks, status),
+// worker.go (one partition's batches: the invoke/outcome seam that failure.go builds on),
+// commit.go, startpos.go (LATEST/AT_TIMESTAMP resolved once), retention.go, members.go (several
+// pollers per mapping), access.go (the per-mapping owner), board.go (status hand-off).
 //
-// Lock order: entry.mu → Manager.mu (Manager.mu is never held while taking entry.mu);
-// entry.mu → entry.smu → consumer.mu → worker.mu (entry.smu, guarding a mapping's extra
-// pollers and retired counters, is held only to read or swap them); consumer.status.mu is a
-// leaf, and so is worker.mu apart from franz-go's own locks taken by Pause/ResumeFetchPartitions.
+// Ownership. Each mapping has one owner goroutine, the AccessGate's supervisor (access.go): it
+// alone probes, starts, reconfigures and stops the mapping's pollers, and alone writes its
+// status. Pollers report from their goroutines to the Board (board.go), which only records the
+// latest report and wakes the owner: no store write or network call runs under a poller's lock.
+// Stopping a mapping runs on a goroutine of its own (AccessGate.Remove), so draining one
+// mapping delays no other. The scaler calls Manager.SetPollers directly; the Manager
+// serialises it with the owner's calls per mapping (entry.mu).
+//
+// Lock order (a lock may be taken while holding the ones to its left, never the reverse):
+//
+//	entry.mu → Manager.mu
+//	entry.mu → entry.smu → consumer.mu → worker.mu → (franz-go's locks, in Pause/ResumeFetchPartitions)
+//	consumer.status.mu → Board.mu
+//	AccessGate.mu → supervisor.mu
+//	AccessGate.mu → Board.mu
+//
+// Manager.mu, Board.mu, supervisor.mu, slots.mu (slots.go) and destination.mu (destination.go,
+// held while its producer clients are built) are leaves: nothing else is taken while one is
+// held. No lock is held across an invocation, a commit or a store write.
 package poller
 
 import (
@@ -305,7 +324,7 @@ type entry struct {
 	slots           *slots       // the mapping's invocation slots (slots.go), set once by entry()
 }
 
-var _ GatedRunner = (*Manager)(nil)
+var _ Consumers = (*Manager)(nil)
 
 // ErrClosed is returned by Apply after Close.
 var ErrClosed = errors.New("poller: manager closed")
@@ -417,7 +436,7 @@ func (e *entry) stopAll(ctx context.Context) error {
 	return errors.Join(extraErr, err)
 }
 
-// Joined implements GatedRunner: the returned channel is closed once the mapping's first
+// Joined implements Consumers: the returned channel is closed once the mapping's first
 // poller has joined its group and received its assignment (after its start positions were
 // resolved and committed, so a record produced from then on is delivered). Nil when the
 // mapping is not running.

@@ -308,7 +308,13 @@ func (w *worker) run() {
 		if batch.Len() == 0 {
 			continue
 		}
-		ok := w.process(batch, recs) // failure.go
+		// The invoke/outcome seam: process (failure.go) invokes the batch and decides what
+		// happens to its records (retries, bisect, partial response, destination). true means
+		// every record up to last was delivered, filtered, or acknowledged by the destination,
+		// so its offset may be committed; false means the worker is stopping and the batch is
+		// left unmarked, to be redelivered by the partition's next owner. Nothing else here
+		// depends on how process got there.
+		ok := w.process(batch, recs)
 		// An idle partition should not pin a 6 MB buffer: hand it back to the pool.
 		batch.Release()
 		if !ok {

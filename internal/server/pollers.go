@@ -46,10 +46,43 @@ func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invo
 	if err != nil {
 		return nil, nil, err
 	}
-	var mgr *poller.Manager
 	classify := func(err error) (string, string) {
 		p := kafkaauth.Classify(err)
 		return p.Reason, p.Result
+	}
+	// The pollers report to the board; each mapping's supervisor in the gate takes its reports
+	// from there and alone writes them to the store.
+	board := poller.NewBoard()
+	mgr, err := poller.NewManager(poller.Config{
+		OnBatch:        met.OnBatch,
+		Invoker:        inv,
+		Reporter:       board,
+		Logger:         cfg.Logger,
+		EventSource:    cfg.EventSource,
+		SessionTimeout: cfg.KafkaSessionTimeout,
+		NodeID:         node,
+		// A drain waits for an in-flight invocation up to its function's timeout.
+		FunctionTimeout: func(ctx context.Context, fn string) time.Duration {
+			f, err := fns.Resolve(ctx, fn, "")
+			if err != nil {
+				return 0
+			}
+			return time.Duration(f.Timeout) * time.Second
+		},
+		ClientOpts: clientOpts,
+		ClassifyError: func(err error) (string, string) {
+			// Only what stops a mapping, or a known problem, is reported from fetches;
+			// unclassified fetch errors are transient and only logged (connection
+			// failures still report the connection error text).
+			reason, result := classify(err)
+			if reason == "" {
+				return "", ""
+			}
+			return reason, result
+		},
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	gate, err := poller.NewAccessGate(poller.AccessConfig{
 		Probe: func(ctx context.Context, m *mapping.EventSourceMapping) error {
@@ -63,41 +96,7 @@ func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invo
 		Reporter: storeReporter{st: st, log: cfg.Logger},
 		Logger:   cfg.Logger,
 		Backoff:  cfg.KafkaAccessBackoff,
-	}, func(r poller.Reporter) (poller.GatedRunner, error) {
-		m, err := poller.NewManager(poller.Config{
-			OnBatch:        met.OnBatch,
-			Invoker:        inv,
-			Reporter:       r,
-			Logger:         cfg.Logger,
-			EventSource:    cfg.EventSource,
-			SessionTimeout: cfg.KafkaSessionTimeout,
-			NodeID:         node,
-			// A drain waits for an in-flight invocation up to its function's timeout.
-			FunctionTimeout: func(ctx context.Context, fn string) time.Duration {
-				f, err := fns.Resolve(ctx, fn, "")
-				if err != nil {
-					return 0
-				}
-				return time.Duration(f.Timeout) * time.Second
-			},
-			ClientOpts: clientOpts,
-			ClassifyError: func(err error) (string, string) {
-				// Only what stops a mapping, or a known problem, is reported from fetches;
-				// unclassified fetch errors are transient and only logged (connection
-				// failures still report the connection error text).
-				reason, result := classify(err)
-				if reason == "" {
-					return "", ""
-				}
-				return reason, result
-			},
-		})
-		if err != nil {
-			return nil, err
-		}
-		mgr = m
-		return m, nil
-	})
+	}, mgr, board)
 	if err != nil {
 		return nil, nil, err
 	}
