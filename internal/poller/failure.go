@@ -45,7 +45,6 @@ type lastInvoke struct {
 // is delivered again by the partition's next owner.
 func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 	c := w.c
-	pol := c.settings.Load().policy
 	queue := []segment{{recs: recs}}
 	encoded := true // b holds queue[0].recs
 	var timer *time.Timer
@@ -75,6 +74,10 @@ func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 			return false
 		}
 		sg := &queue[0]
+		// The policy is read at every attempt: an update (a retry limit, a destination, a
+		// record age) applies to the batch retrying now, which may be what blocks the
+		// partition, not only to the next one.
+		pol := c.settings.Load().policy
 		if pol.MaxAge > 0 {
 			live, old := splitExpired(sg.recs, pol, time.Now())
 			if len(old) > 0 {
