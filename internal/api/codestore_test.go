@@ -54,7 +54,7 @@ func codeZip(t *testing.T, n int, executable bool) []byte {
 	return buf.Bytes()
 }
 
-func call(s *Server, method, path string, body any) *httptest.ResponseRecorder {
+func apiCall(s *Server, method, path string, body any) *httptest.ResponseRecorder {
 	b, _ := json.Marshal(body)
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(method, path, bytes.NewReader(b)))
@@ -62,12 +62,12 @@ func call(s *Server, method, path string, body any) *httptest.ResponseRecorder {
 }
 
 func createFn(s *Server, name string, code []byte) *httptest.ResponseRecorder {
-	return call(s, "POST", "/2015-03-31/functions", map[string]any{"FunctionName": name, "Runtime": "provided.al2023",
+	return apiCall(s, "POST", "/2015-03-31/functions", map[string]any{"FunctionName": name, "Runtime": "provided.al2023",
 		"Handler": "bootstrap", "Role": "arn:aws:iam::000000000000:role/r", "Code": map[string]string{"ZipFile": base64.StdEncoding.EncodeToString(code)}})
 }
 
 func updateCode(s *Server, name string, code []byte, dryRun bool) *httptest.ResponseRecorder {
-	return call(s, "PUT", "/2015-03-31/functions/"+name+"/code", map[string]any{"ZipFile": base64.StdEncoding.EncodeToString(code), "DryRun": dryRun})
+	return apiCall(s, "PUT", "/2015-03-31/functions/"+name+"/code", map[string]any{"ZipFile": base64.StdEncoding.EncodeToString(code), "DryRun": dryRun})
 }
 
 // files lists everything under the function code root.
@@ -104,7 +104,7 @@ func TestCodeStorageQuota(t *testing.T) {
 		t.Fatalf("refused uploads left files: before %v, after %v", before, after)
 	}
 	// Freeing space makes room again.
-	wantCode(t, call(s, "DELETE", "/2015-03-31/functions/q1", nil), http.StatusNoContent, "")
+	wantCode(t, apiCall(s, "DELETE", "/2015-03-31/functions/q1", nil), http.StatusNoContent, "")
 	wantCode(t, createFn(s, "q2", codeZip(t, 1<<20, true)), http.StatusCreated, "")
 }
 
@@ -139,7 +139,7 @@ func TestUpdateDeleteRace(t *testing.T) {
 		var upd, del *httptest.ResponseRecorder
 		wg.Add(2)
 		go func() { defer wg.Done(); upd = updateCode(s, "race", next, false) }()
-		go func() { defer wg.Done(); del = call(s, "DELETE", "/2015-03-31/functions/race", nil) }()
+		go func() { defer wg.Done(); del = apiCall(s, "DELETE", "/2015-03-31/functions/race", nil) }()
 		wg.Wait()
 		if upd.Code >= 500 || del.Code >= 500 {
 			t.Fatalf("round %d: update %d %s, delete %d %s", round, upd.Code, upd.Body, del.Code, del.Body)
