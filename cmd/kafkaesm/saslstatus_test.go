@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,8 +29,13 @@ func TestSASLMappingStatusAndMetrics(t *testing.T) {
 	for range 3 {
 		k.Produce(t, &kgo.Record{Topic: topic, Value: []byte("v")})
 	}
+	g := &globals{endpoint: ep, credentials: os.Getenv("KAFKAESM_CREDENTIALS_FILE")} // what serve generated
+	key, secretKey, err := g.signingKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	smc := sm.New(sm.Options{Region: "us-east-1", BaseEndpoint: aws.String(ep),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider(key, secretKey, ""), RetryMaxAttempts: 1})
 	secret := func(v map[string]string) string {
 		b, _ := json.Marshal(v)
 		out, err := smc.CreateSecret(t.Context(), &sm.CreateSecretInput{Name: aws.String(kafkatest.UniqueName("s")), SecretString: aws.String(string(b))})
@@ -71,9 +77,12 @@ func TestSASLMappingStatusAndMetrics(t *testing.T) {
 
 	series := `kafkaesm_BatchSize_count{event_source_mapping_uuid="` + m.UUID + `"`
 	metrics := func() string {
-		resp, err := http.Get(ep + "/metrics")
+		resp, err := signedGet(t.Context(), g, "/metrics")
 		if err != nil {
 			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("/metrics: %s", resp.Status)
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)

@@ -17,9 +17,10 @@ import (
 const serveLong = `Runs the kafkaesm server: the Lambda-compatible API (event source mappings, functions, Invoke)
 and the Secrets Manager API on one listener, the mappings' Kafka consumers, and the functions.
 
-On the same listener, without SigV4:
-  GET /healthz   200 "ok" while the server runs (for load balancers and scripts)
-  GET /metrics   Prometheus metrics, named after Lambda's (kafkaesm_OffsetLag, …)
+On the same listener:
+  GET /healthz   200 "ok" while the server runs, without authentication (load balancers, scripts)
+  GET /metrics   Prometheus metrics named after Lambda's (kafkaesm_OffsetLag, …), signed like the
+                 API; or open on an address of its own with --metrics-listen
 
 Python functions (python3.N runtimes) run "INTERPRETER -m awslambdaric": python3.N from PATH when
 it is installed with awslambdaric, else the default interpreter (python3 on PATH, or --python

@@ -4,24 +4,29 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/kafkaesm/kafkaesm/internal/arn"
 )
+
+// emptySHA256 is the SigV4 payload hash of a request without a body.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // serverLags reads kafkaesm_OffsetLag from the server's /metrics: the lag its pollers see, for
 // every mapping that runs there, whatever credentials the mapping's cluster needs (status
 // cannot read a SASL or TLS cluster itself: the secrets stay on the server). A server that
 // does not answer, or answers otherwise than 200, gives no lags.
-func serverLags(ctx context.Context, endpoint string, timeout time.Duration) map[string]int64 {
+func serverLags(ctx context.Context, g *globals, timeout time.Duration) map[string]int64 {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(endpoint, "/")+"/metrics", nil)
-	if err != nil {
-		return nil
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := signedGet(ctx, g, "/metrics")
 	if err != nil {
 		return nil
 	}
@@ -38,6 +43,28 @@ func serverLags(ctx context.Context, endpoint string, timeout time.Duration) map
 		}
 	}
 	return lags
+}
+
+// signedGet GETs path on the server, signed as the CLI's API calls are (serve keeps /metrics
+// behind authentication unless it has --metrics-listen).
+func signedGet(ctx context.Context, g *globals, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(g.endpoint, "/")+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	key, secret, err := g.signingKey()
+	if err != nil {
+		return nil, err
+	}
+	region := firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
+	if region == "" {
+		region = arn.DefaultRegion
+	}
+	creds := aws.Credentials{AccessKeyID: key, SecretAccessKey: secret, SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, emptySHA256, "lambda", region, time.Now()); err != nil {
+		return nil, err
+	}
+	return http.DefaultClient.Do(req)
 }
 
 var uuidLabel = regexp.MustCompile(`[{,]event_source_mapping_uuid="([^"]*)"`)

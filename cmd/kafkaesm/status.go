@@ -61,7 +61,7 @@ that does not run on the server).`,
 				rows[i].lag, rows[i].lagErr = lags.lag(cmd.Context(), &rows[i].m)
 				if rows[i].lag == nil {
 					if fromServer == nil {
-						fromServer = serverLags(cmd.Context(), g.endpoint, lagTimeout)
+						fromServer = serverLags(cmd.Context(), g, lagTimeout)
 						if fromServer == nil {
 							fromServer = map[string]int64{}
 						}
