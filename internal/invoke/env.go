@@ -110,12 +110,15 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 			return nil, errStart{fmt.Errorf("preparing the code for uid %d: %w", uid, err)}
 		}
 		if tmp, err = e.ident.newTmp(uid); err != nil {
+			e.ident.unstage(uid, rev)
 			return nil, err
 		}
 	}
+	// cleanTmp undoes the staging when the environment does not start.
 	cleanTmp := func() {
 		if tmp != "" {
 			_ = os.RemoveAll(tmp)
+			e.ident.unstage(uid, rev)
 		}
 	}
 	var argv []string
@@ -365,6 +368,7 @@ func (v *env) supervise(pr *os.File) {
 	}
 	if v.tmp != "" {
 		_ = os.RemoveAll(v.tmp)
+		v.e.ident.unstage(v.uid, v.rev)
 	}
 	v.e.mu.Lock()
 	delete(v.e.envs, v)

@@ -53,8 +53,18 @@ type identities struct {
 	byName map[string]int
 	byUID  map[int]string
 
-	mu     sync.Mutex // guards staged; held while copying code
-	staged map[string]string
+	mu     sync.Mutex // guards staged and latest; held while copying code
+	staged map[string]*stagedCode
+	latest map[int]string // per uid, the key of the revision staged last
+}
+
+// stagedCode is one revision's copy, used by refs environments. The copy of the revision
+// staged last is kept while nobody uses it (the next cold start reuses it); others are removed
+// as soon as nobody does.
+type stagedCode struct {
+	uid  int
+	dir  string
+	refs int
 }
 
 func newIdentities(ids UIDRange, parent string) (*identities, error) {
@@ -69,7 +79,7 @@ func newIdentities(ids UIDRange, parent string) (*identities, error) {
 		_ = os.RemoveAll(root)
 		return nil, err
 	}
-	return &identities{ids: ids, root: root, byName: map[string]int{}, byUID: map[int]string{}, staged: map[string]string{}}, nil
+	return &identities{ids: ids, root: root, byName: map[string]int{}, byUID: map[int]string{}, staged: map[string]*stagedCode{}, latest: map[int]string{}}, nil
 }
 
 // traversable checks that every directory from / to dir lets others through, so that function
@@ -144,13 +154,23 @@ func (d *identities) uidLocked(name string, live func(name string) bool) (int, e
 	return 0, fmt.Errorf("all %d function uids (%d-%d) are in use", d.ids.Count, d.ids.First, d.ids.First+d.ids.Count-1)
 }
 
-// stage returns a copy of codeDir that uid can read, made once per revision.
+// stage returns a copy of codeDir that uid can read, made once per revision; the caller
+// calls unstage(uid, rev) when its environment is gone.
 func (d *identities) stage(uid int, rev, codeDir string) (string, error) {
 	key := strconv.Itoa(uid) + "/" + rev
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if dir, ok := d.staged[key]; ok {
-		return dir, nil
+	d.latest[uid] = key
+	if sc, ok := d.staged[key]; ok {
+		sc.refs++
+		return sc.dir, nil
+	}
+	// Copies of this uid's other revisions that no environment uses go now.
+	for k, sc := range d.staged {
+		if sc.uid == uid && sc.refs == 0 {
+			_ = os.RemoveAll(sc.dir)
+			delete(d.staged, k)
+		}
 	}
 	home := filepath.Join(d.root, strconv.Itoa(uid))
 	if err := mkdirOwned(home, 0o750, 0, uid); err != nil {
@@ -162,8 +182,23 @@ func (d *identities) stage(uid int, rev, codeDir string) (string, error) {
 		_ = os.RemoveAll(dir)
 		return "", err
 	}
-	d.staged[key] = dir
+	d.staged[key] = &stagedCode{uid: uid, dir: dir, refs: 1}
 	return dir, nil
+}
+
+// unstage releases an environment's use of a staged copy.
+func (d *identities) unstage(uid int, rev string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := strconv.Itoa(uid) + "/" + rev
+	sc, ok := d.staged[key]
+	if !ok || sc.refs == 0 {
+		return
+	}
+	if sc.refs--; sc.refs == 0 && d.latest[uid] != key {
+		_ = os.RemoveAll(sc.dir)
+		delete(d.staged, key)
+	}
 }
 
 // newTmp makes an environment's private TMPDIR.

@@ -123,3 +123,24 @@ func TestFunctionIdentity(t *testing.T) {
 		t.Errorf("function cannot read its own code %s: %q", ownCode, got[ownCode])
 	}
 }
+
+// TestStagedCodeIsRemoved: the copy of a function's code made for its uid goes once no
+// environment runs that revision any more.
+func TestStagedCodeIsRemoved(t *testing.T) {
+	needRoot(t)
+	e, fns := newEngine(t, func(c *Config) { c.Users = testUIDs })
+	fn := goFunction("staged")
+	fns.Put(fn)
+	old := envOf(callWhoami(t, e, "staged"), "LAMBDA_TASK_ROOT")
+	next := goFunction("staged")
+	next.RevisionId = "r2"
+	fns.Put(next)
+	cur := envOf(callWhoami(t, e, "staged"), "LAMBDA_TASK_ROOT")
+	if cur == old {
+		t.Fatalf("a new revision runs from the old copy %s", old)
+	}
+	waitFor(t, func() bool { _, err := os.Stat(old); return os.IsNotExist(err) })
+	if _, err := os.Stat(cur); err != nil {
+		t.Fatalf("the current copy: %v", err)
+	}
+}
