@@ -93,12 +93,15 @@ func (s *SQLite) getVersion(ctx context.Context, q rowQuerier, name string, vers
 	return s.decodeFunction(versionDocName(name, version), doc, reserved, dir)
 }
 
+// parseVersion reads a version number as published ("1", "2", …). Any other spelling of a
+// number ("01") names no version: aliases are matched by their version string, so "01" taken
+// for version 1 would let version 1 be deleted under an alias on "01".
 func parseVersion(v string) (int64, bool) {
 	if !function.IsVersion(v) {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	return n, err == nil && n > 0
+	return n, err == nil && n > 0 && strconv.FormatInt(n, 10) == v
 }
 
 func (s *SQLite) GetFunctionVersion(ctx context.Context, name, version string) (*function.Function, error) {

@@ -165,6 +165,20 @@ func testFunctionAliases(t *testing.T, s store.Store) {
 	if err := s.CreateAlias(c, "f", alias("x", "1", map[string]float64{"5": 0.5})); !errors.As(err, &missing) || missing.Version != "5" {
 		t.Fatalf("routing to a missing version: %v", err)
 	}
+	// A version is named by its number as published: "01" is not version 1. Were it, an alias
+	// on "01" would not keep version 1 from being deleted (aliases are matched by name).
+	if err := s.CreateAlias(c, "f", alias("x", "01", nil)); !errors.As(err, &missing) || missing.Version != "01" {
+		t.Fatalf("alias on 01: %v", err)
+	}
+	if err := s.CreateAlias(c, "f", alias("x", "1", map[string]float64{"02": 0.5})); !errors.As(err, &missing) || missing.Version != "02" {
+		t.Fatalf("routing to 02: %v", err)
+	}
+	if _, err := s.GetFunctionVersion(c, "f", "01"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetFunctionVersion 01: %v", err)
+	}
+	if err := s.DeleteFunctionVersion(c, "f", "02"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DeleteFunctionVersion 02: %v", err)
+	}
 	if err := s.CreateAlias(c, "f", alias("canary", "1", map[string]float64{"2": 0.25})); err != nil {
 		t.Fatal(err)
 	}
