@@ -37,6 +37,7 @@ func main() {
 	flag.StringVar(&failure.dlq, "dlq", "", "on-failure destination topic (kafka://dlq)")
 	flag.StringVar(&failure.poison, "poison", "", "the function fails every batch holding a record with this value")
 	flag.IntVar(&failure.retries, "retries", -1, "MaximumRetryAttempts")
+	flag.StringVar(&startingPosition, "starting-position", "TRIM_HORIZON", "StartingPosition: TRIM_HORIZON or LATEST")
 	flag.BoolVar(&writeFirst, "write-first", false, "record each batch at the start of the invocation, before -delay (a kill mid-invocation then redelivers a batch already recorded)")
 	flag.BoolVar(&failure.crash, "crash-after-destination", false, "SIGKILL this process once the destination acknowledged records, before their offsets are marked")
 	flag.Parse()
@@ -95,7 +96,7 @@ func run(brokers, topic, id, out string, batch int, delay, session time.Duration
 		FunctionArn:                    "file",
 		Topics:                         []string{topic},
 		SelfManagedEventSource:         &mapping.SelfManagedEventSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": {brokers}}},
-		StartingPosition:               "TRIM_HORIZON",
+		StartingPosition:               startingPosition,
 		BatchSize:                      batch,
 		MaximumBatchingWindowInSeconds: &zero,
 		Enabled:                        true,
@@ -163,6 +164,9 @@ func (fi fileInvoker) Invoke(ctx context.Context, req invoke.Request) (invoke.Re
 	}
 	return invoke.Result{Payload: []byte("null")}, nil
 }
+
+// startingPosition is the mapping's StartingPosition.
+var startingPosition string
 
 // writeFirst makes the function record a batch before its delay rather than after: a kill
 // during an invocation then shows as a duplicate, as a function's side effects would.
