@@ -132,10 +132,10 @@ func (s *Server) authorize(action string, resource func(*http.Request) string, h
 				return
 			}
 		} else if err := s.decide(c); err != nil {
-			writeProtoError(w, r, err)
 			if audited || c.principal != nil {
 				s.audit(w, r, c, http.StatusForbidden, string(AccessDenied))
 			}
+			writeProtoError(w, r, err)
 			return
 		}
 		if !audited {

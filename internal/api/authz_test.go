@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/kafkaesm/kafkaesm/internal/iam"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
 func policy(stmts ...iam.Statement) *iam.Policy {
@@ -53,7 +54,7 @@ func TestPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := newTestAPI(t)
-	var logs strings.Builder
+	var logs kafkatest.Buffer // the handlers' goroutines write it
 	a.cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	a.HandleSecretsManager(echo)
 	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
@@ -156,6 +157,7 @@ func TestPolicies(t *testing.T) {
 	})
 
 	// The audit log: one line per state change, GetSecretValue and denial; no secrets, no signatures.
+	srv.Close() // waits for the handlers, which log after answering
 	log := logs.String()
 	for _, want := range []string{
 		"msg=audit principal=mapper action=lambda:CreateEventSourceMapping resource=arn:aws:lambda:us-east-1:000000000000:event-source-mapping:* outcome=success status=202",

@@ -459,6 +459,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.NoAuth {
 		s.cfg.Logger.Warn("the API is NOT authenticated (--no-auth): every local user and process can create and invoke functions and read secrets")
 	}
+	if host, _, _ := net.SplitHostPort(s.cfg.Listen); !isLoopback(host) && s.cfg.TLSCertFile == "" {
+		s.cfg.Logger.Warn("the API listens beyond loopback WITHOUT TLS (--insecure-listen): requests, secret values and function code cross the network in clear text",
+			"addr", s.Addr())
+	}
 	if !s.cfg.NoAuth {
 		defer s.watchSIGHUP(ctx)()
 	}

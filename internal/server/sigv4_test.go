@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/iam"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
 func TestListenValidation(t *testing.T) {
@@ -43,7 +45,7 @@ func TestListenValidation(t *testing.T) {
 // TestServeWithCredentials: with credentials, an unsigned API request gets AWS's 403 and
 // /healthz stays open.
 func TestServeWithCredentials(t *testing.T) {
-	var logs strings.Builder
+	var logs kafkatest.Buffer
 	s, _, stop := runTestServer(t, Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), AccessKeyID: "AKID", SecretAccessKey: "very-secret-key",
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer func() {
@@ -77,7 +79,7 @@ func TestServeWithCredentials(t *testing.T) {
 // use it but never the secret, keeps it across restarts, and requires it.
 func TestDefaultCredentials(t *testing.T) {
 	dir := t.TempDir()
-	var logs strings.Builder
+	var logs kafkatest.Buffer // written by the server's goroutines
 	s, _, stop := runTestServer(t, Config{Listen: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	path := filepath.Join(dir, "credentials")
 	fi, err := os.Stat(path)
@@ -218,5 +220,28 @@ func runTestServer(t *testing.T, cfg Config) (*Server, context.Context, func()) 
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestUnsafeModesWarn: --no-auth and a non-loopback listener without TLS each log a warning.
+func TestUnsafeModesWarn(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Listen: "127.0.0.1:0", NoAuth: true}, "the API is NOT authenticated (--no-auth)"},
+		{Config{Listen: "0.0.0.0:0", InsecureListen: true}, "WITHOUT TLS (--insecure-listen)"},
+	} {
+		var logs kafkatest.Buffer
+		tt.cfg.DataDir = filepath.Join(t.TempDir(), "data")
+		tt.cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		_, _, stop := runTestServer(t, tt.cfg)
+		kafkatest.WaitFor(t, 10*time.Second, func() error {
+			if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), tt.want) {
+				return fmt.Errorf("no warning %q yet", tt.want)
+			}
+			return nil
+		})
+		stop()
 	}
 }
