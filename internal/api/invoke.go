@@ -76,7 +76,19 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if _, q := invoke.ParseFunctionName(name); q != "" && qualifier != "" && q != qualifier {
+	// The name is checked as every other operation checks it: the engine's lenient parse would
+	// otherwise run "public:function:secret" as secret, while authorization saw the resource
+	// function:public:function:secret.
+	ref, err := function.ParseInvokeName(name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !s.ownRef(ref) {
+		WriteError(w, Errorf(ResourceNotFound, "Function not found: %s", s.invokeArn(name, qualifier)))
+		return
+	}
+	if q := ref.Qualifier; q != "" && qualifier != "" && q != qualifier {
 		WriteError(w, Errorf(InvalidParameterValue, "The derived qualifier from the function name does not match the specified qualifier."))
 		return
 	}

@@ -250,3 +250,43 @@ func TestInvokePythonThroughSDK(t *testing.T) {
 		t.Errorf("python LogResult:\n%s", logs)
 	}
 }
+
+// TestInvokeRefusesMalformedFunctionNames: Invoke checks FunctionName against Lambda's
+// pattern, as every other operation does. "public:function:secret" once ran secret, while
+// authorization saw the resource function:public:function:secret, which a policy on
+// function:public* allows; an ARN of another account or with a second qualifier ran too.
+func TestInvokeRefusesMalformedFunctionNames(t *testing.T) {
+	env := newInvokeEnv(t)
+	for _, n := range []string{"public", "secret"} {
+		env.fns.Put(&function.Function{FunctionName: n, Runtime: "provided.al2023", Handler: "bootstrap", Timeout: 1, MemorySize: 128})
+	}
+	env.fns.PutVersion(&function.Function{FunctionName: "secret", Version: "1", Runtime: "provided.al2023", Handler: "bootstrap", Timeout: 1, MemorySize: 128})
+	ctx := testCtx(t)
+	dry := func(name, qualifier string) error {
+		in := &lambda.InvokeInput{FunctionName: aws.String(name), InvocationType: types.InvocationTypeDryRun}
+		if qualifier != "" {
+			in.Qualifier = aws.String(qualifier)
+		}
+		_, err := env.client.Invoke(ctx, in)
+		return err
+	}
+	for _, ok := range []string{"secret", "secret:1", "000000000000:function:secret", "arn:aws:lambda:us-east-1:000000000000:function:secret:1"} {
+		if err := dry(ok, ""); err != nil {
+			t.Fatalf("%s: %v", ok, err)
+		}
+	}
+	for name, want := range map[string]string{
+		"public:function:secret": "ValidationException",
+		"public:1:secret":        "ValidationException",
+		"arn:aws:lambda:us-east-1:000000000000:function:secret:1:2": "ValidationException",
+		"secret:1:2": "ValidationException",
+		"arn:aws:lambda:us-east-1:111111111111:function:secret":   "ResourceNotFoundException",
+		"arn:aws:lambda:eu-west-1:000000000000:function:secret:1": "ResourceNotFoundException",
+	} {
+		err := dry(name, "")
+		var ae interface{ ErrorCode() string }
+		if !errors.As(err, &ae) || ae.ErrorCode() != want {
+			t.Errorf("%s: got %v, want %s", name, err, want)
+		}
+	}
+}

@@ -33,12 +33,18 @@ func invalid(format string, args ...any) *Error { return &Error{Message: fmt.Spr
 // ParseName parses a FunctionName as Lambda accepts it: "my-function", "my-function:alias",
 // "123456789012:function:my-function", "arn:aws:lambda:us-east-1:123456789012:function:my-function:1".
 // member is the wire member name for error messages ("functionName").
-func ParseName(s, member string) (Ref, error) {
+func ParseName(s, member string) (Ref, error) { return parseName(s, member, 140) }
+
+// ParseInvokeName is ParseName for Invoke, whose FunctionName may be 170 characters long (a
+// full ARN with a long alias).
+func ParseInvokeName(s string) (Ref, error) { return parseName(s, "functionName", 170) }
+
+func parseName(s, member string, maxLen int) (Ref, error) {
 	if s == "" {
 		return Ref{}, &Error{Validation: true, Message: fmt.Sprintf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null.", member)}
 	}
 	sub := functionNameRE.FindStringSubmatch(s)
-	if len(s) > 140 || sub == nil {
+	if len(s) > maxLen || sub == nil {
 		return Ref{}, &Error{Validation: true, Message: fmt.Sprintf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", s, member, functionNameRE.String())}
 	}
 	r := Ref{Name: sub[7], Qualifier: sub[9]}
