@@ -72,7 +72,9 @@ func (s *Server) lambdaResource(r *http.Request) string {
 	prefix := "arn:aws:lambda:" + s.cfg.Region + ":" + s.cfg.AccountID + ":"
 	if fn := r.PathValue("FunctionName"); fn != "" {
 		name, q := fn, ""
-		if ref, err := function.ParseName(fn, "functionName"); err == nil {
+		// Parsed with Invoke's 170-character limit, the longest any operation takes: an ARN
+		// with a long alias must be seen as its function, or a Deny on it would not apply.
+		if ref, err := function.ParseInvokeName(fn); err == nil {
 			name, q = ref.Name, ref.Qualifier
 		}
 		if rq := r.URL.Query().Get("Qualifier"); rq != "" {

@@ -193,3 +193,34 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestLongQualifiedArnAuthorisedAsItsFunction: Invoke takes an ARN of up to 170 characters
+// (a long alias), and authorization sees the function and qualifier it names, so that a Deny
+// on the function applies. The resource was the raw string behind "function:" once the ARN
+// passed 140 characters, which a Deny on function:secret* did not match.
+func TestLongQualifiedArnAuthorisedAsItsFunction(t *testing.T) {
+	p := &iam.Principal{Name: "nosecret", AccessKeyID: "AKIANOSECRET", SecretAccessKey: "nosecret-secret",
+		Policy: policy(allow([]string{"lambda:*"}, "*"), deny([]string{"lambda:InvokeFunction"}, "arn:aws:lambda:us-east-1:000000000000:function:secret*"))}
+	set, err := iam.NewSet([]*iam.Principal{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := newTestAPI(t)
+	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := lambda.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
+		Credentials: credentials.NewStaticCredentialsProvider(p.AccessKeyID, p.SecretAccessKey, "")})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	long := "arn:aws:lambda:us-east-1:000000000000:function:secret:" + strings.Repeat("a", 100) // 154 characters
+	_, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(long)})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" ||
+		!strings.Contains(ae.ErrorMessage(), "on resource: arn:aws:lambda:us-east-1:000000000000:function:secret:aaa") {
+		t.Fatalf("want AccessDeniedException on function:secret:…, got %v", err)
+	}
+}
