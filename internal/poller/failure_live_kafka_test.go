@@ -1,13 +1,17 @@
 package poller
 
 import (
+	"bytes"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kafkaesm/kafkaesm/internal/outcome"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
@@ -58,5 +62,36 @@ func TestRetryLimitAppliesToABatchAlreadyRetrying(t *testing.T) {
 	kafkatest.WaitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, map[int32]int64{0: 2}) })
 	if msgs := readDestination(t, kt, dlq, 1); msgs[0].body.RequestContext.Condition != "RetryAttemptsExhausted" {
 		t.Fatalf("destination message %+v", msgs[0].body)
+	}
+}
+
+// TestOversizedRecordKeepsOrderInTheDestination: a failing record, then one too large for a
+// payload, in one batch, with MaximumRetryAttempts 0: the destination receives them in the
+// partition's order (the oversized record used to be sent while its batch was still being
+// collected, ahead of the earlier record that failed).
+func TestOversizedRecordKeepsOrderInTheDestination(t *testing.T) {
+	kt := kafkatest.Get(t)
+	maxBytes := strconv.Itoa(12 << 20)
+	topic := kt.CreateTopic(t, 1, map[string]*string{"max.message.bytes": &maxBytes})
+	dlq := kt.CreateTopic(t, 1, map[string]*string{"max.message.bytes": &maxBytes})
+	prod := producer(t, kt, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	big := bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz"), (5<<20)/26) // base64: over 6 MB
+	kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Value: []byte("poison")}, &kgo.Record{Topic: topic, Value: big},
+		&kgo.Record{Topic: topic, Value: []byte("ok")})
+	rec := newRecorder()
+	failOn(rec, "poison")
+	mg := newTestManager(t, testConfig(rec, nil))
+	m := newMapping(kt.Plaintext, topic)
+	m.MaximumBatchingWindowInSeconds = intp(1)
+	m.MaximumRetryAttempts = intp(0)
+	withDestination(m, dlq)
+	apply(t, mg, m)
+	kafkatest.WaitFor(t, 60*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, map[int32]int64{0: 3}) })
+	var got []string
+	for _, msg := range readDestination(t, kt, dlq, 2)[:2] {
+		got = append(got, msg.headers[outcome.HeaderSourceOffset]+":"+msg.body.RequestContext.Condition)
+	}
+	if want := "0:RetryAttemptsExhausted,1:MaximumPayloadSizeExceeded"; strings.Join(got, ",") != want {
+		t.Fatalf("destination holds %v, want %s", got, want)
 	}
 }

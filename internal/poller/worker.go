@@ -293,16 +293,17 @@ func (w *worker) run() {
 			case event.Full:
 				break collect // r stays first in line for the next batch
 			case event.TooLarge:
+				if batch.Len() > 0 {
+					// The records before it are processed first: giving it up now would put it
+					// in the destination ahead of any of them that fail.
+					break collect // r stays first in line for the next batch
+				}
 				// To the on-failure destination, or counted and logged (failure.go).
 				if !w.tooLarge(r) {
 					return
 				}
 				ci++
-				if batch.Len() == 0 {
-					w.mark(r) // nothing undelivered precedes it
-				} else {
-					last = r
-				}
+				w.mark(r) // nothing undelivered precedes it
 			}
 		}
 		if batch.Len() == 0 {
