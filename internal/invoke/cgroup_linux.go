@@ -64,7 +64,10 @@ func openCgroups() (*cgroups, string) {
 			return ""
 		}
 		rel := strings.TrimPrefix(p, m.root)
-		return filepath.Join(m.point, rel, name)
+		parent := filepath.Join(m.point, rel)
+		// The cgroups of a server that died (its runtimes died with it: Pdeathsig) are empty.
+		removeStale(parent, "kafkaesm-", removeCgroupTree)
+		return filepath.Join(parent, name)
 	}
 	if mem := dirOf("memory"); mem != "" {
 		c := &cgroups{mem: mem, memLimited: true}
@@ -220,6 +223,17 @@ func procsOf(dir string) []int {
 		}
 	}
 	return out
+}
+
+// removeCgroupTree removes an empty cgroup and its empty children.
+func removeCgroupTree(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, de := range ents {
+		if de.IsDir() {
+			removeCgroupTree(filepath.Join(dir, de.Name()))
+		}
+	}
+	_ = os.Remove(dir)
 }
 
 // remove deletes the environment's (empty) cgroups.

@@ -68,8 +68,9 @@ type Config struct {
 	// killing detached processes). By default they are used wherever the server may create
 	// cgroups (as root), and a startup log line says when they cannot be.
 	NoCgroups bool
-	// RunDir is where, with Users, the functions' code copies and TMPDIRs live: a directory
-	// kafkaesm-fn-* made in it at New and removed at Close. Every parent must be o+x. Default
+	// RunDir is where, with Users, the functions' code copies and /tmp directories live: a
+	// directory kafkaesm-fn-* made in it at New and removed at Close. Every parent must be o+x,
+	// and it must not be under /tmp (environments get their own /tmp). Default /var/tmp, else
 	// os.TempDir().
 	RunDir string
 }
@@ -138,7 +139,12 @@ func (c *Config) Validate() error {
 		return errors.New("invoke: running functions under their own uids needs root")
 	}
 	if c.RunDir == "" {
+		// Not under /tmp: each environment gets a /tmp of its own mounted over it, which would
+		// hide the code copies below.
 		c.RunDir = os.TempDir()
+		if fi, err := os.Stat("/var/tmp"); err == nil && fi.IsDir() {
+			c.RunDir = "/var/tmp"
+		}
 	}
 	return nil
 }

@@ -45,6 +45,8 @@ type env struct {
 	cg     *envCgroup
 	oom    bool
 	peakMB int
+	// privateTmp: tmp is mounted on the environment's /tmp (else it is its TMPDIR).
+	privateTmp bool
 	pw     *os.File // the engine's copy of the output pipe, for sync markers
 
 	invCh      chan *invocation
@@ -181,11 +183,16 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 		v.log.writeLine(now, []byte(warning))
 	}
 
-	// In cgroups, the runtime starts behind a gate: /bin/sh waits on fd 3 until its pid has been
-	// moved into the environment's cgroups, then execs the runtime in the same process, so that
-	// nothing it starts is ever outside them.
+	// The runtime may start behind /bin/sh, which execs it in the same process once its
+	// environment is ready:
+	//   - in cgroups, the shell waits on fd 3 until its pid has been moved into the
+	//     environment's cgroups, so that nothing the runtime starts is ever outside them;
+	//   - with a private /tmp, the shell runs as root in a mount namespace of its own (Go makes
+	//     "/" private in it first), bind-mounts the environment's directory on /tmp, and execs
+	//     the runtime through setpriv under the function's uid, without groups.
 	var gateR, gateW *os.File
-	if e.cg != nil {
+	v.privateTmp = uid >= 0 && e.ident.privateTmp()
+	if e.cg != nil || v.privateTmp {
 		fail := func(err error) (*env, error) {
 			cleanTmp()
 			ln.Close()
@@ -196,18 +203,29 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 		if err := checkExecutable(argv[0]); err != nil {
 			return fail(err)
 		}
-		mem := fn.MemorySize
-		if mem == 0 {
-			mem = function.DefaultMemorySize
+		script, args := "", []string{"kafkaesm-runtime"}
+		if e.cg != nil {
+			mem := fn.MemorySize
+			if mem == 0 {
+				mem = function.DefaultMemorySize
+			}
+			if v.cg, err = e.cg.newEnv(mem); err != nil {
+				return fail(fmt.Errorf("creating the environment's cgroup: %w", err))
+			}
+			if gateR, gateW, err = os.Pipe(); err != nil {
+				v.cg.remove()
+				return fail(err)
+			}
+			script += `read -r _ <&3 || exit 111; exec 3<&-; `
 		}
-		if v.cg, err = e.cg.newEnv(mem); err != nil {
-			return fail(fmt.Errorf("creating the environment's cgroup: %w", err))
+		if v.privateTmp {
+			script += `m=$1 t=$2 s=$3 u=$4; shift 4; "$m" --bind "$t" /tmp || exit 112; unset PWD OLDPWD; ` +
+				`exec "$s" --reuid="$u" --regid="$u" --clear-groups --pdeathsig KILL -- "$@"`
+			args = append(args, e.ident.mount, tmp, e.ident.setpriv, strconv.Itoa(uid))
+		} else {
+			script += `unset PWD OLDPWD; exec "$@"`
 		}
-		if gateR, gateW, err = os.Pipe(); err != nil {
-			v.cg.remove()
-			return fail(err)
-		}
-		argv = append([]string{"/bin/sh", "-c", `read -r _ <&3 || exit 111; exec 3<&-; unset PWD OLDPWD; exec "$@"`, "kafkaesm-runtime"}, argv...)
+		argv = append(append([]string{"/bin/sh", "-c", script}, args...), argv...)
 	}
 	closeGate := func() {
 		if gateR != nil {
@@ -220,7 +238,7 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 	cmd.Dir = codeDir
 	cmd.Env = append(v.environ(ln.Addr().String(), codeDir), extra...)
 	cmd.Stdout, cmd.Stderr = pw, pw
-	cmd.SysProcAttr = sysProcAttr(uid)
+	cmd.SysProcAttr = sysProcAttr(uid, v.privateTmp)
 	if gateR != nil {
 		cmd.ExtraFiles = []*os.File{gateR}
 	}
@@ -304,8 +322,8 @@ func (v *env) environ(addr, codeDir string) []string {
 	if runtime == "" {
 		runtime = "provided"
 	}
-	if v.tmp != "" {
-		env = append(env, "TMPDIR="+v.tmp)
+	if v.tmp != "" && !v.privateTmp {
+		env = append(env, "TMPDIR="+v.tmp) // no private /tmp: the environment's own directory instead
 	}
 	return append(env,
 		"AWS_LAMBDA_RUNTIME_API="+addr,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,6 +49,10 @@ func ParseUIDRange(s string) (UIDRange, error) {
 type identities struct {
 	ids  UIDRange
 	root string
+	// setpriv and mount (util-linux), when found, give each environment a private /tmp;
+	// without them its directory is only its TMPDIR.
+	setpriv, mount string
+	noPrivateTmp   bool // tests of the TMPDIR fallback
 
 	// Guarded by Engine.mu.
 	byName map[string]int
@@ -71,7 +76,8 @@ func newIdentities(ids UIDRange, parent string) (*identities, error) {
 	if err := traversable(parent); err != nil {
 		return nil, err
 	}
-	root, err := os.MkdirTemp(parent, "kafkaesm-fn-")
+	removeStale(parent, "kafkaesm-fn-", func(dir string) { _ = os.RemoveAll(dir) })
+	root, err := os.MkdirTemp(parent, "kafkaesm-fn-"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +85,36 @@ func newIdentities(ids UIDRange, parent string) (*identities, error) {
 		_ = os.RemoveAll(root)
 		return nil, err
 	}
-	return &identities{ids: ids, root: root, byName: map[string]int{}, byUID: map[int]string{}, staged: map[string]*stagedCode{}, latest: map[int]string{}}, nil
+	setpriv, _ := exec.LookPath("setpriv")
+	mount, _ := exec.LookPath("mount")
+	if abs, _ := filepath.Abs(root); abs == "/tmp" || strings.HasPrefix(abs, "/tmp/") {
+		setpriv = "" // a /tmp mounted over would hide the code copies: TMPDIR only
+	}
+	return &identities{ids: ids, root: root, setpriv: setpriv, mount: mount, byName: map[string]int{}, byUID: map[int]string{}, staged: map[string]*stagedCode{}, latest: map[int]string{}}, nil
+}
+
+// removeStale removes what servers that died left in parent: entries named prefix+PID+"-…"
+// whose PID no longer runs.
+func removeStale(parent, prefix string, remove func(dir string)) {
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, de := range ents {
+		rest, ok := strings.CutPrefix(de.Name(), prefix)
+		if !ok {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pidText); err == nil || pid == os.Getpid() {
+			continue
+		}
+		remove(filepath.Join(parent, de.Name()))
+	}
 }
 
 // traversable checks that every directory from / to dir lets others through, so that function
@@ -101,6 +136,11 @@ func traversable(dir string) error {
 			return nil
 		}
 	}
+}
+
+// privateTmp reports whether environments get a /tmp of their own.
+func (d *identities) privateTmp() bool {
+	return d.setpriv != "" && d.mount != "" && !d.noPrivateTmp
 }
 
 // OthersCanRun checks that a user other than the owner (a function's uid) can reach and

@@ -61,8 +61,14 @@ func envOf(w whoami, key string) string {
 func TestFunctionIdentity(t *testing.T) {
 	needRoot(t)
 	t.Setenv("KAFKAESM_SECRET_ACCESS_KEY", "server-credential-never-in-a-function")
-	e, fns := newEngine(t, func(c *Config) { c.Users = testUIDs })
-	dataDir := e.cfg.DataDir
+	// The data directory outside /tmp, where the function would see it if it could (its own /tmp
+	// hides the machine's).
+	dataDir, err := os.MkdirTemp("/var/tmp", "kafkaesm-isolation-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	e, fns := newEngine(t, func(c *Config) { c.Users = testUIDs; c.DataDir = dataDir })
 	key, db := filepath.Join(dataDir, "secret.key"), filepath.Join(dataDir, "kafkaesm.db")
 	for _, p := range []string{key, db} {
 		if err := os.WriteFile(p, []byte("secret"), 0o600); err != nil {
@@ -80,8 +86,19 @@ func TestFunctionIdentity(t *testing.T) {
 		if w.UID < testUIDs.First || w.UID >= testUIDs.First+testUIDs.Count || w.GID != w.UID || len(w.Groups) != 0 {
 			t.Fatalf("function runs as uid %d gid %d groups %v; want its own id of %+v and no groups", w.UID, w.GID, w.Groups, testUIDs)
 		}
-		if !w.TmpWritable || w.Tmpdir == os.TempDir() {
-			t.Fatalf("TMPDIR %q writable=%v; want a private writable one", w.Tmpdir, w.TmpWritable)
+		if !w.TmpWritable {
+			t.Fatalf("%s is not writable", w.Tmpdir)
+		}
+		if e.ident.privateTmp() {
+			// /tmp is the environment's own: what it wrote there is not in the machine's /tmp.
+			if w.Tmpdir != "/tmp" || envOf(w, "TMPDIR") != "" {
+				t.Fatalf("temporary directory %q, TMPDIR %q; want a private /tmp", w.Tmpdir, envOf(w, "TMPDIR"))
+			}
+			if _, err := os.Stat("/tmp/probe-" + strconv.Itoa(w.UID)); err == nil {
+				t.Fatalf("the function's /tmp/probe-%d is in the machine's /tmp", w.UID)
+			}
+		} else if w.Tmpdir == os.TempDir() {
+			t.Fatalf("TMPDIR %q; want a private one (no setpriv/mount: no private /tmp)", w.Tmpdir)
 		}
 	}
 	if wa.UID == wb.UID {
@@ -106,7 +123,11 @@ func TestFunctionIdentity(t *testing.T) {
 
 	ownCode := filepath.Join(envOf(wa, "LAMBDA_TASK_ROOT"), "bootstrap")
 	otherCode := filepath.Join(envOf(wb, "LAMBDA_TASK_ROOT"), "bootstrap")
-	denied := []string{key, db, dataDir, "/proc/" + strconv.Itoa(os.Getpid()) + "/environ", otherCode, wb.Tmpdir,
+	otherTmp := wb.Tmpdir // b's TMPDIR, or, with private /tmps, what b wrote to its /tmp
+	if e.ident.privateTmp() {
+		otherTmp = "/tmp/probe-" + strconv.Itoa(wb.UID)
+	}
+	denied := []string{key, db, dataDir, "/proc/" + strconv.Itoa(os.Getpid()) + "/environ", otherCode, otherTmp,
 		filepath.Dir(filepath.Dir(filepath.Dir(ownCode)))} // the run directory's root: not listable
 	paths, _ := json.Marshal(append(slices.Clone(denied), ownCode))
 	res := invoke(t, e, "iso-a", `{"action":"read","paths":`+string(paths)+`}`)
@@ -115,6 +136,9 @@ func TestFunctionIdentity(t *testing.T) {
 		t.Fatalf("read: %s", res.Payload)
 	}
 	for _, p := range denied {
+		if p == otherTmp && e.ident.privateTmp() && strings.Contains(got[p], "no such file") {
+			continue // a's /tmp does not hold b's files
+		}
 		if !strings.Contains(got[p], "permission denied") {
 			t.Errorf("function read %s: %q, want permission denied", p, got[p])
 		}
@@ -142,5 +166,22 @@ func TestStagedCodeIsRemoved(t *testing.T) {
 	waitFor(t, func() bool { _, err := os.Stat(old); return os.IsNotExist(err) })
 	if _, err := os.Stat(cur); err != nil {
 		t.Fatalf("the current copy: %v", err)
+	}
+}
+
+// TestFunctionTmpdirWithoutPrivateTmp: without setpriv and mount (util-linux), a function's
+// private directory is its TMPDIR, writable by it alone.
+func TestFunctionTmpdirWithoutPrivateTmp(t *testing.T) {
+	needRoot(t)
+	e, fns := newEngine(t, func(c *Config) { c.Users = testUIDs })
+	e.ident.noPrivateTmp = true
+	fns.Put(goFunction("tmpdir"))
+	w := callWhoami(t, e, "tmpdir")
+	if !w.TmpWritable || w.Tmpdir == "/tmp" || envOf(w, "TMPDIR") != w.Tmpdir {
+		t.Fatalf("TMPDIR %q (environ %q) writable=%v; want a private writable one", w.Tmpdir, envOf(w, "TMPDIR"), w.TmpWritable)
+	}
+	fi, err := os.Stat(w.Tmpdir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("TMPDIR %s: %v %v, want mode 0700", w.Tmpdir, fi, err)
 	}
 }

@@ -11,9 +11,15 @@ import (
 
 // sysProcAttr puts the runtime in its own process group (so a timeout kills everything it
 // started) and asks the kernel to kill it if kafkaesm dies, so no orphaned runtimes remain.
-// With uid >= 0 it runs as uid:uid with no supplementary groups (root's are dropped).
-func sysProcAttr(uid int) *syscall.SysProcAttr {
+// With uid >= 0 it runs as uid:uid with no supplementary groups (root's are dropped); with
+// privateTmp it starts as root in a mount namespace of its own instead, and its wrapper
+// changes to uid after mounting /tmp (env.go).
+func sysProcAttr(uid int, privateTmp bool) *syscall.SysProcAttr {
 	a := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if privateTmp {
+		a.Unshareflags = syscall.CLONE_NEWNS
+		return a
+	}
 	if uid >= 0 {
 		a.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}
 	}

@@ -4,7 +4,7 @@ package invoke
 
 import "syscall"
 
-func sysProcAttr(int) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+func sysProcAttr(int, bool) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
 func killUID(int) {}
 

@@ -27,7 +27,12 @@ func TestFunctionCannotReadServerSecrets(t *testing.T) {
 		t.Skip("needs root: functions run under their own uids only when the server runs as root")
 	}
 	t.Setenv("KAFKAESM_SECRET_ACCESS_KEY", "server-env-credential")
-	dir := t.TempDir()
+	// Outside /tmp: functions get a /tmp of their own, which would hide a data directory there.
+	dir, err := os.MkdirTemp("/var/tmp", "kafkaesm-server-isolation-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	s, _, stop := runTestServer(t, Config{Listen: "127.0.0.1:0", DataDir: dir, FunctionUIDs: "62000-62009",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	defer stop()

@@ -62,7 +62,7 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		return strings.Repeat("x", 7<<20), nil
 	case "whoami": // who the function runs as, what it sees, and whether its TMPDIR is writable
 		groups, _ := os.Getgroups()
-		werr := os.WriteFile(filepath.Join(os.TempDir(), "probe"), []byte("x"), 0o600)
+		werr := os.WriteFile(filepath.Join(os.TempDir(), fmt.Sprintf("probe-%d", os.Getuid())), []byte("x"), 0o644)
 		return map[string]any{"uid": os.Getuid(), "gid": os.Getgid(), "groups": groups, "tmpdir": os.TempDir(),
 			"tmpWritable": werr == nil, "environ": os.Environ()}, nil
 	case "read": // which of the paths it can read (file or directory listing)
