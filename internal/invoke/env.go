@@ -47,7 +47,7 @@ type env struct {
 	peakMB int
 	// privateTmp: tmp is mounted on the environment's /tmp (else it is its TMPDIR).
 	privateTmp bool
-	pw     *os.File // the engine's copy of the output pipe, for sync markers
+	pw         *os.File // the engine's copy of the output pipe, for sync markers
 
 	invCh      chan *invocation
 	ready      chan struct{} // closed at the first /next: init is done
