@@ -41,9 +41,13 @@ type Config struct {
 	// MappingChanged is called after a mapping was created, updated or marked for deletion,
 	// with its UUID (the reconciler's Notify). Optional.
 	MappingChanged func(uuid string)
-	// FunctionChanged is called after a function or one of its versions was deleted, so the
-	// invoker can retire environments. Optional.
+	// FunctionChanged is called after a function was deleted, so the invoker can retire its
+	// environments. Optional.
 	FunctionChanged func(name string)
+	// VersionDeleted is called after a published version was deleted, so the invoker can
+	// retire that version's environments (the others stay warm). Optional; FunctionChanged is
+	// called instead when it is nil.
+	VersionDeleted func(name, version string)
 	// LatestChanged is called after $LATEST's code, configuration or reserved concurrency
 	// changed, so the invoker can retire $LATEST's environments (published versions are
 	// immutable and stay warm). Optional; FunctionChanged is called instead when it is nil.

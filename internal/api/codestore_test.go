@@ -152,3 +152,25 @@ func TestUpdateDeleteRace(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteVersionRetiresOnlyThatVersion: deleting a published version tells the invoker
+// which version went (VersionDeleted), so that $LATEST's and the other versions' warm
+// environments stay; it once retired every version's, a cold start for the live alias each
+// time a pipeline cleaned up an old version. Deleting the function retires everything.
+func TestDeleteVersionRetiresOnlyThatVersion(t *testing.T) {
+	s, _ := newCodeAPI(t, 0)
+	var calls []string
+	s.cfg.FunctionChanged = func(name string) { calls = append(calls, "function "+name) }
+	s.cfg.VersionDeleted = func(name, version string) { calls = append(calls, "version "+name+":"+version) }
+	wantCode(t, createFn(s, "rv", codeZip(t, 100, true)), http.StatusCreated, "")
+	wantCode(t, apiCall(s, "POST", "/2015-03-31/functions/rv/versions", nil), http.StatusCreated, "")
+	wantCode(t, updateCode(s, "rv", codeZip(t, 100, true), false), http.StatusOK, "")
+	wantCode(t, apiCall(s, "POST", "/2015-03-31/functions/rv/versions", nil), http.StatusCreated, "")
+	calls = nil
+	wantCode(t, apiCall(s, "DELETE", "/2015-03-31/functions/rv?Qualifier=1", nil), http.StatusNoContent, "")
+	wantCode(t, apiCall(s, "DELETE", "/2015-03-31/functions/rv:2", nil), http.StatusNoContent, "")
+	wantCode(t, apiCall(s, "DELETE", "/2015-03-31/functions/rv", nil), http.StatusNoContent, "")
+	if want := []string{"version rv:1", "version rv:2", "function rv"}; !slices.Equal(calls, want) {
+		t.Fatalf("calls %v, want %v", calls, want)
+	}
+}

@@ -248,7 +248,11 @@ func (s *Server) deleteQualified(w http.ResponseWriter, r *http.Request, f *func
 		return
 	}
 	s.removeUnusedCode(r.Context(), f.FunctionName, f.CodeDir)
-	s.functionChanged(f.FunctionName)
+	if s.cfg.VersionDeleted != nil {
+		s.cfg.VersionDeleted(f.FunctionName, q)
+	} else {
+		s.functionChanged(f.FunctionName)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

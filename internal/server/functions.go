@@ -72,7 +72,15 @@ func (f *functionRuntime) LatestChanged(name string) {
 	f.Engine.Retire(name, "$LATEST")
 }
 
-// Changed is api.Config.FunctionChanged, called when a function or a version was deleted:
+// VersionDeleted is api.Config.VersionDeleted, called when a published version was deleted:
+// forget what the function's qualifiers resolved to and retire that version's environments;
+// $LATEST's and the other versions' stay warm (the alias a deployment moved keeps running).
+func (f *functionRuntime) VersionDeleted(name, version string) {
+	f.Functions.Invalidate(name)
+	f.Engine.Retire(name, version)
+}
+
+// Changed is api.Config.FunctionChanged, called when a function was deleted:
 // forget what its qualifiers resolved to and retire the environments of all its versions.
 func (f *functionRuntime) Changed(name string) {
 	f.Functions.Invalidate(name)

@@ -290,7 +290,7 @@ func New(cfg Config) (*Server, error) {
 	s.api = api.New(api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Store: st, DataDir: cfg.DataDir, CodeQuota: cfg.CodeStorageQuota, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed,
-		LatestChanged: fr.LatestChanged, QualifierChanged: fr.Functions.Invalidate, MappingCounts: s.mappingCounts,
+		LatestChanged: fr.LatestChanged, VersionDeleted: fr.VersionDeleted, QualifierChanged: fr.Functions.Invalidate, MappingCounts: s.mappingCounts,
 		MappingPollers: s.mappingPollers})
 	secretChanged := func(string) {}
 	if pollers != nil {
