@@ -211,6 +211,14 @@ func (g *envCgroup) waitEmpty(d string) {
 	}
 }
 
+// procs lists the environment's processes (nil without cgroups).
+func (g *envCgroup) procs() []int {
+	if g == nil {
+		return nil
+	}
+	return procsOf(g.mem)
+}
+
 func procsOf(dir string) []int {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {

@@ -17,3 +17,4 @@ func (g *envCgroup) kill()                        {}
 func (g *envCgroup) remove()                      {}
 func (g *envCgroup) peakMB() int                  { return 0 }
 func (g *envCgroup) oomKilled() bool              { return false }
+func (g *envCgroup) procs() []int                 { return nil }

@@ -20,8 +20,8 @@ import (
 // off from its network, so each accepted connection is traced back through /proc/net/tcp{,6}
 // (the peer's socket: its owner's uid and its inode) to the environment:
 //   - with function uids, the socket's uid must be the environment's;
-//   - without, the socket's inode must be open in a process of the environment's process group
-//     (everyone has the same uid then).
+//   - without, the socket's inode must be open in a process of the environment's cgroup, or,
+//     without cgroups, of its process group (everyone has the same uid then).
 //
 // Any other caller gets a 403 and the server logs it.
 
@@ -85,10 +85,40 @@ func (v *env) foreignPeer(c net.Conn) string {
 	if v.cmd == nil || v.cmd.Process == nil {
 		return "environment not started"
 	}
-	if !inodeInGroup(inode, v.cmd.Process.Pid) {
+	var held bool
+	if pids := v.cg.procs(); len(pids) > 0 {
+		held = inodeHeldBy(inode, pids) // the environment's cgroup: detached processes too
+	} else {
+		held = inodeInGroup(inode, v.cmd.Process.Pid)
+	}
+	if !held {
 		return fmt.Sprintf("peer socket (uid %d) is not held by a process of the environment", uid)
 	}
 	return ""
+}
+
+// inodeHeldBy reports whether one of pids holds socket inode open.
+func inodeHeldBy(inode uint64, pids []int) bool {
+	target := "socket:[" + strconv.FormatUint(inode, 10) + "]"
+	for _, pid := range pids {
+		if holds(strconv.Itoa(pid), target) {
+			return true
+		}
+	}
+	return false
+}
+
+func holds(pid, target string) bool {
+	fds, err := os.ReadDir("/proc/" + pid + "/fd")
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if l, err := os.Readlink("/proc/" + pid + "/fd/" + fd.Name()); err == nil && l == target {
+			return true
+		}
+	}
+	return false
 }
 
 // socketOwner finds the TCP socket whose local end is local and remote end is remote (the
@@ -169,14 +199,8 @@ func inodeInGroup(inode uint64, pgid int) bool {
 		if err != nil || processGroup(pid) != pgid {
 			continue
 		}
-		fds, err := os.ReadDir("/proc/" + de.Name() + "/fd")
-		if err != nil {
-			continue
-		}
-		for _, fd := range fds {
-			if l, err := os.Readlink("/proc/" + de.Name() + "/fd/" + fd.Name()); err == nil && l == target {
-				return true
-			}
+		if holds(de.Name(), target) {
+			return true
 		}
 	}
 	return false

@@ -32,10 +32,11 @@ func (l *lockedBuffer) String() string {
 // TestRuntimeAPIRefusesOthers: while an invocation is in progress, neither a local process
 // (the test itself) nor another function can take an event from the environment's /next or
 // post a response for it: each gets a 403 and a log line, and the invocation ends with what its
-// own runtime answered. As the server's user (peers traced to the environment's process group)
-// and, as root, with function uids (peers traced to the environment's uid).
+// own runtime answered. As the server's user (peers traced to the environment's cgroup, or
+// without cgroups to its process group) and, as root, with function uids (peers traced to the
+// environment's uid).
 func TestRuntimeAPIRefusesOthers(t *testing.T) {
-	for _, mode := range []string{"server-user", "function-uids"} {
+	for _, mode := range []string{"server-user", "server-user-no-cgroups", "function-uids"} {
 		t.Run(mode, func(t *testing.T) {
 			if mode == "function-uids" {
 				needRoot(t)
@@ -47,6 +48,7 @@ func TestRuntimeAPIRefusesOthers(t *testing.T) {
 				if mode == "function-uids" {
 					c.Users = testUIDs
 				}
+				c.NoCgroups = mode == "server-user-no-cgroups" // peers traced to the process group
 			})
 			fns.Put(goFunction("victim"))
 			fns.Put(goFunction("other"))
