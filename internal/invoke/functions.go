@@ -2,6 +2,7 @@ package invoke
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -128,19 +129,31 @@ func load(ctx context.Context, src Source, isNotFound func(error) bool, name, q 
 		}
 		return &target{only: fn}, nil
 	}
-	a, err := src.GetAlias(ctx, name, q)
-	if err != nil {
-		return nil, wrap(err, qualified)
-	}
-	t := &target{alias: a, versions: make(map[string]*function.Function)}
-	for _, v := range a.Versions() {
-		fn, err := version(v)
+	// The alias and its versions are separate reads. The store never deletes a version an
+	// alias points at, so a version missing after the alias was read means the alias moved
+	// in between (a deployment that then cleaned up the old version): read it again rather
+	// than fail the invocation with function-not-found.
+	for try := 1; ; try++ {
+		a, err := src.GetAlias(ctx, name, q)
 		if err != nil {
-			return nil, err
+			return nil, wrap(err, qualified)
 		}
-		t.versions[v] = fn
+		t := &target{alias: a, versions: make(map[string]*function.Function)}
+		for _, v := range a.Versions() {
+			fn, err := version(v)
+			if err != nil {
+				t = nil
+				if try < 3 && errors.Is(err, ErrFunctionNotFound) {
+					break
+				}
+				return nil, err
+			}
+			t.versions[v] = fn
+		}
+		if t != nil {
+			return t, nil
+		}
 	}
-	return t, nil
 }
 
 // withVersion is fn with Version set, copied only when it differs (the store's $LATEST record

@@ -1,6 +1,7 @@
 package invoke
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -252,5 +253,36 @@ func TestRetireLatestKeepsVersionsWarm(t *testing.T) {
 	e.Retire("rl")
 	if again := invokeEnv(t, e, "rl:1"); again.Pid == v1.Pid {
 		t.Error("Retire without versions kept version 1's environment")
+	}
+}
+
+// movingAlias is a Source in which alias live moves from version 1 to version 2, and version
+// 1 is deleted, right after the first read of the alias: a deployment that cleans up.
+type movingAlias struct {
+	*MapFunctions
+	reads int
+}
+
+func (m *movingAlias) GetAlias(ctx context.Context, name, alias string) (*function.Alias, error) {
+	a, err := m.MapFunctions.GetAlias(ctx, name, alias)
+	if m.reads++; m.reads == 1 {
+		m.PutAlias(name, &function.Alias{Name: "live", FunctionVersion: "2"})
+		delete(m.versions[name], "1")
+	}
+	return a, err
+}
+
+// TestResolveAliasMovingAndVersionDeleted: an alias read just before it moved to another
+// version, whose old version was then deleted, resolves to the new version; it once answered
+// function-not-found, a failed attempt for a mapping's batch during a healthy deployment.
+func TestResolveAliasMovingAndVersionDeleted(t *testing.T) {
+	fns := &MapFunctions{}
+	versioned(fns, "mv", func(n string) *function.Function { return &function.Function{FunctionName: n, Version: "$LATEST"} })
+	fns.PutAlias("mv", &function.Alias{Name: "live", FunctionVersion: "1"})
+	src := &movingAlias{MapFunctions: fns}
+	c := NewCachedFunctions(src, func(err error) bool { return errors.Is(err, ErrFunctionNotFound) })
+	fn, err := c.Resolve(ctxT(t), "mv:live", "")
+	if err != nil || fn.Version != "2" {
+		t.Fatalf("resolved %+v, %v; want version 2", fn, err)
 	}
 }
