@@ -80,11 +80,21 @@ func (d *destination) close() {
 	}
 }
 
+// destResult is how an attempt to hand records to the on-failure destination ended.
+type destResult int
+
+const (
+	destWritten  destResult = iota // acknowledged by the broker (or, without a destination, dropped)
+	destStopping                   // the worker is stopping: nothing is marked
+	destChanged                    // an update changed the destination while the write failed
+)
+
 // produceToDestination produces msgs and waits for the broker's acknowledgement of every one,
 // retrying with backoff for as long as it takes: the partition waits (its offsets are not
-// committed past the records) and the mapping reports the problem meanwhile. It returns false
-// only when the worker is stopping.
-func (w *worker) produceToDestination(msgs []*kgo.Record) bool {
+// committed past the records) and the mapping reports the problem meanwhile. It gives up only
+// when the worker is stopping, or when an update changed the mapping's destination (the
+// caller builds the messages again for the new one).
+func (w *worker) produceToDestination(msgs []*kgo.Record) destResult {
 	c := w.c
 	var timer *time.Timer
 	defer func() {
@@ -92,19 +102,25 @@ func (w *worker) produceToDestination(msgs []*kgo.Record) bool {
 			timer.Stop()
 		}
 	}()
+	topic := msgs[0].Topic
 	for attempt := 0; ; attempt++ {
 		if w.isStopping() {
-			return false
+			return destStopping
+		}
+		if attempt > 0 && c.settings.Load().destination != topic {
+			c.status.destinationFailed(w, "")
+			c.log.Info("on-failure destination changed while it could not be written to", "destination", "kafka://"+topic,
+				"topic", w.tp.topic, "partition", w.tp.partition, "records", len(msgs))
+			return destChanged
 		}
 		err := c.dest.produce(w.ctx, msgs)
 		if err == nil {
 			c.status.destinationFailed(w, "")
-			return true
+			return destWritten
 		}
 		if w.ctx.Err() != nil {
-			return false
+			return destStopping
 		}
-		topic := msgs[0].Topic
 		c.status.destinationFailed(w, fmt.Sprintf("PROBLEM: OnFailure destination kafka://%s cannot be written to: %s", topic, shortErr(err)))
 		delay := c.cfg.Backoff.Delay(attempt)
 		c.log.Warn("cannot write to the on-failure destination; the partition waits", "destination", "kafka://"+topic,
@@ -117,9 +133,9 @@ func (w *worker) produceToDestination(msgs []*kgo.Record) bool {
 		select {
 		case <-timer.C:
 		case <-w.stopping:
-			return false
+			return destStopping
 		case <-w.ctx.Done():
-			return false
+			return destStopping
 		}
 	}
 }

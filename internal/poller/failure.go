@@ -271,16 +271,30 @@ func splitExpired(rs []*kgo.Record, pol outcome.Policy, now time.Time) (live, ol
 // giveUp sends records to the on-failure destination with condition cond, waiting until the
 // broker acknowledged them, or, without a destination, counts and logs them as dropped. It
 // returns false when the worker is stopping before the destination took them.
+//
+// The destination is read again while the partition waits for an unwritable one: an update
+// naming another topic, or removing the destination, applies to these records.
 func (w *worker) giveUp(rs []*kgo.Record, cond string, sg *segment) bool {
 	c := w.c
-	s := c.settings.Load()
+	for {
+		switch w.giveUpTo(c.settings.Load(), rs, cond, sg) {
+		case destWritten:
+			return true
+		case destStopping:
+			return false
+		}
+	}
+}
+
+func (w *worker) giveUpTo(s *settings, rs []*kgo.Record, cond string, sg *segment) destResult {
+	c := w.c
 	if s.destination == "" {
 		c.dropped.Add(int64(len(rs)))
 		for _, r := range rs {
 			c.log.Warn("record skipped: no on-failure destination", "condition", cond, "topic", r.Topic, "partition", r.Partition,
 				"offset", r.Offset, "key_bytes", len(r.Key), "value_bytes", len(r.Value))
 		}
-		return true
+		return destWritten
 	}
 	now := time.Now()
 	msgs := make([]*kgo.Record, 0, len(rs))
@@ -306,14 +320,14 @@ func (w *worker) giveUp(rs []*kgo.Record, cond string, sg *segment) bool {
 		}
 		msgs = append(msgs, outcome.Message(s.destination, c.cfg.EventSource, c.spec.servers, r, f))
 	}
-	if !w.produceToDestination(msgs) {
-		return false
+	if res := w.produceToDestination(msgs); res != destWritten {
+		return res
 	}
 	c.toDestination.Add(int64(len(rs)))
 	if h := c.cfg.AfterDestination; h != nil {
 		h(c.uuid, rs)
 	}
-	return true
+	return destWritten
 }
 
 // tooLarge handles a record that cannot fit in one invocation payload: it goes to the

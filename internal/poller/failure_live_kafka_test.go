@@ -95,3 +95,66 @@ func TestOversizedRecordKeepsOrderInTheDestination(t *testing.T) {
 		t.Fatalf("destination holds %v, want %s", got, want)
 	}
 }
+
+// TestDestinationUpdateAppliesToAWaitingPartition: a partition waits because its on-failure
+// destination cannot be written to (here: the topic does not exist). The user's fix is an
+// update: another destination topic, or none. It must apply to the messages waiting now, not
+// only to later ones (there are none while the partition waits).
+func TestDestinationUpdateAppliesToAWaitingPartition(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		remove bool
+	}{{"another topic", false}, {"no destination", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			kt := kafkatest.Get(t)
+			topic := kt.CreateTopic(t, 1, nil)
+			missing := kafkatest.UniqueName("missing-dlq")
+			kt.ProduceWith(t, producer(t, kt), &kgo.Record{Topic: topic, Value: []byte("poison")}, &kgo.Record{Topic: topic, Value: []byte("ok")})
+			rec := newRecorder()
+			failOn(rec, "poison")
+			rep := &reporter{}
+			mg := newTestManager(t, testConfig(rec, rep))
+			m := newMapping(kt.Plaintext, topic)
+			m.BatchSize = 1
+			m.MaximumRetryAttempts = intp(0)
+			withDestination(m, missing)
+			apply(t, mg, m)
+			problem := "PROBLEM: OnFailure destination kafka://" + missing + " cannot be written to: "
+			kafkatest.WaitFor(t, 30*time.Second, func() error {
+				if !strings.HasPrefix(rep.last(), problem) {
+					return fmt.Errorf("last result %q", rep.last())
+				}
+				return nil
+			})
+
+			m = m.Clone()
+			m.Enabled = true
+			dlq := ""
+			if tc.remove {
+				m.DestinationConfig = nil
+			} else {
+				dlq = kt.CreateTopic(t, 1, nil)
+				withDestination(m, dlq)
+			}
+			apply(t, mg, m)
+			rec.waitDelivered(t, 30*time.Second, 1)
+			kafkatest.WaitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, map[int32]int64{0: 2}) })
+			st, _ := mg.Stats(m.UUID)
+			if tc.remove {
+				if st.Dropped != 1 || st.OnFailureDelivered != 0 {
+					t.Fatalf("stats %+v", st)
+				}
+			} else {
+				if msgs := readDestination(t, kt, dlq, 1); msgs[0].headers[outcome.HeaderSourceOffset] != "0" {
+					t.Fatalf("destination message %v", msgs[0].headers)
+				}
+				if st.OnFailureDelivered != 1 {
+					t.Fatalf("stats %+v", st)
+				}
+			}
+			if strings.HasPrefix(rep.last(), problem) {
+				t.Fatalf("still reporting %q", rep.last())
+			}
+		})
+	}
+}
