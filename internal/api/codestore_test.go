@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -172,5 +173,26 @@ func TestDeleteVersionRetiresOnlyThatVersion(t *testing.T) {
 	wantCode(t, apiCall(s, "DELETE", "/2015-03-31/functions/rv", nil), http.StatusNoContent, "")
 	if want := []string{"version rv:1", "version rv:2", "function rv"}; !slices.Equal(calls, want) {
 		t.Fatalf("calls %v, want %v", calls, want)
+	}
+}
+
+// TestPublishToRefused: PublishTo (LATEST_PUBLISHED, Lambda Managed Instances) is refused by
+// CreateFunction, UpdateFunctionCode and PublishVersion rather than ignored, which published
+// a numbered version instead; nothing is created, changed or published.
+func TestPublishToRefused(t *testing.T) {
+	s, _ := newCodeAPI(t, 0)
+	code := base64.StdEncoding.EncodeToString(codeZip(t, 100, true))
+	wantCode(t, apiCall(s, "POST", "/2015-03-31/functions", map[string]any{"FunctionName": "pt", "Runtime": "provided.al2023",
+		"Handler": "bootstrap", "Role": "arn:aws:iam::000000000000:role/r", "Code": map[string]string{"ZipFile": code}, "PublishTo": "LATEST_PUBLISHED"}),
+		http.StatusBadRequest, "InvalidParameterValueException")
+	wantCode(t, apiCall(s, "GET", "/2015-03-31/functions/pt", nil), http.StatusNotFound, "ResourceNotFoundException")
+	wantCode(t, createFn(s, "pt", codeZip(t, 100, true)), http.StatusCreated, "")
+	wantCode(t, apiCall(s, "PUT", "/2015-03-31/functions/pt/code", map[string]any{"ZipFile": code, "Publish": true, "PublishTo": "LATEST_PUBLISHED"}),
+		http.StatusBadRequest, "InvalidParameterValueException")
+	wantCode(t, apiCall(s, "POST", "/2015-03-31/functions/pt/versions", map[string]any{"PublishTo": "LATEST_PUBLISHED"}),
+		http.StatusBadRequest, "InvalidParameterValueException")
+	rec := apiCall(s, "GET", "/2015-03-31/functions/pt/versions", nil)
+	if !strings.Contains(rec.Body.String(), `"Versions":[{`) || strings.Contains(rec.Body.String(), `:function:pt:1"`) {
+		t.Fatalf("versions after refused publishes: %s", rec.Body)
 	}
 }

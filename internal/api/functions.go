@@ -82,6 +82,10 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, maxCodeBody, "CreateFunction", &in) {
 		return
 	}
+	if in.PublishTo != nil {
+		s.fail(w, r, function.ErrPublishTo)
+		return
+	}
 	if !s.authorizeResource(w, r, function.Arn(s.cfg.Region, s.cfg.AccountID, deref(in.FunctionName))) {
 		return
 	}
@@ -306,6 +310,10 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Requ
 func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 	var in function.UpdateCodeInput
 	if !decodeJSON(w, r, maxCodeBody, "UpdateFunctionCode", &in) {
+		return
+	}
+	if in.PublishTo != nil {
+		s.fail(w, r, function.ErrPublishTo)
 		return
 	}
 	// Read, install and record under the function's code lock: a DeleteFunction running at the

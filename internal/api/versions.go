@@ -115,11 +115,16 @@ type publishInput struct {
 	CodeSha256  *string `json:"CodeSha256"`
 	Description *string `json:"Description"`
 	RevisionId  *string `json:"RevisionId"`
+	PublishTo   *string `json:"PublishTo"` // refused: function.ErrPublishTo
 }
 
 func (s *Server) publishVersion(w http.ResponseWriter, r *http.Request) {
 	var in publishInput
 	if !decodeJSON(w, r, maxBody, "PublishVersion", &in) {
+		return
+	}
+	if in.PublishTo != nil {
+		s.fail(w, r, function.ErrPublishTo)
 		return
 	}
 	f, err := s.lookupFunction(r.Context(), r)

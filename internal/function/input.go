@@ -32,7 +32,14 @@ type CreateInput struct {
 	HTTPTarget    *HTTPTarget       `json:"KafkaesmHttpTarget"`
 	// Publish: publish version 1 right after creating the function.
 	Publish *bool `json:"Publish"`
+	// PublishTo (LATEST_PUBLISHED, Lambda Managed Instances) is refused: see ErrPublishTo.
+	PublishTo *string `json:"PublishTo"`
 }
+
+// ErrPublishTo refuses PublishTo (CreateFunction, UpdateFunctionCode, PublishVersion): its
+// $LATEST.PUBLISHED version belongs to Lambda Managed Instances, which kafkaesm does not run.
+// Ignoring it would publish a numbered version the caller did not ask for.
+var ErrPublishTo = invalid("kafkaesm does not support PublishTo (LATEST_PUBLISHED is for Lambda Managed Instances): publish numbered versions with Publish or PublishVersion instead.")
 
 // CodeInput is FunctionCode. Only ZipFile (base64 in JSON; encoding/json decodes it) is
 // supported.
@@ -48,6 +55,7 @@ type CodeInput struct {
 type UpdateCodeInput struct {
 	CodeInput
 	Publish       *bool    `json:"Publish"`
+	PublishTo     *string  `json:"PublishTo"` // refused: ErrPublishTo
 	DryRun        *bool    `json:"DryRun"`
 	Architectures []string `json:"Architectures"`
 	RevisionId    *string  `json:"RevisionId"`
