@@ -71,11 +71,24 @@ func actionFor(pattern string) string {
 func (s *Server) lambdaResource(r *http.Request) string {
 	prefix := "arn:aws:lambda:" + s.cfg.Region + ":" + s.cfg.AccountID + ":"
 	if fn := r.PathValue("FunctionName"); fn != "" {
-		name, q := fn, ""
 		// Parsed with Invoke's 170-character limit, the longest any operation takes: an ARN
 		// with a long alias must be seen as its function, or a Deny on it would not apply.
-		if ref, err := function.ParseInvokeName(fn); err == nil {
-			name, q = ref.Name, ref.Qualifier
+		ref, err := function.ParseInvokeName(fn)
+		if err != nil {
+			// Not a function name: no policy naming functions may match it (the handler
+			// refuses it anyway). Fail closed rather than build an ARN from client text.
+			return prefix + "function:(invalid)"
+		}
+		name, q := ref.Name, ref.Qualifier
+		if ref.Region != "" || ref.Account != "" { // an ARN of its own: judge it as written
+			region, account := s.cfg.Region, s.cfg.AccountID
+			if ref.Region != "" {
+				region = ref.Region
+			}
+			if ref.Account != "" {
+				account = ref.Account
+			}
+			prefix = "arn:aws:lambda:" + region + ":" + account + ":"
 		}
 		if rq := r.URL.Query().Get("Qualifier"); rq != "" {
 			q = rq

@@ -46,6 +46,8 @@ func TestPolicies(t *testing.T) {
 			Policy: policy(allow([]string{"lambda:*EventSourceMapping*"}, "*"))},
 		{Name: "nodelete", AccessKeyID: "AKIANODELETE", SecretAccessKey: "nodelete-secret",
 			Policy: policy(allow([]string{"lambda:*"}, "*"), deny([]string{"lambda:DeleteFunction"}, "arn:aws:lambda:*:*:function:fn*"))},
+		{Name: "public", AccessKeyID: "AKIAPUBLIC", SecretAccessKey: "public-secret",
+			Policy: policy(allow([]string{"lambda:*"}, "arn:aws:lambda:us-east-1:000000000000:function:public*"))},
 		{Name: "kafkasecrets", AccessKeyID: "AKIASECRETS", SecretAccessKey: "secrets-secret",
 			Policy: policy(allow([]string{"secretsmanager:GetSecretValue", "secretsmanager:Describe*"}, "arn:aws:secretsmanager:us-east-1:000000000000:secret:kafka-*"))},
 	}
@@ -143,8 +145,19 @@ func TestPolicies(t *testing.T) {
 			t.Fatalf("explicit deny message: %q", ae.ErrorMessage())
 		}
 	})
+	t.Run("names that are not function names", func(t *testing.T) {
+		// A policy on function:public* must not cover another function through a malformed
+		// name or an ARN of another account.
+		for _, name := range []string{"public:function:fn", "arn:aws:lambda:us-east-1:111111111111:function:public-x"} {
+			_, err := lam(4).GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(name)})
+			var ae smithy.APIError
+			if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" {
+				t.Fatalf("GetFunction(%s): %v", name, err)
+			}
+		}
+	})
 	t.Run("secret resources", func(t *testing.T) {
-		sm := secretsmanager.NewFromConfig(cfg(principals[4]))
+		sm := secretsmanager.NewFromConfig(cfg(principals[5]))
 		if _, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("kafka-prod")}); err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +165,7 @@ func TestPolicies(t *testing.T) {
 		denied(t, err, "kafkasecrets", "secretsmanager:GetSecretValue", "arn:aws:secretsmanager:us-east-1:000000000000:secret:payroll")
 		_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("kafka-prod"), SecretString: aws.String("x")})
 		denied(t, err, "kafkasecrets", "secretsmanager:PutSecretValue", "arn:aws:secretsmanager:us-east-1:000000000000:secret:kafka-prod")
-		_, err = lambda.NewFromConfig(cfg(principals[4])).ListFunctions(ctx, &lambda.ListFunctionsInput{})
+		_, err = lambda.NewFromConfig(cfg(principals[5])).ListFunctions(ctx, &lambda.ListFunctionsInput{})
 		denied(t, err, "kafkasecrets", "lambda:ListFunctions", "*")
 	})
 
