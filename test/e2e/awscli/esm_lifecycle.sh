@@ -102,9 +102,10 @@ step "validation errors"
 expect_error ResourceConflictException lam create-event-source-mapping --function-name "$FN" --topics "$TOPIC" \
 	--self-managed-event-source '{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["localhost:9092"]}}' \
 	--source-access-configurations "Type=SASL_SCRAM_512_AUTH,URI=$SECRET"
+# SourceAccessConfigurations may be left out (PLAINTEXT); an unsupported type is refused.
 expect_error InvalidParameterValueException lam create-event-source-mapping --function-name "$FN" --topics other-topic \
-	--self-managed-event-source '{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["localhost:9092"]}}'
-grep -q "Required 'sourceAccessConfigurations' parameter is missing." "$WORK/err" || fail "missing-access message: $(cat "$WORK/err")"
+	--self-managed-event-source '{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["localhost:9092"]}}' \
+	--source-access-configurations "Type=VIRTUAL_HOST,URI=vhost"
 expect_error ValidationException lam create-event-source-mapping --function-name "$FN" --topics other-topic \
 	--self-managed-event-source '{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["localhost:9092"]}}' \
 	--source-access-configurations "Type=SASL_SCRAM_512_AUTH,URI=$SECRET" --starting-position NOW
