@@ -68,7 +68,7 @@ func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 			return false
 		}
 	}
-	throttles := 0
+	throttles, serviceErrors := 0, 0
 	for len(queue) > 0 {
 		if w.isStopping() {
 			return false
@@ -133,10 +133,30 @@ func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 			}
 			continue
 		}
+		if err != nil {
+			// The invocation never reached the function (it does not exist, the node could
+			// not start it): a service error, not the records' fault. As on Lambda it uses no
+			// retry and splits nothing ("this doesn't apply to service errors or throttles
+			// where the batch didn't reach the function"): the batch waits and is tried again,
+			// and the mapping reports why.
+			throttles = 0
+			serviceErrors++
+			c.failed.Add(int64(len(sg.recs)))
+			w.retrying.Store(true)
+			c.status.batchDone(w, false, functionCause(nil, err))
+			delay := c.cfg.Backoff.Delay(serviceErrors - 1)
+			c.log.Warn("invocation did not reach the function; retrying (uses no retry)", "function", fn, "topic", w.tp.topic,
+				"partition", w.tp.partition, "records", len(sg.recs), "first_offset", sg.recs[0].Offset, "err", err, "retry_in", delay)
+			if !wait(delay) {
+				return false
+			}
+			continue
+		}
+		serviceErrors = 0
 		sg.invokes++
 		n := len(sg.recs)
 		failedAt := 0 // records before failedAt were delivered
-		if err == nil && res.FunctionError == "" {
+		if res.FunctionError == "" {
 			failedAt = n
 			if pol.PartialBatch {
 				pf := outcome.ParseItemFailures(res.Payload, w.tp.topic+"-"+strconv.Itoa(int(w.tp.partition)), offsets(sg.recs))
@@ -173,7 +193,7 @@ func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 		// The records from failedAt on failed.
 		c.failed.Add(int64(n - failedAt))
 		w.retrying.Store(true)
-		c.status.batchDone(w, false, functionCause(res.Payload, err))
+		c.status.batchDone(w, false, functionCause(res.Payload, nil))
 		sg.last = &lastInvoke{requestID: res.RequestID, functionError: res.FunctionError, version: res.ExecutedVersion,
 			batchSize: n, payloadSize: len(b.Bytes())}
 		if failedAt > 0 {
@@ -187,11 +207,7 @@ func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 		if pol.RetryLimit >= 0 {
 			logArgs = append(logArgs, "max_attempts", pol.RetryLimit+1)
 		}
-		if err != nil {
-			logArgs = append(logArgs, "err", err)
-		} else {
-			logArgs = append(logArgs, "function_error", res.FunctionError, "payload", truncate(res.Payload, 256))
-		}
+		logArgs = append(logArgs, "function_error", res.FunctionError, "payload", truncate(res.Payload, 256))
 		switch d {
 		case outcome.Split:
 			c.log.Warn("batch failed; bisecting", logArgs...)
@@ -310,7 +326,7 @@ func (w *worker) giveUpTo(s *settings, rs []*kgo.Record, cond string, sg *segmen
 				}
 				fe := l.functionError
 				if fe == "" {
-					fe = "Unhandled" // the invocation itself failed (timeout, crash)
+					fe = "Unhandled" // a partial batch response that could not be honoured
 				}
 				f.Response = &outcome.Response{StatusCode: 200, ExecutedVersion: v, FunctionError: fe}
 			}

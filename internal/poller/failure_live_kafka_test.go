@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kafkaesm/kafkaesm/internal/invoke"
 	"github.com/kafkaesm/kafkaesm/internal/outcome"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
@@ -156,5 +157,49 @@ func TestDestinationUpdateAppliesToAWaitingPartition(t *testing.T) {
 				t.Fatalf("still reporting %q", rep.last())
 			}
 		})
+	}
+}
+
+// TestErrorsBeforeTheFunctionUseNoRetries: an invocation that never reached the function (it
+// does not exist for a while: an alias deleted and made again) is a service error, not the
+// records' fault: as on Lambda ("this doesn't apply to service errors or throttles where the
+// batch didn't reach the function"), it uses up no retry, so MaximumRetryAttempts 0 does not
+// skip the records; the partition waits until the function is back.
+func TestErrorsBeforeTheFunctionUseNoRetries(t *testing.T) {
+	kt := kafkatest.Get(t)
+	topic := kt.CreateTopic(t, 1, nil)
+	kt.ProduceWith(t, producer(t, kt), &kgo.Record{Topic: topic, Value: []byte("a")}, &kgo.Record{Topic: topic, Value: []byte("b")})
+	rec := newRecorder()
+	rec.err = fmt.Errorf("resolve: %w", invoke.ErrFunctionNotFound)
+	rep := &reporter{}
+	mg := newTestManager(t, testConfig(rec, rep))
+	m := newMapping(kt.Plaintext, topic)
+	m.MaximumRetryAttempts = intp(0)
+	apply(t, mg, m)
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		rec.mu.Lock()
+		calls := rec.calls
+		rec.mu.Unlock()
+		if st, _ := mg.Stats(m.UUID); st.Dropped > 0 {
+			return nil
+		}
+		if calls < 3 {
+			return fmt.Errorf("%d invocations", calls)
+		}
+		return nil
+	})
+	if st, _ := mg.Stats(m.UUID); st.Dropped != 0 {
+		t.Fatalf("records skipped although the function was never reached: stats %+v", st)
+	}
+	if !strings.HasPrefix(rep.last(), "PROBLEM") {
+		t.Fatalf("last result %q, want a PROBLEM while the function cannot be invoked", rep.last())
+	}
+	rec.mu.Lock()
+	rec.err = nil
+	rec.mu.Unlock()
+	rec.waitDelivered(t, 30*time.Second, 2)
+	kafkatest.WaitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, map[int32]int64{0: 2}) })
+	if st, _ := mg.Stats(m.UUID); st.Dropped != 0 || st.Invoked != 2 {
+		t.Fatalf("stats %+v", st)
 	}
 }
