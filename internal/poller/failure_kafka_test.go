@@ -667,8 +667,10 @@ func (n *notingInvoker) saw(note string) bool {
 	return false
 }
 
-// TestFailureSettingsApplyLive: FilterCriteria and MaximumRetryAttempts changed by a re-Apply
-// (an UpdateEventSourceMapping) take effect for the next batch, without a restart.
+// TestFailureSettingsApplyLive: FilterCriteria changed by a re-Apply (an
+// UpdateEventSourceMapping) take effect for the next batch, without a restart. (Retry limits
+// and destinations changed live: TestRetryLimitAppliesToABatchAlreadyRetrying and
+// TestDestinationUpdateAppliesToAWaitingPartition.)
 func TestFailureSettingsApplyLive(t *testing.T) {
 	kt := kafkatest.Get(t)
 	topic := kt.CreateTopic(t, 1, nil)

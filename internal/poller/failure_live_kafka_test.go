@@ -2,6 +2,7 @@ package poller
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/outcome"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
@@ -201,5 +203,61 @@ func TestErrorsBeforeTheFunctionUseNoRetries(t *testing.T) {
 	kafkatest.WaitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, m.GroupID(), topic, map[int32]int64{0: 2}) })
 	if st, _ := mg.Stats(m.UUID); st.Dropped != 0 || st.Invoked != 2 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestRetryingPartitionMovesToAnotherPoller: a partition whose batch is being retried moves to
+// another poller of the group (the first stops). Nothing is lost or skipped: the new owner
+// starts the batch again from the committed offset with a fresh retry budget (retry counts
+// live in the poller, not in Kafka), gives the poison record up to the destination once its
+// own budget is spent, and goes on.
+func TestRetryingPartitionMovesToAnotherPoller(t *testing.T) {
+	kt := kafkatest.Get(t)
+	topic := kt.CreateTopic(t, 1, nil)
+	dlq := kt.CreateTopic(t, 1, nil)
+	kt.ProduceWith(t, producer(t, kt), &kgo.Record{Topic: topic, Value: []byte("ok-0")}, &kgo.Record{Topic: topic, Value: []byte("poison")},
+		&kgo.Record{Topic: topic, Value: []byte("ok-2")})
+	rec := newRecorder()
+	failOn(rec, "poison")
+	cfg1 := testConfig(rec, nil)
+	cfg1.Backoff = Backoff{Initial: time.Hour, Max: time.Hour} // its retry waits until it is stopped
+	mg1 := newTestManager(t, cfg1)
+	mg2 := newTestManager(t, testConfig(rec, nil))
+	group := kafkatest.UniqueName("moving")
+	m1 := newMapping(kt.Plaintext, topic)
+	m1.BatchSize = 1
+	m1.MaximumRetryAttempts = intp(1)
+	withDestination(m1, dlq)
+	m1.SelfManagedKafkaEventSourceConfig = &mapping.SelfManagedKafkaEventSourceConfig{ConsumerGroupId: group}
+	m2 := m1.Clone()
+	m2.Enabled = true
+	m2.UUID = m1.UUID + "-2"
+	apply(t, mg1, m1)
+	kafkatest.WaitFor(t, 30*time.Second, func() error { // ok-0 delivered, poison failed once
+		if st, _ := mg1.Stats(m1.UUID); st.Failed < 1 {
+			return fmt.Errorf("stats %+v", st)
+		}
+		return nil
+	})
+	apply(t, mg2, m2)
+	st1, _ := mg1.Stats(m1.UUID)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := mg1.Stop(ctx, m1.UUID); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitDelivered(t, 30*time.Second, 2)
+	kafkatest.WaitFor(t, 10*time.Second, func() error { return groupCaughtUp(kt, group, topic, map[int32]int64{0: 3}) })
+	if ds := rec.partition(topic, 0); len(ds) != 2 || ds[0].value != "ok-0" || ds[1].value != "ok-2" {
+		t.Fatalf("delivered %+v", ds)
+	}
+	msgs := readDestination(t, kt, dlq, 1)
+	if _, v := msgs[0].record(t); v != "poison" || destinationCount(t, kt, dlq) != 1 {
+		t.Fatalf("destination: %q, %d messages", v, destinationCount(t, kt, dlq))
+	}
+	st2, _ := mg2.Stats(m2.UUID)
+	t.Logf("attempts of the poison record: %d on the first poller, %d on the second (MaximumRetryAttempts 1 each)", st1.Failed, st2.Failed)
+	if st2.Failed != 2 {
+		t.Fatalf("second poller: %d failed attempts, want 2 (a fresh budget)", st2.Failed)
 	}
 }
