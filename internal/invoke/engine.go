@@ -198,6 +198,9 @@ func New(cfg Config) (*Engine, error) {
 			return nil, err
 		}
 		e.ident = id
+		if id.noTmpReason != "" {
+			cfg.Logger.Warn("functions get a TMPDIR of their own, not a private /tmp", "reason", id.noTmpReason)
+		}
 	}
 	if cfg.NoCgroups {
 		cfg.Logger.Warn("functions' memory and process limits are not enforced: cgroups are turned off")

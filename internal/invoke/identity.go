@@ -52,7 +52,8 @@ type identities struct {
 	// setpriv and mount (util-linux), when found, give each environment a private /tmp;
 	// without them its directory is only its TMPDIR.
 	setpriv, mount string
-	noPrivateTmp   bool // tests of the TMPDIR fallback
+	noTmpReason    string // why environments get no private /tmp ("" when they do)
+	noPrivateTmp   bool   // tests of the TMPDIR fallback
 
 	// Guarded by Engine.mu.
 	byName map[string]int
@@ -85,12 +86,35 @@ func newIdentities(ids UIDRange, parent string) (*identities, error) {
 		_ = os.RemoveAll(root)
 		return nil, err
 	}
-	setpriv, _ := exec.LookPath("setpriv")
-	mount, _ := exec.LookPath("mount")
-	if abs, _ := filepath.Abs(root); abs == "/tmp" || strings.HasPrefix(abs, "/tmp/") {
-		setpriv = "" // a /tmp mounted over would hide the code copies: TMPDIR only
+	d := &identities{ids: ids, root: root, byName: map[string]int{}, byUID: map[int]string{},
+		staged: map[string]*stagedCode{}, latest: map[int]string{}}
+	d.noTmpReason = d.probePrivateTmp()
+	return d, nil
+}
+
+// probePrivateTmp finds setpriv and mount and checks that a mount namespace with a bind mount
+// can be made here (a container without CAP_SYS_ADMIN cannot); it returns why not, "" when
+// environments get a /tmp of their own.
+func (d *identities) probePrivateTmp() string {
+	if abs, _ := filepath.Abs(d.root); abs == "/tmp" || strings.HasPrefix(abs, "/tmp/") {
+		return "the run directory " + d.root + " is under /tmp, which a private /tmp would hide"
 	}
-	return &identities{ids: ids, root: root, setpriv: setpriv, mount: mount, byName: map[string]int{}, byUID: map[int]string{}, staged: map[string]*stagedCode{}, latest: map[int]string{}}, nil
+	setpriv, err1 := exec.LookPath("setpriv")
+	mount, err2 := exec.LookPath("mount")
+	if err := errors.Join(err1, err2); err != nil {
+		return "setpriv and mount (util-linux) are needed: " + err.Error()
+	}
+	ns := newMountNS()
+	if ns == nil {
+		return "mount namespaces are Linux only"
+	}
+	cmd := exec.Command("/bin/sh", "-c", `"$1" --bind "$2" "$2"`, "probe", mount, d.root)
+	cmd.SysProcAttr = ns
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Sprintf("a bind mount in a mount namespace of its own failed: %v %s", err, strings.TrimSpace(string(out)))
+	}
+	d.setpriv, d.mount = setpriv, mount
+	return ""
 }
 
 // removeStale removes what servers that died left in parent: entries named prefix+PID+"-…"

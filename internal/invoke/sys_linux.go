@@ -26,6 +26,11 @@ func sysProcAttr(uid int, privateTmp bool) *syscall.SysProcAttr {
 	return a
 }
 
+// newMountNS starts a process in a mount namespace of its own ("/" made private in it).
+func newMountNS() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+}
+
 // killUID kills every process whose real or effective uid is uid.
 func killUID(uid int) {
 	ents, err := os.ReadDir("/proc")

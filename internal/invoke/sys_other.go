@@ -9,3 +9,5 @@ func sysProcAttr(int, bool) *syscall.SysProcAttr { return &syscall.SysProcAttr{S
 func killUID(int) {}
 
 func maxRSSMB(int) int { return 0 }
+
+func newMountNS() *syscall.SysProcAttr { return nil }
