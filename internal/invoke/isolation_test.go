@@ -3,6 +3,7 @@ package invoke
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kafkaesm/kafkaesm/internal/function"
+	"github.com/kafkaesm/kafkaesm/internal/invoke/invoketest"
 )
 
 // needRoot skips tests of the isolation that only a root server can give: functions under their
@@ -183,5 +185,30 @@ func TestFunctionTmpdirWithoutPrivateTmp(t *testing.T) {
 	fi, err := os.Stat(w.Tmpdir)
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("TMPDIR %s: %v %v, want mode 0700", w.Tmpdir, fi, err)
+	}
+}
+
+// TestPythonUnderFunctionUID: an awslambdaric handler runs under its function's uid, with its
+// private /tmp and the Runtime API check, when the interpreter is one every user can run (the
+// virtual environment test/all.sh builds).
+func TestPythonUnderFunctionUID(t *testing.T) {
+	needRoot(t)
+	out, err := exec.Command("python3", "-c", "import sys, awslambdaric; print(sys.executable)").Output()
+	if err != nil {
+		t.Skip("python3 with awslambdaric is not on PATH (test/all.sh puts its virtual environment there)")
+	}
+	python := strings.TrimSpace(string(out))
+	if err := OthersCanRun(python); err != nil {
+		t.Skipf("python3 (%s) cannot run under a function uid: %v (test/all.sh builds a virtual environment that can)", python, err)
+	}
+	e, fns := newEngine(t, func(c *Config) { c.Users = testUIDs; c.Python = python })
+	fns.Put(&function.Function{FunctionName: "py-uid", Runtime: "python3", Handler: "app.handler", Timeout: 5,
+		CodeDir: invoketest.PythonHandlerDir()})
+	res := invoke(t, e, "py-uid", `{"action":"echo","n":1}`)
+	if res.FunctionError != "" || !strings.Contains(string(res.Payload), `"n": 1`) && !strings.Contains(string(res.Payload), `"n":1`) {
+		t.Fatalf("python echo under a function uid: %q %s\n%s", res.FunctionError, res.Payload, res.LogTail)
+	}
+	if p := decodeErr(t, invoke(t, e, "py-uid", `{"action":"error"}`)); p.ErrorType != "ValueError" {
+		t.Errorf("python error: %+v", p)
 	}
 }
