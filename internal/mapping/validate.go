@@ -214,7 +214,7 @@ func (m *EventSourceMapping) Validate() error {
 			return err
 		}
 		if *v != -1 && *v < MinRecordAge {
-			return invalid("MaximumRecordAgeInSeconds must be -1 or between %d and %d.", MinRecordAge, MaxRecordAge)
+			return invalid("MaximumRecordAgeInSeconds must be either -1 (forever) or between %d and %d (inclusive)", MinRecordAge, MaxRecordAge)
 		}
 	}
 	if len(m.FunctionResponseTypes) > 1 {

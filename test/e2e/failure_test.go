@@ -69,7 +69,7 @@ func TestFailureHandlingThroughTheAPI(t *testing.T) {
 	bad(func(i *lambda.CreateEventSourceMappingInput) {
 		i.FilterCriteria = &types.FilterCriteria{Filters: []types.Filter{{Pattern: aws.String(`{"value":[{"numeric":["<"]}]}`)}}}
 	}, "Invalid filter pattern definition.")
-	bad(func(i *lambda.CreateEventSourceMappingInput) { i.MaximumRecordAgeInSeconds = aws.Int32(30) }, "MaximumRecordAgeInSeconds must be -1 or between 60 and 604800")
+	bad(func(i *lambda.CreateEventSourceMappingInput) { i.MaximumRecordAgeInSeconds = aws.Int32(30) }, "MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 and 604800 (inclusive)")
 	bad(func(i *lambda.CreateEventSourceMappingInput) { i.MaximumRetryAttempts = aws.Int32(10001) }, "Member must have value less than or equal to 10000")
 
 	in.MaximumRetryAttempts = aws.Int32(1)
