@@ -1,3 +1,5 @@
+//go:build linux
+
 package invoke
 
 import (
@@ -5,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,6 +67,25 @@ func TestTimeoutKillsDetachedProcesses(t *testing.T) {
 	}
 	if !alive(pid) {
 		t.Fatalf("the detached child %d is not running", pid)
+	}
+	// The environment holds the detached child in its cgroup, under Lambda's process limit.
+	e.mu.Lock()
+	var cg *envCgroup
+	for v := range e.envs {
+		if v.fn.FunctionName == "detach" {
+			cg = v.cg
+		}
+	}
+	e.mu.Unlock()
+	if cg == nil || !slices.Contains(cg.procs(), pid) {
+		t.Fatalf("the detached child %d is not in the environment's cgroup", pid)
+	}
+	pidsDir := cg.pids
+	if cg.v2 {
+		pidsDir = cg.mem
+	}
+	if b, err := os.ReadFile(filepath.Join(pidsDir, "pids.max")); pidsDir == "" || err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(PidsLimit) {
+		t.Errorf("pids.max: %q %v, want %d", b, err, PidsLimit)
 	}
 	res = invoke(t, e, "detach", `{"action":"sleep","ms":3000}`)
 	if p := decodeErr(t, res); p.ErrorType != "Sandbox.Timedout" {
