@@ -147,3 +147,69 @@ func TestSlowAndOversizedRequests(t *testing.T) {
 		t.Fatalf("slow bodies not all cut: %v", statuses)
 	}
 }
+
+// TestConnectionLimit: the listener hands out at most n connections; the next is accepted
+// once one of them closes, and Close releases a waiting Accept.
+func TestConnectionLimit(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := limitListener(inner, 2)
+	defer ln.Close()
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	first, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ln.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	third := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+		third <- err
+	}()
+	select {
+	case <-third:
+		t.Fatal("a third connection was accepted while two were open")
+	default:
+	}
+	first.Close()
+	if err := <-third; err != nil {
+		t.Fatalf("after one closed: %v", err)
+	}
+	// A waiting Accept returns when the listener closes.
+	waiting := make(chan error, 1)
+	ln2 := limitListener(inner, 0)
+	go func() { _, err := ln2.Accept(); waiting <- err }()
+	ln2.Close()
+	if err := <-waiting; err == nil {
+		t.Fatal("Accept on a closed listener succeeded")
+	}
+}
+
+// TestHeaderLimit: request headers beyond 64 KiB are refused (431) before any handler runs.
+func TestHeaderLimit(t *testing.T) {
+	s, _, stop := runTestServer(t, Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer stop()
+	req := mustRequest(t, "GET", "http://"+s.Addr()+"/healthz", "")
+	req.Header.Set("X-Padding", strings.Repeat("p", 100<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("100 KiB of headers: %d", resp.StatusCode)
+	}
+}
