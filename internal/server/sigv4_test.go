@@ -129,7 +129,8 @@ func TestDefaultCredentials(t *testing.T) {
 // keeps values sealed in its database.
 func TestSecretsManagerEndpoint(t *testing.T) {
 	dir := t.TempDir()
-	s, ctx, stop := runTestServer(t, Config{Listen: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	var logs kafkatest.Buffer
+	s, ctx, stop := runTestServer(t, Config{Listen: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer stop()
 	post := func(target, body string) (int, string) {
 		req := mustRequest(t, "POST", "http://"+s.Addr()+"/", body)
@@ -142,6 +143,22 @@ func TestSecretsManagerEndpoint(t *testing.T) {
 	}
 	if v, err := s.Secrets().GetSecretValue(ctx, "k"); err != nil || !strings.Contains(v, "srv-SECRET-5d") {
 		t.Fatalf("SecretSource: %v", err)
+	}
+	if code, body := post("secretsmanager.GetSecretValue", `{"SecretId":"k"}`); code != 200 || !strings.Contains(body, "srv-SECRET-5d") {
+		t.Fatalf("GetSecretValue: %d", code)
+	}
+	// Audited: the create and the read, with principal, action, resource and outcome; never the value.
+	stop()
+	for _, want := range []string{
+		"msg=audit principal=kafkaesm action=secretsmanager:CreateSecret resource=arn:aws:secretsmanager:us-east-1:000000000000:secret:k outcome=success status=200",
+		"msg=audit principal=kafkaesm action=secretsmanager:GetSecretValue resource=arn:aws:secretsmanager:us-east-1:000000000000:secret:k outcome=success status=200",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if strings.Contains(logs.String(), "srv-SECRET-5d") {
+		t.Error("secret value logged")
 	}
 	fi, err := os.Stat(filepath.Join(dir, "secret.key"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
