@@ -219,8 +219,12 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 			script += `read -r _ <&3 || exit 111; exec 3<&-; `
 		}
 		if v.privateTmp {
-			script += `m=$1 t=$2 s=$3 u=$4; shift 4; "$m" --bind "$t" /tmp || exit 112; unset PWD OLDPWD; ` +
-				`exec "$s" --reuid="$u" --regid="$u" --clear-groups --pdeathsig KILL -- "$@"`
+			// Everything up to setpriv runs as root, so it gets none of the function's variables
+			// (LD_PRELOAD, LD_LIBRARY_PATH, GCONV_PATH, LOCPATH… would run the author's code as
+			// root): they travel under names nothing interprets (rootEnviron) and a second
+			// shell, already under the function's uid, exports them for the runtime.
+			script += `m=$1 t=$2 s=$3 u=$4; shift 4; "$m" --bind "$t" /tmp || exit 112; ` +
+				`exec "$s" --reuid="$u" --regid="$u" --clear-groups --pdeathsig KILL -- /bin/sh -c '` + unpackEnv + `' kafkaesm-runtime "$@"`
 			args = append(args, e.ident.mount, tmp, e.ident.setpriv, strconv.Itoa(uid))
 		} else {
 			script += `unset PWD OLDPWD; exec "$@"`
@@ -237,6 +241,9 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = codeDir
 	cmd.Env = append(v.environ(ln.Addr().String(), codeDir), extra...)
+	if v.privateTmp {
+		cmd.Env = rootEnviron(cmd.Env)
+	}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = sysProcAttr(uid, v.privateTmp)
 	if gateR != nil {
@@ -343,6 +350,28 @@ func (v *env) environ(addr, codeDir string) []string {
 		"LANG=en_US.UTF-8",
 		"PATH="+path,
 	)
+}
+
+// envPrefix names the function's variables while they pass through the root part of the
+// private /tmp's wrapper, under names no program run there interprets.
+const envPrefix = "_KAFKAESM_ENV_"
+
+// unpackEnv, run by /bin/sh under the function's uid, exports each envPrefix variable's
+// "KEY=VALUE" value as KEY and execs the runtime (PWD and OLDPWD, which the shell sets, go
+// first; a function's own PWD is kept).
+const unpackEnv = `unset PWD OLDPWD; _KAFKAESM_i=0; while eval "[ -n \"\${` + envPrefix + `$_KAFKAESM_i+x}\" ]"; do ` +
+	`eval "_KAFKAESM_kv=\$` + envPrefix + `$_KAFKAESM_i"; unset "` + envPrefix + `$_KAFKAESM_i"; export "$_KAFKAESM_kv"; ` +
+	`_KAFKAESM_i=$((_KAFKAESM_i+1)); done; unset _KAFKAESM_kv _KAFKAESM_i; exec "$@"`
+
+// rootEnviron is the environment of the wrapper's root part: a fixed PATH and the runtime's
+// environment env under envPrefix names (exec keeps the last of duplicated keys: so does the
+// shell's export order).
+func rootEnviron(env []string) []string {
+	out := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	for i, kv := range env {
+		out = append(out, envPrefix+strconv.Itoa(i)+"="+kv)
+	}
+	return out
 }
 
 // supervise owns the env's goroutines: it serves the Runtime API, reads the output, waits
