@@ -4,7 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/kafkaesm/kafkaesm/internal/function"
@@ -80,5 +82,69 @@ __attribute__((constructor)) static void hit(void) {
 	}
 	if !found {
 		t.Errorf("EMPTY missing from %q", w.Environ)
+	}
+}
+
+// TestUIDHandedOverClean: a uid is handed to a function only once this server holds it
+// alone, and then without what an earlier holder left: its processes (a detached child of a
+// server that died survives it, and would share the uid of the next function given it, able to
+// read that function's environment and answer its Runtime API) and its files in the machine's
+// shared writable directories. Another server with the same range skips uids this one holds.
+func TestUIDHandedOverClean(t *testing.T) {
+	needRoot(t)
+	ids := UIDRange{First: 64200, Count: 2} // this test's own
+	uid := ids.First
+	// What a function of a dead server left under uid: a process and files.
+	leftover := exec.Command("sleep", "600")
+	leftover.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	if err := leftover.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = leftover.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = leftover.Process.Kill(); <-exited })
+	var files []string
+	for _, dir := range []string{"/dev/shm", "/var/tmp", "/tmp"} {
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		p := filepath.Join(dir, "kafkaesm-leftover-"+strconv.Itoa(os.Getpid()))
+		if err := os.WriteFile(p, []byte("a secret of the function that had this uid"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(p) })
+		files = append(files, p)
+	}
+
+	e, fns := newEngine(t, func(c *Config) { c.Users = ids })
+	fns.Put(goFunction("heir"))
+	if w := callWhoami(t, e, "heir"); w.UID != uid {
+		t.Fatalf("heir runs as %d, want %d", w.UID, uid)
+	}
+	waitFor(t, func() bool { // the leftover process is killed
+		select {
+		case <-exited:
+			return true
+		default:
+			return false
+		}
+	})
+	for _, p := range files {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s, left by the uid's earlier holder, is still there", p)
+		}
+	}
+
+	// A second server with the same range: the uid the first holds is not given again.
+	e2, fns2 := newEngine(t, func(c *Config) { c.Users = ids })
+	fns2.Put(goFunction("other-server"))
+	if w := callWhoami(t, e2, "other-server"); w.UID == uid {
+		t.Fatalf("a second server gave uid %d, held by the first, to its function", uid)
+	}
+	if w := callWhoami(t, e, "heir"); w.UID != uid {
+		t.Fatalf("heir: %+v", w)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // UIDRange is the pool of user and group ids functions run under when the server runs as
@@ -55,9 +56,14 @@ type identities struct {
 	noTmpReason    string // why environments get no private /tmp ("" when they do)
 	noPrivateTmp   bool   // tests of the TMPDIR fallback
 
+	// lockDir holds one lock file per uid, shared by every server on the machine: a uid is
+	// handed out only while this server holds its flock.
+	lockDir string
+
 	// Guarded by Engine.mu.
 	byName map[string]int
 	byUID  map[int]string
+	locks  map[int]*os.File // the uids this server holds
 
 	mu     sync.Mutex // guards staged and latest; held while copying code
 	staged map[string]*stagedCode
@@ -86,8 +92,13 @@ func newIdentities(ids UIDRange, parent string) (*identities, error) {
 		_ = os.RemoveAll(root)
 		return nil, err
 	}
-	d := &identities{ids: ids, root: root, byName: map[string]int{}, byUID: map[int]string{},
-		staged: map[string]*stagedCode{}, latest: map[int]string{}}
+	lockDir, err := secureDir(UIDLockDir)
+	if err != nil {
+		_ = os.RemoveAll(root)
+		return nil, err
+	}
+	d := &identities{ids: ids, root: root, lockDir: lockDir, byName: map[string]int{}, byUID: map[int]string{},
+		locks: map[int]*os.File{}, staged: map[string]*stagedCode{}, latest: map[int]string{}}
 	d.noTmpReason = d.probePrivateTmp()
 	return d, nil
 }
@@ -185,6 +196,73 @@ func OthersCanRun(path string) error {
 	return traversable(filepath.Dir(real))
 }
 
+// UIDLockDir is where servers claim function uids (one flock per uid): under /run, which only
+// root can write, and which a reboot empties.
+const UIDLockDir = "/run/kafkaesm/uids"
+
+// secureDir creates dir (0700) and checks that it and every directory above it belong to the
+// server's user or root and that nobody else can write them, so that nobody else can plant
+// or hold its files.
+func secureDir(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	for p := dir; ; p = filepath.Dir(p) {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return "", err
+		}
+		if own := fileOwner(fi); !fi.IsDir() || own != 0 && own != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
+			return "", fmt.Errorf("%s: not a directory that only root can write (mode %v, owner %d)", p, fi.Mode(), fileOwner(fi))
+		}
+		if p == filepath.Dir(p) {
+			return dir, nil
+		}
+	}
+}
+
+// claimLocked takes uid for this server: its flock (false when another server holds it),
+// then, the first time, the removal of whatever an earlier holder left (clearUID). Called
+// with Engine.mu.
+func (d *identities) claimLocked(uid int) bool {
+	if d.locks[uid] != nil {
+		return true
+	}
+	f, ok, err := lockFile(filepath.Join(d.lockDir, strconv.Itoa(uid)))
+	if err != nil || !ok {
+		return false
+	}
+	d.locks[uid] = f
+	clearUID(uid)
+	return true
+}
+
+// sharedDirs are the machine's directories every user can write, where a function may leave
+// files that would outlive it and be readable by the next function given its uid.
+var sharedDirs = []string{"/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue", "/run/lock"}
+
+// clearUID makes uid fit for a new function: no process runs under it any more (one that an
+// earlier function left could read the next one's environment, or answer its Runtime API),
+// and what it owns at the top of sharedDirs is removed. Files it left deeper, in directories
+// of others that everyone can write, are not found.
+func clearUID(uid int) {
+	for i := 0; i < 100 && killUID(uid) > 0; i++ {
+		time.Sleep(10 * time.Millisecond) // killed processes leave /proc shortly
+	}
+	for _, dir := range sharedDirs {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, de := range ents {
+			p := filepath.Join(dir, de.Name())
+			if fi, err := os.Lstat(p); err == nil && fileOwner(fi) == uid {
+				_ = os.RemoveAll(p) // never follows a link: removes it
+			}
+		}
+	}
+}
+
 // uidLocked returns name's uid, allocating one. live reports whether a function still has
 // environments (an id is taken back only from a function that has none). Called with Engine.mu.
 func (d *identities) uidLocked(name string, live func(name string) bool) (int, error) {
@@ -193,7 +271,7 @@ func (d *identities) uidLocked(name string, live func(name string) bool) (int, e
 	}
 	for round := 0; round < 2; round++ {
 		for uid := d.ids.First; uid < d.ids.First+d.ids.Count; uid++ {
-			if _, used := d.byUID[uid]; !used {
+			if _, used := d.byUID[uid]; !used && d.claimLocked(uid) {
 				d.byName[name], d.byUID[uid] = uid, name
 				return uid, nil
 			}
@@ -201,7 +279,7 @@ func (d *identities) uidLocked(name string, live func(name string) bool) (int, e
 		// Full: take back the ids of functions without environments.
 		for n, uid := range d.byName {
 			if !live(n) {
-				killUID(uid) // anything a function left behind must not meet the next owner
+				clearUID(uid) // anything a function left behind must not meet the next owner
 				_ = os.RemoveAll(filepath.Join(d.root, strconv.Itoa(uid)))
 				d.mu.Lock()
 				for k := range d.staged {
@@ -215,7 +293,7 @@ func (d *identities) uidLocked(name string, live func(name string) bool) (int, e
 			}
 		}
 	}
-	return 0, fmt.Errorf("all %d function uids (%d-%d) are in use", d.ids.Count, d.ids.First, d.ids.First+d.ids.Count-1)
+	return 0, fmt.Errorf("all %d function uids (%d-%d) are in use, by this server or others on the machine", d.ids.Count, d.ids.First, d.ids.First+d.ids.Count-1)
 }
 
 // stage returns a copy of codeDir that uid can read, made once per revision; the caller
@@ -276,7 +354,15 @@ func (d *identities) newTmp(uid int) (string, error) {
 	return dir, nil
 }
 
-func (d *identities) close() error { return os.RemoveAll(d.root) }
+// close removes the run directory and gives the uids back. Called once the environments are gone.
+func (d *identities) close() error {
+	err := os.RemoveAll(d.root)
+	for uid, f := range d.locks {
+		_ = f.Close()
+		delete(d.locks, uid)
+	}
+	return err
+}
 
 func mkdirOwned(dir string, mode os.FileMode, uid, gid int) error {
 	if err := os.Mkdir(dir, mode); err != nil && !errors.Is(err, fs.ErrExist) {

@@ -3,6 +3,8 @@
 package invoke
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -31,11 +33,12 @@ func newMountNS() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 }
 
-// killUID kills every process whose real or effective uid is uid.
-func killUID(uid int) {
+// killUID kills every process whose real or effective uid is uid and reports how many it
+// signalled.
+func killUID(uid int) (n int) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return
+		return 0
 	}
 	want := strconv.Itoa(uid)
 	for _, de := range ents {
@@ -50,13 +53,39 @@ func killUID(uid int) {
 		for _, line := range strings.Split(string(data), "\n") {
 			if ids, ok := strings.CutPrefix(line, "Uid:"); ok {
 				f := strings.Fields(ids)
-				if len(f) >= 2 && (f[0] == want || f[1] == want) {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
+				if len(f) >= 2 && (f[0] == want || f[1] == want) && syscall.Kill(pid, syscall.SIGKILL) == nil {
+					n++
 				}
 				break
 			}
 		}
 	}
+	return n
+}
+
+// lockFile takes an exclusive flock on path (created 0600, never through a symlink) without
+// waiting; ok is false when another open file holds it. The lock lasts while f is open.
+func lockFile(path string) (f *os.File, ok bool, err error) {
+	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return f, true, nil
+}
+
+// fileOwner is fi's owner uid, -1 when unknown.
+func fileOwner(fi fs.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
 }
 
 // maxRSSMB is the process's peak resident set (VmHWM) in MB, rounded up; 0 when unknown.

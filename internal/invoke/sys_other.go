@@ -2,11 +2,19 @@
 
 package invoke
 
-import "syscall"
+import (
+	"io/fs"
+	"os"
+	"syscall"
+)
 
 func sysProcAttr(int, bool) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
-func killUID(int) {}
+func killUID(int) int { return 0 }
+
+func lockFile(string) (*os.File, bool, error) { return nil, true, nil }
+
+func fileOwner(fs.FileInfo) int { return -1 }
 
 func maxRSSMB(int) int { return 0 }
 
