@@ -30,7 +30,8 @@ type PartitionStats struct {
 	Lag int64
 	// Retrying is set while the partition's batch is failing and being retried.
 	Retrying bool
-	// Queued records are fetched and waiting for the partition's worker (part of Lag).
+	// Queued records are fetched and not yet delivered (part of Lag): the function, not the
+	// pollers, has to get through them.
 	Queued int64
 	// Paused: fetching is paused because the queue is full (the function is behind).
 	Paused bool

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -219,24 +220,26 @@ func TestFailingPartitionDoesNotStopOthers(t *testing.T) {
 }
 
 // TestInvokeErrorsAreRetried: throttling (an invoke error, not a function error) retries too,
-// and counts as throttles, not failures.
+// and counts as throttles, not failures; a batch throttled again and again shows AWS's
+// "PROBLEM: Function call failed" with a cause that says the function is throttled.
 func TestInvokeErrorsAreRetried(t *testing.T) {
 	kt := kafkatest.Get(t)
 	topic := kt.CreateTopic(t, 1, nil)
 	producePerPartition(t, kt, topic, 1, 30)
 	rec := newRecorder()
-	rec.err = invoke.ErrThrottled
-	mg := newTestManager(t, testConfig(rec, nil))
+	rec.err = &invoke.ThrottleError{Reason: invoke.ReasonReservedConcurrency}
+	rep := &reporter{}
+	mg := newTestManager(t, testConfig(rec, rep))
 	m := newMapping(kt.Plaintext, topic)
 	m.BatchSize = 10
 	apply(t, mg, m)
 	kafkatest.WaitFor(t, 30*time.Second, func() error {
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		if rec.calls < 3 {
-			return fmt.Errorf("%d calls", rec.calls)
+		for _, c := range rep.allCauses() {
+			if strings.HasPrefix(c, mapping.ResultFunctionCallFailed+" | the function is throttled: it is running as many invocations as its ReservedConcurrentExecutions allows") {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("reports %q", rep.allCauses())
 	})
 	rec.mu.Lock()
 	rec.err = nil
@@ -247,6 +250,12 @@ func TestInvokeErrorsAreRetried(t *testing.T) {
 	if st.Failed != 0 || st.Throttled < 3 {
 		t.Fatalf("stats %+v: want throttles and no failures", st)
 	}
+	kafkatest.WaitFor(t, 10*time.Second, func() error {
+		if rep.last() != mapping.ResultOK {
+			return fmt.Errorf("last result %q", rep.last())
+		}
+		return nil
+	})
 }
 
 // TestLatestSkipsEarlierRecords: records produced before the consumer starts are not delivered.

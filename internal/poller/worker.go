@@ -38,8 +38,9 @@ type worker struct {
 	// enqueued record's + 1), -1 before the first; only the poll goroutine uses it.
 	fetchNext int64
 
-	hwm  atomic.Int64 // partition high watermark, -1 unknown (only grows: fetches and RefreshLag race)
-	next atomic.Int64 // next offset to deliver, -1 unknown
+	hwm     atomic.Int64 // partition high watermark, -1 unknown (only grows: fetches and RefreshLag race)
+	next    atomic.Int64 // next offset to deliver, -1 unknown
+	fetched atomic.Int64 // offset after the last record handed to the worker, -1 none
 	// base is where delivery will start before the first fetch (the committed offset, or the
 	// starting position's), -1 unknown; RefreshLag sets it so that lag is not 0 until then.
 	base atomic.Int64
@@ -67,6 +68,7 @@ func newWorker(c *consumer, cl *kgo.Client, k tp) *worker {
 	w.fetchNext = -1
 	w.next.Store(-1)
 	w.base.Store(-1)
+	w.fetched.Store(-1)
 	return w
 }
 
@@ -77,6 +79,7 @@ func (w *worker) enqueue(rs []*kgo.Record, hwm int64) {
 		return
 	}
 	w.next.CompareAndSwap(-1, rs[0].Offset)
+	storeMax(&w.fetched, rs[len(rs)-1].Offset+1)
 	w.mu.Lock()
 	w.queue = append(w.queue, rs...)
 	for _, r := range rs {
@@ -150,11 +153,16 @@ func storeMax(a *atomic.Int64, v int64) {
 	}
 }
 
-// queueState returns the records fetched and not yet taken, and whether fetching is paused.
+// queueState returns the records fetched and not yet delivered (queued, or taken by the worker
+// and not yet marked), and whether fetching is paused.
 func (w *worker) queueState() (queued int64, paused bool) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return int64(len(w.queue) - w.head), w.paused
+	paused = w.paused
+	w.mu.Unlock()
+	if f, n := w.fetched.Load(), w.next.Load(); f >= 0 && n >= 0 && f > n {
+		queued = f - n
+	}
+	return queued, paused
 }
 
 // inFlight is how long the current invocation attempt has been running (0: none).

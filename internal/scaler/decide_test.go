@@ -46,8 +46,10 @@ func TestDecide(t *testing.T) {
 		want   int
 		wantSt State
 	}{
-		{name: "lag spike, nothing delivered yet: double",
-			in: Input{Pollers: 1, Partitions: 12, Parts: parts(12, 5000)}, want: 2},
+		{name: "lag spike, records fetched, nothing delivered yet: one more",
+			in: Input{Pollers: 2, Partitions: 12, Parts: parts(12, 5000), Polled: 300}, want: 3},
+		{name: "lag, nothing fetched or delivered: stalled, hold",
+			in: Input{Pollers: 2, Partitions: 12, Parts: parts(12, 5000)}, want: 2},
 		{name: "lag spike: scale out at once to drain within 3 intervals",
 			in:   Input{Pollers: 2, Partitions: 12, Parts: parts(12, 5000), Delivered: 8000},
 			want: 5, wantSt: State{Capacity: 4000}}, // ⌈2·60000 / (8000·3)⌉
@@ -111,7 +113,7 @@ func TestDecide(t *testing.T) {
 		{name: "minimum before the partitions are known",
 			in: Input{Pollers: 1, Min: 3}, want: 3},
 		{name: "maximum pollers",
-			in: Input{Pollers: 4, Partitions: 12, Parts: parts(12, 9000), Max: 5}, want: 5},
+			in: Input{Pollers: 4, Partitions: 12, Parts: parts(12, 9000), Delivered: 1000, Max: 5}, want: 5, wantSt: State{Capacity: 250}},
 		{name: "above maximum: come down",
 			in: Input{Pollers: 8, Partitions: 12, Max: 5}, want: 5, wantSt: State{Under: 1}},
 		{name: "partitions unknown yet: no growth",
@@ -232,7 +234,7 @@ func TestDecideOverTime(t *testing.T) {
 	t.Run("throttling: no scale-out however large the lag", func(t *testing.T) {
 		st := State{}
 		got := run(2, &st, 20, func(i, n int) Input {
-			return Input{Partitions: 12, Parts: parts(12, 10000), Delivered: 500, Throttled: 10}
+			return Input{Partitions: 12, Parts: parts(12, 10000), Delivered: 500, Polled: 500, Throttled: 10}
 		})
 		for _, n := range got {
 			if n != 2 {

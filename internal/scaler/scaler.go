@@ -159,11 +159,11 @@ type Change struct {
 
 // state is what the scaler remembers of a mapping between evaluations.
 type state struct {
-	model              State
-	invoked, throttled int64     // counters at the last evaluation
-	partitions         int       // most partitions ever seen assigned
-	next               time.Time // next full evaluation
-	at                 time.Time // when invoked and throttled were read
+	model                      State
+	invoked, polled, throttled int64     // counters at the last evaluation
+	partitions                 int       // most partitions ever seen assigned
+	next                       time.Time // next full evaluation
+	at                         time.Time // when invoked and throttled were read
 }
 
 // New validates cfg.
@@ -225,7 +225,7 @@ func (s *Scaler) tick(ctx context.Context, now time.Time) {
 			// mean a rate); the bounds apply now.
 			// Its first interval is a start-up (joining the group, the first fetches): it
 			// counts as settling.
-			st = &state{invoked: snap.Stats.Invoked, throttled: snap.Stats.Throttled, next: now.Add(s.cfg.Interval), at: time.Now(),
+			st = &state{invoked: snap.Stats.Invoked, polled: snap.Stats.Polled, throttled: snap.Stats.Throttled, next: now.Add(s.cfg.Interval), at: time.Now(),
 				model: State{Unsettled: true}}
 			s.states[snap.UUID] = st
 			s.setStatus(snap.UUID, snap.Pollers, "started", now)
@@ -251,7 +251,7 @@ func (s *Scaler) tick(ctx context.Context, now time.Time) {
 					}
 				}
 				s.cfg.Logger.Debug("scaler evaluation", "uuid", snap.UUID, "pollers", in.Pollers, "decision", d.Pollers,
-					"lag", lag, "queued", queued, "paused", paused, "blocked", blocked, "delivered", in.Delivered,
+					"lag", lag, "queued", queued, "paused", paused, "blocked", blocked, "delivered", in.Delivered, "polled", in.Polled,
 					"throttled", in.Throttled, "partitions", in.Partitions, "capacity", st.model.Capacity)
 			}
 		} else {
@@ -323,10 +323,12 @@ func inputOf(snap poller.Snapshot, st *state, now time.Time, interval time.Durat
 	}
 	// Counters only grow while the mapping runs; a smaller value means it was recreated.
 	in.Delivered = max(snap.Stats.Invoked-st.invoked, 0)
+	in.Polled = max(snap.Stats.Polled-st.polled, 0)
 	if el := now.Sub(st.at); !st.at.IsZero() && el > 0 {
 		in.Delivered = int64(float64(in.Delivered) * float64(interval) / float64(el))
+		in.Polled = int64(float64(in.Polled) * float64(interval) / float64(el))
 	}
 	in.Throttled = max(snap.Stats.Throttled-st.throttled, 0)
-	st.invoked, st.throttled, st.at = snap.Stats.Invoked, snap.Stats.Throttled, now
+	st.invoked, st.polled, st.throttled, st.at = snap.Stats.Invoked, snap.Stats.Polled, snap.Stats.Throttled, now
 	return in
 }
