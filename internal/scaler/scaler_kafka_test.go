@@ -55,6 +55,7 @@ type function struct {
 	limit int64
 
 	running, peak, calls atomic.Int64
+	attemptPeak          atomic.Int64 // attempts in flight at once, throttled ones included
 
 	mu      sync.Mutex
 	seen    map[string]int // "topic-partition/offset" → deliveries
@@ -71,6 +72,8 @@ func (f *function) Invoke(ctx context.Context, req invoke.Request) (invoke.Resul
 	f.calls.Add(1)
 	r := f.running.Add(1)
 	defer f.running.Add(-1)
+	for p := f.attemptPeak.Load(); r > p && !f.attemptPeak.CompareAndSwap(p, r); p = f.attemptPeak.Load() {
+	}
 	if f.limit > 0 && r > f.limit {
 		return invoke.Result{}, &invoke.ThrottleError{Reason: invoke.ReasonReservedConcurrency}
 	}
@@ -423,11 +426,12 @@ func TestScalingThrottle(t *testing.T) {
 	fn.mu.Lock()
 	spread := fn.spread
 	fn.mu.Unlock()
-	t.Logf("throttle: %d records in batches of 5 through a function accepting %d at a time, in %v: peak concurrency %d, "+
+	t.Logf("throttle: %d records from %d partitions in batches of 5 through a function accepting %d at a time, in %v: "+
+		"the mapping's concurrency limit settled at %d (attempts in flight at most %d, invocations run at most %d); "+
 		"%d calls, %d throttled (ThrottledInvokeCount), %d failed (FailedInvokeEventCount); largest gap between two "+
 		"partitions %d records (%d batches); %d poller changes",
-		partitions*perPartition, limit, time.Since(t0).Round(10*time.Millisecond), fn.peak.Load(), fn.calls.Load(),
-		st.Throttled, st.Failed, spread, spread/5, len(r.changesSince(t0)))
+		partitions*perPartition, partitions, limit, time.Since(t0).Round(10*time.Millisecond), r.mg.ConcurrencyLimit(r.m.UUID),
+		fn.attemptPeak.Load(), fn.peak.Load(), fn.calls.Load(), st.Throttled, st.Failed, spread, spread/5, len(r.changesSince(t0)))
 	got := gather(t, r.reg, r.m.UUID)
 	if st.Failed != 0 || got["kafkaesm_FailedInvokeEventCount"] != 0 || st.Throttled == 0 ||
 		got["kafkaesm_ThrottledInvokeCount"] != float64(st.Throttled) {
