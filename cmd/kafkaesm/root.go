@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kafkaesm/kafkaesm/internal/api"
 	"github.com/kafkaesm/kafkaesm/internal/arn"
 	"github.com/kafkaesm/kafkaesm/internal/secrets"
 	"github.com/kafkaesm/kafkaesm/internal/server"
@@ -77,6 +78,7 @@ func newServeCmd() *cobra.Command {
 	f.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "allow a non-loopback --listen address without TLS (requests, secret values and code cross the network in clear text)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve /metrics on this address without authentication instead of on the API listener behind it (e.g. 127.0.0.1:9101)")
 	f.IntVar(&cfg.MaxConnections, "max-connections", 512, "maximum open connections to the API listener")
+	f.Int64Var(&cfg.SpoolBudget, "spool-budget", api.DefaultSpoolBudget, "bytes of request bodies spooled to <data-dir>/tmp at once before their signature is checked; beyond it requests get 429 TooManyRequestsException")
 	f.StringVar(&cfg.EventSource, "event-source", "SelfManagedKafka", `eventSource in Kafka payloads: "SelfManagedKafka" (what AWS sends) or "aws:SelfManagedKafka" (an older spelling, seen in some documentation)`)
 	f.DurationVar(&cfg.ScaleInterval, "scale-interval", time.Minute, "how often each mapping's consumer lag is evaluated to add or remove pollers (Lambda: 1m; at least 1s)")
 	f.BoolVar(&cfg.NoKafkaClientMetrics, "no-kafka-client-metrics", false, "leave the Kafka client's own metrics (franz-go kprom) out of /metrics")

@@ -42,8 +42,15 @@ type SigV4Config struct {
 	// SpoolDir holds bodies above 64 KiB while their signature is checked (unlinked files);
 	// default os.TempDir().
 	SpoolDir string
+	// SpoolBudget bounds the bytes of not yet authenticated bodies spooled to SpoolDir at once,
+	// across all requests; beyond it a request is refused with 429 TooManyRequestsException
+	// (before its body is read when it announces its length). Default DefaultSpoolBudget
+	// (512 MiB).
+	SpoolBudget int64
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	spool *spoolBudget // SpoolBudget's account, shared by every request of one SigV4 handler
 }
 
 // Validate fills defaults and checks the configuration.
@@ -79,6 +86,13 @@ func (c *SigV4Config) Validate() error {
 	if c.SpoolDir == "" {
 		c.SpoolDir = os.TempDir()
 	}
+	if c.SpoolBudget == 0 {
+		c.SpoolBudget = DefaultSpoolBudget
+	}
+	if c.SpoolBudget < 0 {
+		return errors.New("sigv4: the spool budget must be positive")
+	}
+	c.spool = &spoolBudget{max: c.SpoolBudget}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -136,6 +150,9 @@ func SigV4(cfg SigV4Config, next http.Handler) (http.Handler, error) {
 		}
 		p, err := cfg.verify(r)
 		if err != nil {
+			if err == error(errSpoolBusy) {
+				w.Header().Set("Connection", "close") // the unread body must not be parsed as a request
+			}
 			if w.Header().Get("x-amzn-RequestId") == "" {
 				w.Header().Set("x-amzn-RequestId", newRequestID())
 			}
@@ -440,12 +457,25 @@ const memBodyMax = 64 << 10
 
 // readBody reads r's body, at most limit bytes, hashing it as it goes. Up to memBodyMax stays
 // in memory; a larger body goes to an unlinked temporary file, so that 200 concurrent 6 MB
-// bodies of unauthenticated requests cost disk, not 1.2 GB of memory. It returns a
-// replacement body for the handler and the body's hex SHA-256.
+// bodies of unauthenticated requests cost disk, not 1.2 GB of memory, and the disk they may
+// take at once is bounded by the spool budget (TooManyRequestsException beyond it, before
+// anything is read when Content-Length announces the size). It returns a replacement body
+// for the handler and the body's hex SHA-256.
 func (c *SigV4Config) readBody(r *http.Request, limit int64) (io.ReadCloser, string, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return http.NoBody, hexSHA256(nil), nil
 	}
+	spooled := &budgetWriter{b: c.spool}
+	if r.ContentLength > memBodyMax {
+		n := min(r.ContentLength, limit) - memBodyMax
+		if !c.spool.take(n) {
+			return nil, "", errSpoolBusy
+		}
+		spooled.reserved = n
+	}
+	// Once readBody returns, the body was either found to hash as signed or is about to be
+	// dropped: the caller compares at once, so the budget goes back here.
+	defer func() { c.spool.give(spooled.reserved) }()
 	defer r.Body.Close()
 	h := sha256.New()
 	src := io.TeeReader(http.MaxBytesReader(nil, r.Body, limit), h)
@@ -467,7 +497,8 @@ func (c *SigV4Config) readBody(r *http.Request, limit int64) (io.ReadCloser, str
 		f.Close()
 		return nil, "", fmt.Errorf("spooling a request body: %w", err)
 	}
-	if _, err := io.Copy(f, src); err != nil {
+	spooled.w = f
+	if _, err := io.Copy(spooled, src); err != nil {
 		f.Close()
 		return nil, "", bodyError(err, limit)
 	}
@@ -479,6 +510,9 @@ func (c *SigV4Config) readBody(r *http.Request, limit int64) (io.ReadCloser, str
 }
 
 func bodyError(err error, limit int64) error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return tooLarge(limit)
 	}

@@ -42,7 +42,7 @@ func (s *Server) setupAuth() error {
 		if err := os.MkdirAll(spool, 0o700); err != nil {
 			return err
 		}
-		pc.Auth = &api.SigV4Config{Principals: s.principals, Region: s.cfg.Region, SpoolDir: spool}
+		pc.Auth = &api.SigV4Config{Principals: s.principals, Region: s.cfg.Region, SpoolDir: spool, SpoolBudget: s.cfg.SpoolBudget}
 	}
 	h, err := api.Protect(pc, s.api)
 	if err != nil {

@@ -93,6 +93,10 @@ type Config struct {
 	// MaxConnections bounds the API listener's open connections; default 512. Further
 	// connections wait in the kernel's accept queue.
 	MaxConnections int
+	// SpoolBudget bounds the bytes of request bodies spooled under <DataDir>/tmp at once while
+	// their signature cannot be checked yet (--spool-budget); default api.DefaultSpoolBudget
+	// (512 MiB). Beyond it requests get 429 TooManyRequestsException.
+	SpoolBudget int64
 	// ReadTimeout bounds reading a request (headers and body; code uploads get 10 min),
 	// default 30 s; WriteTimeout bounds writing the answer (Invoke gets 16 min), default 2 min;
 	// IdleTimeout closes idle keep-alive connections, default 2 min. MaxHeaderBytes default 64 KiB.
