@@ -177,3 +177,105 @@ func parseSeries(t *testing.T, r io.Reader) map[string]float64 {
 	}
 	return out
 }
+
+// TestHTTPTarget429IsAThrottle: an HTTP target that answers 429 Too Many Requests is throttled,
+// not failing: the batches are retried and delivered once each, the attempts count in
+// ThrottledInvokeCount and the function's Throttles, never in FailedInvokeEventCount, and while
+// a batch keeps being refused the mapping shows AWS's "PROBLEM: Function call failed" with a
+// cause that says the function is throttled, then OK again.
+func TestHTTPTarget429IsAThrottle(t *testing.T) {
+	kt := kafkatest.Get(t)
+	const parts, each = 2, 20
+	topic, _ := produceKeyed(t, kt, parts, each)
+
+	var (
+		mu      sync.Mutex
+		refuse  = true
+		refused int
+		seen    = map[string]int{}
+	)
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if refuse {
+			refused++
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+			return
+		}
+		var ev events.KafkaEvent
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		for k, rs := range ev.Records {
+			for _, rec := range rs {
+				seen[fmt.Sprintf("%s/%d", k, rec.Offset)]++
+			}
+		}
+		_, _ = io.WriteString(w, `"ok"`)
+	}))
+	defer fn.Close()
+
+	addr, stop := runServer(t, server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Pollers: true, Resync: time.Second,
+		ScaleInterval: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, 60*time.Second)
+	defer stop() // before fn closes
+	n := &node{addr: addr}
+	if code, _, body := rawRequest(t, "POST", n.url()+"/2015-03-31/functions",
+		`{"FunctionName":"busy","Role":"arn:aws:iam::000000000000:role/r","KafkaesmHttpTarget":{"Url":"`+fn.URL+`"},"Timeout":10}`); code != 201 {
+		t.Fatalf("create function: %d %s", code, body)
+	}
+	ctx := testCtx(t)
+	esm := createPlaintextMapping(t, ctx, n.client(), kt, "busy", topic, 5)
+	uuid := aws.ToString(esm.UUID)
+	type view struct {
+		LastProcessingResult        string
+		KafkaesmLastProcessingCause string
+		KafkaesmCounts              *struct{ FailedInvokeEventCount, ThrottledInvokeCount, InvokedEventCount int64 }
+	}
+	get := func() view {
+		code, _, body := rawRequest(t, "GET", n.url()+"/2015-03-31/event-source-mappings/"+uuid, "")
+		var v view
+		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+			t.Fatalf("GetEventSourceMapping %d: %s", code, body)
+		}
+		return v
+	}
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		if v := get(); v.LastProcessingResult != "PROBLEM: Function call failed" ||
+			!strings.Contains(v.KafkaesmLastProcessingCause, "the function is throttled: its HTTP target answered 429 Too Many Requests") {
+			return fmt.Errorf("%+v", v)
+		}
+		return nil
+	})
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	total := parts * each
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		if v := get(); v.LastProcessingResult != "OK" || v.KafkaesmCounts == nil || v.KafkaesmCounts.InvokedEventCount != int64(total) {
+			return fmt.Errorf("%+v", v)
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for k, c := range seen {
+		if c != 1 {
+			t.Errorf("%s delivered %d times", k, c)
+		}
+	}
+	if len(seen) != total {
+		t.Errorf("%d of %d records delivered", len(seen), total)
+	}
+	v := get()
+	code, _, body := rawRequest(t, "GET", n.url()+"/metrics", "")
+	m := parseSeries(t, strings.NewReader(body))
+	label := `{event_source_mapping_uuid="` + uuid + `",function_name="busy"}`
+	if code != 200 || v.KafkaesmCounts.FailedInvokeEventCount != 0 || v.KafkaesmCounts.ThrottledInvokeCount < int64(refused) ||
+		m["kafkaesm_FailedInvokeEventCount"+label] != 0 || m["kafkaesm_ThrottledInvokeCount"+label] < float64(refused) ||
+		m[`kafkaesm_Throttles{function_name="busy"}`] < float64(refused) || m[`kafkaesm_Errors{function_name="busy"}`] != 0 {
+		t.Fatalf("%d refused; counts %+v; metrics %d: Failed %v Throttled %v Throttles %v Errors %v", refused, v.KafkaesmCounts, code,
+			m["kafkaesm_FailedInvokeEventCount"+label], m["kafkaesm_ThrottledInvokeCount"+label],
+			m[`kafkaesm_Throttles{function_name="busy"}`], m[`kafkaesm_Errors{function_name="busy"}`])
+	}
+}
