@@ -177,7 +177,7 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 		gone:       make(chan struct{}),
 		synced:     make(chan struct{}, 1),
 	}
-	v.ln = &peerListener{Listener: ln, v: v} // only v's processes may call (peer.go)
+	v.ln = &peerListener{Listener: ln, v: v, refusing: make(chan struct{}, maxRefusing)} // only v's processes may call (peer.go)
 	v.srv = &http.Server{Handler: v.routes(), ReadHeaderTimeout: 10 * time.Second}
 	if warning != "" {
 		v.log.writeLine(now, []byte(warning))

@@ -1,6 +1,7 @@
 package invoke
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,5 +147,32 @@ func TestUIDHandedOverClean(t *testing.T) {
 	}
 	if w := callWhoami(t, e, "heir"); w.UID != uid {
 		t.Fatalf("heir: %+v", w)
+	}
+}
+
+// TestSilentForeignCallersDoNotStallRuntimeAPI: any local user can connect to an
+// environment's Runtime API port. Refusing such a connection waited for its request inside the
+// listener's Accept, so connections that send nothing held up the environment's own next
+// connection (its runtime's, at a cold start or after a reconnect) by 200 ms each: a steady
+// trickle of them kept a function from ever being invoked.
+func TestSilentForeignCallersDoNotStallRuntimeAPI(t *testing.T) {
+	e, fns := newEngine(t, nil)
+	fn := goFunction("stall")
+	fn.Timeout = 60
+	fns.Put(fn)
+	addr := envOf(callWhoami(t, e, "stall"), "AWS_LAMBDA_RUNTIME_API")
+	// This test's process is not the environment: its connections are foreign.
+	for i := 0; i < 150; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	// 150 silent callers refused one after another would take 30 s; the environment's own new
+	// connection is answered well within 15 s (404: no such route) when they do not stand in its way.
+	res := invoke(t, e, "stall", `{"action":"get","url":"http://`+addr+`/2018-06-01/nothing-here","ms":15000}`)
+	if string(res.Payload) != "404" {
+		t.Fatalf("the environment's own call behind silent foreign connections: %s", res.Payload)
 	}
 }

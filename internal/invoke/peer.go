@@ -29,7 +29,13 @@ import (
 type peerListener struct {
 	net.Listener
 	v *env
+	// refusing bounds the refusals answered at once; beyond it a foreign connection is closed
+	// without an answer.
+	refusing chan struct{}
 }
+
+// maxRefusing is how many foreign connections one Runtime API answers at a time.
+const maxRefusing = 16
 
 func (l *peerListener) Accept() (net.Conn, error) {
 	for {
@@ -43,7 +49,17 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		}
 		l.v.e.cfg.Logger.Warn("runtime API call refused: the caller is not this execution environment",
 			"function", l.v.fn.FunctionName, "peer", c.RemoteAddr().String(), "reason", why)
-		refuse(c)
+		// Answered aside: a caller that sends nothing must not hold up the environment's own
+		// connections behind it.
+		select {
+		case l.refusing <- struct{}{}:
+			go func() {
+				defer func() { <-l.refusing }()
+				refuse(c)
+			}()
+		default:
+			_ = c.Close()
+		}
 	}
 }
 

@@ -94,6 +94,14 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 			return nil, err
 		}
 		return cmd.Process.Pid, nil
+	case "get": // GETs ev.URL on a new connection within ev.Ms: its status, or the error
+		c := &http.Client{Timeout: time.Duration(ev.Ms) * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get(ev.URL)
+		if err != nil {
+			return "error: " + err.Error(), nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
 	case "poll": // calls another environment's Runtime API (ev.URL = its AWS_LAMBDA_RUNTIME_API)
 		c := &http.Client{Timeout: time.Duration(ev.Ms) * time.Millisecond}
 		resp, err := c.Get("http://" + ev.URL + "/2018-06-01/runtime/invocation/next")
