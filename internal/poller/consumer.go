@@ -157,6 +157,7 @@ type consumer struct {
 
 	status status
 	slots  *slots // the mapping's, shared by its pollers
+	slot   int    // this poller's slot: 0 for the first (its group.instance.id)
 }
 
 // startConsumer starts poller number slot (0 for the first) of mapping m; sl are the
@@ -165,6 +166,7 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int
 	c := &consumer{
 		cfg:        cfg,
 		slots:      sl,
+		slot:       slot,
 		uuid:       m.UUID,
 		m:          m,
 		spec:       sp,

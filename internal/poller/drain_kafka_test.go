@@ -117,3 +117,64 @@ func TestStopPastGraceStillCommitsAndLeaves(t *testing.T) {
 		return nil
 	})
 }
+
+// TestScaleInDrainsInTheBackground: a scale-in does not wait for the leaving poller's drain
+// (the scaler would wait for one mapping's long invocation before evaluating the next), does
+// not end that poller's in-flight invocations, and a poller started meanwhile gets a slot of
+// its own: two live members never share a group.instance.id.
+func TestScaleInDrainsInTheBackground(t *testing.T) {
+	kt := kafkatest.Get(t)
+	const parts, each = 4, 12
+	topic := kt.CreateTopic(t, parts, nil)
+	producePerPartition(t, kt, topic, parts, each)
+	rec := newRecorder()
+	slow := &slowInvoker{rec: rec, d: 400 * time.Millisecond}
+	cfg := testConfig(slow, nil)
+	cfg.DrainTimeout = 50 * time.Millisecond // only the fallback
+	cfg.FunctionTimeout = func(context.Context, string) time.Duration { return 10 * time.Second }
+	cfg.NodeID = "scale"
+	mg := newTestManager(t, cfg)
+	m := newMapping(kt.Plaintext, topic)
+	m.BatchSize = 3
+	apply(t, mg, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := mg.SetPollers(ctx, m.UUID, 2); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		for _, s := range mg.Snapshots() {
+			if s.UUID == m.UUID && s.Consuming == 2 && slow.inFlight.Load() > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("two pollers not consuming yet")
+	})
+	if err := mg.SetPollers(ctx, m.UUID, 1); err != nil { // returns while slot 1 drains
+		t.Fatal(err)
+	}
+	if err := mg.SetPollers(ctx, m.UUID, 2); err != nil { // slot 1 may still be leaving: slot 2
+		t.Fatal(err)
+	}
+	rec.waitAtLeastOnce(t, topic, parts, each)
+	if k := slow.killed.Load(); k != 0 {
+		t.Fatalf("%d invocations killed by the scale-in", k)
+	}
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		gs, err := kt.Admin(t).DescribeGroups(ctx, m.GroupID())
+		if err != nil {
+			return err
+		}
+		ids := map[string]bool{}
+		for _, mb := range gs[m.GroupID()].Members {
+			if mb.InstanceID == nil || ids[*mb.InstanceID] {
+				return fmt.Errorf("member %s without or with a shared instance id", mb.MemberID)
+			}
+			ids[*mb.InstanceID] = true
+		}
+		if len(ids) != 2 {
+			return fmt.Errorf("members %v", ids)
+		}
+		return nil
+	})
+}

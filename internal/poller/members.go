@@ -138,12 +138,14 @@ func (e *entry) stopMembers(ctx context.Context, cs []*consumer) error {
 }
 
 // SetPollers runs n pollers (group members) for a running mapping: it starts members or stops
-// the newest ones. n below 1 means 1. Stopping a member drains its in-flight batches (bounded
-// by Config.DrainTimeout and ctx), commits and leaves the group; the remaining members get its
-// partitions from the committed offsets. Unknown or stopped mappings are not an error: the
-// scaler races with the reconciler. A restart (Apply with changed connection settings) goes
-// back to one poller.
-func (mg *Manager) SetPollers(ctx context.Context, uuid string, n int) error {
+// the newest ones. n below 1 means 1. A member stopped on scale-in leaves in the background
+// (SetPollers does not wait, so the scaler never waits for one mapping's drain): it lets its
+// in-flight invocations end within their function's timeout (or until the Manager's Close
+// gives up), commits and leaves the group; the remaining members get its partitions from the
+// committed offsets. A new member never reuses the group.instance.id of one still leaving.
+// Unknown or stopped mappings are not an error: the scaler races with the reconciler. A
+// restart (Apply with changed connection settings) goes back to one poller.
+func (mg *Manager) SetPollers(_ context.Context, uuid string, n int) error {
 	n = max(n, 1)
 	mg.mu.Lock()
 	e := mg.entries[uuid]
@@ -163,19 +165,51 @@ func (mg *Manager) SetPollers(ctx context.Context, uuid string, n int) error {
 	var stopping []*consumer
 	if n < have {
 		stopping = slices.Clone(e.extra[n-1:])
+		e.extra = e.extra[:n-1]
+		e.leaving = append(e.leaving, stopping...)
 	}
 	e.smu.Unlock()
-	for i := range n - have {
-		c := startConsumer(&mg.cfg, e.m, first.spec, have+i, e.slots)
+	for range n - have {
+		e.smu.Lock()
+		slot := e.freeSlotLocked()
+		e.smu.Unlock()
+		c := startConsumer(&mg.cfg, e.m, first.spec, slot, e.slots)
 		c.settings.Store(first.settings.Load())
 		e.smu.Lock()
 		e.extra = append(e.extra, c)
 		e.smu.Unlock()
 	}
-	if len(stopping) > 0 {
-		return e.stopMembers(ctx, stopping)
+	for _, c := range stopping {
+		e.drains.Add(1)
+		go func() {
+			defer e.drains.Done()
+			if err := c.stop(mg.hurry); err != nil {
+				c.log.Warn("stopping a poller on scale-in", "err", err)
+			}
+			e.retire(c, func() {
+				e.leaving = slices.DeleteFunc(e.leaving, func(x *consumer) bool { return x == c })
+			})
+		}()
 	}
 	return nil
+}
+
+// freeSlotLocked is the lowest poller slot that no running or leaving member uses: after a
+// restart the same slots come back (static membership), and two live members of a mapping
+// never share a group.instance.id. Called with e.smu held.
+func (e *entry) freeSlotLocked() int {
+	used := map[int]bool{0: true}
+	for _, c := range e.extra {
+		used[c.slot] = true
+	}
+	for _, c := range e.leaving {
+		used[c.slot] = true
+	}
+	slot := 1
+	for used[slot] {
+		slot++
+	}
+	return slot
 }
 
 // Pollers returns the number of running pollers of a mapping (0 when it is not running).
@@ -217,7 +251,7 @@ func (mg *Manager) Snapshots() []Snapshot {
 			}
 		}
 		s.Stats.Lag, s.Stats.Partitions = 0, 0
-		for _, c := range ms {
+		for _, c := range append(ms, e.leaving...) { // leaving members still hold partitions while they drain
 			s.Stats.add(c.stats())
 			ps := c.partitionStats()
 			if len(ps) > 0 {

@@ -306,6 +306,11 @@ type Manager struct {
 	mu      sync.Mutex
 	entries map[string]*entry
 	closed  bool
+
+	// hurry bounds the drains that no caller waits for (members leaving on scale-in): it ends
+	// when Close's context does.
+	hurry    context.Context
+	hurryNow context.CancelFunc
 }
 
 // entry serialises Apply/Stop of one mapping, which may block while a consumer drains.
@@ -314,11 +319,15 @@ type entry struct {
 	mu sync.Mutex
 	c  atomic.Pointer[consumer]
 
-	// smu guards m, extra and retired (members.go); a leaf lock held only briefly.
+	// smu guards m, extra, leaving and retired (members.go); a leaf lock held only briefly.
 	smu     sync.Mutex
 	m       *mapping.EventSourceMapping // last applied; extra members start from it
 	extra   []*consumer                 // group members beyond c, added by SetPollers
+	leaving []*consumer                 // members removed by SetPollers, still draining
 	retired Stats                       // counters of members that stopped
+	// drains counts the goroutines stopping leaving members: stopAll waits for them, so a
+	// mapping is stopped only once every one of its members left.
+	drains sync.WaitGroup
 
 	topicPartitions atomic.Int64 // partitions of the mapping's topics, from RefreshLag (lag.go)
 	slots           *slots       // the mapping's invocation slots (slots.go), set once by entry()
@@ -335,7 +344,9 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	return &Manager{cfg: cfg, entries: make(map[string]*entry)}, nil
+	mg := &Manager{cfg: cfg, entries: make(map[string]*entry)}
+	mg.hurry, mg.hurryNow = context.WithCancel(context.Background())
+	return mg, nil
 }
 
 func (mg *Manager) entry(uuid string) (*entry, error) {
@@ -432,6 +443,7 @@ func (e *entry) stopAll(ctx context.Context) error {
 	}()
 	err := c.stop(ctx)
 	<-done
+	e.drains.Wait() // members leaving after a scale-in
 	e.retire(c, func() { e.c.Store(nil) })
 	return errors.Join(extraErr, err)
 }
@@ -455,6 +467,8 @@ func (mg *Manager) Joined(uuid string) <-chan struct{} {
 
 // Close stops every mapping (in parallel) and refuses further Applies.
 func (mg *Manager) Close(ctx context.Context) error {
+	defer mg.hurryNow()
+	defer context.AfterFunc(ctx, mg.hurryNow)()
 	mg.mu.Lock()
 	mg.closed = true
 	uuids := make([]string, 0, len(mg.entries))
@@ -486,7 +500,7 @@ func (mg *Manager) Stats(uuid string) (Stats, bool) {
 		return Stats{}, false
 	}
 	s := e.retired
-	for _, c := range ms {
+	for _, c := range append(ms, e.leaving...) {
 		s.add(c.stats())
 	}
 	return s, true
