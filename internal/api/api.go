@@ -4,6 +4,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -63,6 +64,10 @@ type Config struct {
 	// MappingPollers returns how this node scales a mapping, shown in Get and List responses
 	// as the extension member KafkaesmPollers; nil or false: absent. Optional.
 	MappingPollers func(uuid string) (*mapping.Pollers, bool)
+	// SecretARN resolves a SecretId (name, partial or full ARN) to the ARN of the secret it
+	// names, so that policies judge the secret itself, as IAM does, however it is named.
+	// Required with HandleSecretsManager when principals may carry policies.
+	SecretARN func(ctx context.Context, id string) (string, bool)
 }
 
 func (c *Config) setDefaults() {

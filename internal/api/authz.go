@@ -250,7 +250,14 @@ func (s *Server) secretsCall(r *http.Request) (action, resource string) {
 	switch {
 	case id == "":
 		return action, "*"
-	case strings.HasPrefix(id, "arn:"):
+	case in.SecretId != "" && s.cfg.SecretARN != nil:
+		// An existing secret is judged by its own ARN (name-XXXXXX), as IAM does: a Deny on
+		// secret:prod-?????? must hold when the request says "prod" or a partial ARN.
+		if arn, ok := s.cfg.SecretARN(r.Context(), id); ok {
+			return action, arn
+		}
+	}
+	if strings.HasPrefix(id, "arn:") {
 		return action, id
 	}
 	return action, "arn:aws:secretsmanager:" + s.cfg.Region + ":" + s.cfg.AccountID + ":secret:" + id

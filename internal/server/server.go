@@ -295,7 +295,13 @@ func New(cfg Config) (*Server, error) {
 		Store: st, DataDir: cfg.DataDir, CodeQuota: cfg.CodeStorageQuota, MappingChanged: rec.Notify,
 		Invoker: fr.Engine, Functions: fr.Functions, Async: fr.Async, FunctionChanged: fr.Changed,
 		LatestChanged: fr.LatestChanged, VersionDeleted: fr.VersionDeleted, QualifierChanged: fr.Functions.Invalidate, MappingCounts: s.mappingCounts,
-		MappingPollers: s.mappingPollers})
+		MappingPollers: s.mappingPollers, SecretARN: func(ctx context.Context, id string) (string, bool) {
+			sec, err := sec.Get(ctx, id)
+			if err != nil {
+				return "", false
+			}
+			return sec.ARN, true
+		}})
 	secretChanged := func(string) {}
 	if pollers != nil {
 		secretChanged = pollers.SecretChanged // a corrected secret resumes its mappings at once
