@@ -30,10 +30,7 @@ func TestKillNineMidStream(t *testing.T) {
 	kt := kafkatest.Get(t)
 	brokers := kt.Plaintext
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "crashconsumer")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 
 	const parts, firstWave, secondWave = 4, 20_000, 20_000
 	cl := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))

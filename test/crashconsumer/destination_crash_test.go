@@ -28,10 +28,7 @@ func TestKillNineBetweenDestinationAndCommit(t *testing.T) {
 	}
 	kt := kafkatest.Get(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "crashconsumer")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	const n, poison, batch = 60, 27, 5
 	topic := kt.CreateTopic(t, 1, nil)
 	dlq := kt.CreateTopic(t, 1, nil)

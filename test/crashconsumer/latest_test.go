@@ -25,10 +25,7 @@ func TestKillNineLatestSkipsNothing(t *testing.T) {
 	}
 	kt := kafkatest.Get(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "crashconsumer")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	const parts = 3
 	topic := kt.CreateTopic(t, parts, nil)
 	cl := kt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))

@@ -42,10 +42,7 @@ func TestSoakKillNine(t *testing.T) {
 	const parts, batchSize = 6, 200
 	kt := kafkatest.Get(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "crashconsumer")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	topic := kt.CreateTopic(t, parts, nil)
 	outFile := filepath.Join(dir, "delivered.txt")
 	id := kafkatest.UniqueName("soak-esm")
