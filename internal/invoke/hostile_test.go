@@ -120,6 +120,12 @@ func TestUIDHandedOverClean(t *testing.T) {
 		files = append(files, p)
 	}
 
+	// A System V shared memory segment of the uid, with what the earlier holder wrote in it.
+	var shmid string
+	if _, err := exec.LookPath("ipcmk"); err == nil {
+		shmid = makeShm(t, uid)
+	}
+
 	e, fns := newEngine(t, func(c *Config) { c.Users = ids })
 	fns.Put(goFunction("heir"))
 	if w := callWhoami(t, e, "heir"); w.UID != uid {
@@ -137,6 +143,10 @@ func TestUIDHandedOverClean(t *testing.T) {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s, left by the uid's earlier holder, is still there", p)
 		}
+	}
+
+	if b, _ := os.ReadFile("/proc/sysvipc/shm"); shmid != "" && ipcOwnedBy(string(b), uid) != nil {
+		t.Errorf("System V shared memory of the uid's earlier holder is still there: %v", ipcOwnedBy(string(b), uid))
 	}
 
 	// A second server with the same range: the uid the first holds is not given again.
@@ -175,4 +185,20 @@ func TestSilentForeignCallersDoNotStallRuntimeAPI(t *testing.T) {
 	if string(res.Payload) != "404" {
 		t.Fatalf("the environment's own call behind silent foreign connections: %s", res.Payload)
 	}
+}
+
+// makeShm makes a System V shared memory segment owned by uid and returns its id.
+func makeShm(t *testing.T, uid int) string {
+	t.Helper()
+	shm, err := exec.Command("setpriv", "--reuid="+strconv.Itoa(uid), "--regid="+strconv.Itoa(uid), "--clear-groups",
+		"--", "ipcmk", "-M", "4096").Output()
+	if err != nil {
+		t.Fatalf("ipcmk as %d: %v", uid, err)
+	}
+	shmid := strings.TrimSpace(string(shm))
+	if _, after, ok := strings.Cut(shmid, ": "); ok {
+		shmid = after
+	}
+	t.Cleanup(func() { _ = exec.Command("ipcrm", "-m", shmid).Run() })
+	return shmid
 }

@@ -243,12 +243,13 @@ var sharedDirs = []string{"/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue", "/run/l
 
 // clearUID makes uid fit for a new function: no process runs under it any more (one that an
 // earlier function left could read the next one's environment, or answer its Runtime API),
-// and what it owns at the top of sharedDirs is removed. Files it left deeper, in directories
-// of others that everyone can write, are not found.
+// and what it owns at the top of sharedDirs is removed, as are its System V IPC objects. Files
+// it left deeper, in directories of others that everyone can write, are not found.
 func clearUID(uid int) {
 	for i := 0; i < 100 && killUID(uid) > 0; i++ {
 		time.Sleep(10 * time.Millisecond) // killed processes leave /proc shortly
 	}
+	removeIPC(uid)
 	for _, dir := range sharedDirs {
 		ents, err := os.ReadDir(dir)
 		if err != nil {

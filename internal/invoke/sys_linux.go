@@ -6,9 +6,12 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // sysProcAttr puts the runtime in its own process group (so a timeout kills everything it
@@ -104,4 +107,44 @@ func maxRSSMB(pid int) int {
 		}
 	}
 	return 0
+}
+
+// removeIPC removes the System V shared memory segments, message queues and semaphore sets
+// that uid owns or created.
+func removeIPC(uid int) {
+	for _, kind := range []struct {
+		file string
+		ctl  uintptr
+	}{{"shm", unix.SYS_SHMCTL}, {"msg", unix.SYS_MSGCTL}, {"sem", unix.SYS_SEMCTL}} {
+		b, err := os.ReadFile("/proc/sysvipc/" + kind.file)
+		if err != nil {
+			continue
+		}
+		for _, id := range ipcOwnedBy(string(b), uid) {
+			_, _, _ = unix.Syscall6(kind.ctl, uintptr(id), unix.IPC_RMID, 0, 0, 0, 0)
+		}
+	}
+}
+
+// ipcOwnedBy returns the ids of the objects of a /proc/sysvipc table that uid owns or created.
+func ipcOwnedBy(table string, uid int) []int {
+	lines := strings.Split(table, "\n")
+	head := strings.Fields(lines[0])
+	col := func(name string) int { return slices.Index(head, name) }
+	idCol, uidCol, cuidCol := 1, col("uid"), col("cuid")
+	if uidCol < 0 || cuidCol < 0 {
+		return nil
+	}
+	want := strconv.Itoa(uid)
+	var ids []int
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) <= max(uidCol, cuidCol) || f[uidCol] != want && f[cuidCol] != want {
+			continue
+		}
+		if id, err := strconv.Atoi(f[idCol]); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }

@@ -16,6 +16,10 @@ func lockFile(string) (*os.File, bool, error) { return nil, true, nil }
 
 func fileOwner(fs.FileInfo) int { return -1 }
 
+func removeIPC(int) {}
+
+func ipcOwnedBy(string, int) []int { return nil }
+
 func maxRSSMB(int) int { return 0 }
 
 func newMountNS() *syscall.SysProcAttr { return nil }
