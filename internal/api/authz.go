@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/kafkaesm/kafkaesm/internal/function"
 	"github.com/kafkaesm/kafkaesm/internal/iam"
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
 )
 
 // Authorisation and audit. Every route is registered with its IAM action (routeActions), so
@@ -247,20 +249,60 @@ func (s *Server) secretsCall(r *http.Request) (action, resource string) {
 	if id == "" {
 		id = in.Name
 	}
-	switch {
-	case id == "":
+	if id == "" {
 		return action, "*"
-	case in.SecretId != "" && s.cfg.SecretARN != nil:
-		// An existing secret is judged by its own ARN (name-XXXXXX), as IAM does: a Deny on
-		// secret:prod-?????? must hold when the request says "prod" or a partial ARN.
-		if arn, ok := s.cfg.SecretARN(r.Context(), id); ok {
-			return action, arn
+	}
+	return action, s.secretResource(r.Context(), id, in.SecretId != "")
+}
+
+// secretResource is the ARN a policy judges for a secret named id: an existing secret's own
+// ARN (name-XXXXXX), as IAM does, so that a Deny on secret:prod-?????? holds when the request
+// says "prod" or a partial ARN (when resolve); else the ARN the request spells.
+func (s *Server) secretResource(ctx context.Context, id string, resolve bool) string {
+	if resolve && s.cfg.SecretARN != nil {
+		if arn, ok := s.cfg.SecretARN(ctx, id); ok {
+			return arn
 		}
 	}
 	if strings.HasPrefix(id, "arn:") {
-		return action, id
+		return id
 	}
-	return action, "arn:aws:secretsmanager:" + s.cfg.Region + ":" + s.cfg.AccountID + ":secret:" + id
+	return "arn:aws:secretsmanager:" + s.cfg.Region + ":" + s.cfg.AccountID + ":secret:" + id
+}
+
+// mappingSecretTypes are the SourceAccessConfiguration types whose URI names a secret that
+// kafkaesm reads and presents to the mapping's brokers.
+var mappingSecretTypes = map[string]bool{
+	"BASIC_AUTH": true, "SASL_SCRAM_256_AUTH": true, "SASL_SCRAM_512_AUTH": true,
+	"CLIENT_CERTIFICATE_TLS_AUTH": true, "SERVER_ROOT_CA_CERTIFICATE": true,
+}
+
+// authorizeMappingSecrets: a mapping's secret goes to the brokers the mapping names, which its
+// creator chooses, so naming a secret in a mapping is reading it. In AWS the mapping's
+// execution role needs secretsmanager:GetSecretValue on it and the caller must be allowed to
+// pass that role; kafkaesm has no roles, so the caller must be allowed GetSecretValue on each
+// secret it adds (those in kept, already on the mapping, are not judged again: they are
+// returned, for the update to check they are still there). It writes the denial itself.
+func (s *Server) authorizeMappingSecrets(w http.ResponseWriter, r *http.Request, configs, kept []mapping.SourceAccessConfiguration) (unjudged []mapping.SourceAccessConfiguration, ok bool) {
+	p := PrincipalFrom(r.Context())
+	if p == nil {
+		return nil, true // no authentication configured
+	}
+	for _, c := range configs {
+		if !mappingSecretTypes[c.Type] || c.URI == "" {
+			continue
+		}
+		if slices.Contains(kept, c) {
+			unjudged = append(unjudged, c)
+			continue
+		}
+		sc := &call{principal: p, action: "secretsmanager:GetSecretValue", resource: s.secretResource(r.Context(), c.URI, true)}
+		if err := s.decide(sc); err != nil {
+			writeProtoError(w, r, err)
+			return nil, false
+		}
+	}
+	return unjudged, true
 }
 
 // statusWriter records the status a handler wrote, for the audit line.

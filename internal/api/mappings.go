@@ -93,6 +93,9 @@ func (s *Server) createMapping(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if _, ok := s.authorizeMappingSecrets(w, r, in.SourceAccessConfigurations, nil); !ok {
+		return
+	}
 	id := uuid.NewString()
 	m, err := mapping.New(&in, mapping.Identity{UUID: id, Arn: s.mappingArn(id), Now: time.Now()})
 	if err != nil {
@@ -234,11 +237,16 @@ func (s *Server) updateMapping(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("UUID")
-	if _, err := s.cfg.Store.GetMapping(r.Context(), id); err != nil {
+	old, err := s.cfg.Store.GetMapping(r.Context(), id)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			err = errMappingNotFound
 		}
 		s.fail(w, r, err)
+		return
+	}
+	unjudged, ok := s.authorizeMappingSecrets(w, r, in.SourceAccessConfigurations, old.SourceAccessConfigurations)
+	if !ok {
 		return
 	}
 	fnArn := ""
@@ -256,6 +264,12 @@ func (s *Server) updateMapping(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	m, err := s.cfg.Store.UpdateMapping(r.Context(), id, func(m *mapping.EventSourceMapping) error {
+		for _, c := range unjudged {
+			if !slices.Contains(m.SourceAccessConfigurations, c) {
+				// Removed since it was read: it would be added now, unjudged.
+				return Errorf(ResourceConflict, "The event source mapping's SourceAccessConfigurations changed while it was being updated. Retry the update.")
+			}
+		}
 		next := m.Clone()
 		if err := next.ApplyUpdate(&in, fnArn, time.Now()); err != nil {
 			return err
