@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // EnvKey is the environment variable holding the base64 encoding of the 32-byte key.
@@ -28,7 +29,8 @@ const (
 // LoadKey returns the secret encryption key: from the environment value env (the content of
 // KAFKAESM_SECRET_KEY; pass os.Getenv(EnvKey)) when non-empty, otherwise from the key file at
 // path (by default <data-dir>/secret.key), which is created with mode 0600 on first start. A
-// key file readable or writable by group or others is refused, with the command that fixes it:
+// key file readable or writable by group or others, or of another user, is refused, with the
+// command that fixes it:
 // the key protects every stored credential.
 func LoadKey(env, path string) ([]byte, KeySource, error) {
 	if env != "" {
@@ -47,6 +49,10 @@ func LoadKey(env, path string) ([]byte, KeySource, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, "", fmt.Errorf("secret key file %s is not a regular file", path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return nil, "", fmt.Errorf("refusing to start: secret key file %s belongs to uid %d, who knows or can change the key to every stored secret; "+
+			"fix it with: chown %d %s, or remove it to have a new key made (secrets sealed with it are then lost)", path, st.Uid, os.Geteuid(), path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, "", fmt.Errorf("refusing to start: secret key file %s has mode %04o, so other users can read or change the key to every stored secret; "+

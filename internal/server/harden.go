@@ -6,13 +6,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/kafkaesm/kafkaesm/internal/store"
 )
 
 // prepareDataDir makes the data directory 0700: it creates it so, and an existing empty one
 // (made by mkdir or a test's temporary directory) is set so. An existing directory with
-// content that group or others can enter or read is refused, with the command that fixes it:
+// content that group or others can enter or read, or one of another user, is refused, with the
+// command that fixes it:
 // what it holds may already have been read, and its owner should know. It holds the database
 // (function configurations, sealed secrets), by default the key file, and the functions' code
 // and logs; another local user must not reach any of it.
@@ -50,6 +52,11 @@ func checkDataDir(dir string) error {
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("data dir %s is not a directory", dir)
+	}
+	// Its owner can replace what is in it, or plant links the server would follow.
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("refusing to start: data directory %s belongs to uid %d, who could change the database and key "+
+			"in it or plant links there; fix it with: chown -R %d %s (after checking what is in it)", dir, st.Uid, os.Geteuid(), dir)
 	}
 	perm := fi.Mode().Perm()
 	if perm&0o077 == 0 {
