@@ -36,7 +36,7 @@ type Input struct {
 	Parts []Partition
 	// Delivered records since the last evaluation (one interval).
 	Delivered int64
-	// Polled records (fetched by the pollers) since the last evaluation.
+	// Polled records (fetched by the pollers) since the last evaluation (for the log).
 	Polled int64
 	// Throttled invocation attempts since the last evaluation.
 	Throttled int64
@@ -112,8 +112,9 @@ type Model struct {
 //	saturated: L > QuietLag and L > D·DrainIntervals  (cannot drain within DrainIntervals)
 //	scale out: saturated and 2U > L (the pollers, not the function, hold the records back)
 //	           and no throttle in the last ThrottleCooldown evaluations
-//	           → min(max(n, h), ⌈n·L / (D·DrainIntervals)⌉) (when D = 0: n+1 if records
-//	           were fetched, a spike's first interval; n if not, the pollers are stalled);
+//	           and D > 0 (a measured rate: with none, the pollers are stalled or the function
+//	           has not answered yet, and more pollers help neither)
+//	           → min(max(n, h), ⌈n·L / (D·DrainIntervals)⌉);
 //	           Capacity := D/n
 //	scale in:  (Capacity := max(Capacity, D/n): it did at least that much)
 //	           not saturated and m < n for UnderEvaluations evaluations in a row, where
@@ -173,19 +174,13 @@ func Decide(md Model, in Input, st *State) Decision {
 		if cooling {
 			break // throttled: more pollers would only be throttled too
 		}
-		var need int64
-		switch {
-		case d > 0:
-			need = ceilDiv(int64(n)*l, d*drain)
-		case in.Polled > 0:
-			// Records arrive but none delivered yet (a spike this interval): one more now,
-			// the next evaluation sizes the rest from a measured rate.
-			need = int64(n + 1)
-		default:
-			// Nothing fetched, nothing delivered: the pollers are stalled (a rebalance,
-			// a starved machine), not short of capacity; more of them would stall too.
-			need = int64(n)
+		if d == 0 {
+			// Nothing delivered: the pollers are stalled (a rebalance, a starved machine) or
+			// the function has not answered yet (hung, or the backlog arrived this very
+			// interval). More pollers help none of these; the next evaluation has a rate.
+			break
 		}
+		need := ceilDiv(int64(n)*l, d*drain)
 		target = int(min(need, max(int64(n), h)))
 		if target > n {
 			kind, reason = KindLag, fmt.Sprintf("lag %d would take more than %d intervals to drain at %d records per interval", l, drain, d)

@@ -32,7 +32,7 @@ import (
 // They print their figures (go test -v -run TestScaling ./internal/scaler/) and assert only
 // what does not depend on timing: every record delivered once, nothing counted as failed, no
 // scale-out where the model forbids it. KAFKAESM_SCALE_SOAK=1 runs the steady-load test for
-// ten minutes instead of 20 s.
+// ten minutes instead of 15 s.
 //
 // A poller's fetching is made the bottleneck, as it is when a cluster is far away or records
 // are large: each Kafka connection of the pollers reads at most pollerBandwidth (a shaped
@@ -53,6 +53,7 @@ const recordSize = 200
 type function struct {
 	delay time.Duration
 	limit int64
+	hang  chan struct{} // when set, every invocation waits until it is closed
 
 	running, peak, calls atomic.Int64
 	attemptPeak          atomic.Int64 // attempts in flight at once, throttled ones included
@@ -82,6 +83,13 @@ func (f *function) Invoke(ctx context.Context, req invoke.Request) (invoke.Resul
 	var ev events.KafkaEvent
 	if err := json.Unmarshal(req.Payload, &ev); err != nil {
 		return invoke.Result{}, err
+	}
+	if f.hang != nil {
+		select {
+		case <-f.hang:
+		case <-ctx.Done():
+			return invoke.Result{}, ctx.Err()
+		}
 	}
 	if f.delay > 0 {
 		t := time.NewTimer(f.delay)
@@ -412,6 +420,41 @@ func TestScalingHotPartition(t *testing.T) {
 	}
 }
 
+// TestScalingHungFunction: a backlog on every partition while the function's first
+// invocations hang: the pollers are not what holds the records back, so none is added; once the
+// function answers, the backlog drains.
+func TestScalingHungFunction(t *testing.T) {
+	const partitions, perPartition = 12, 2000
+	fn := newFunction(0, 0)
+	fn.hang = make(chan struct{})
+	r := newRig(t, partitions, fn, 500, 10*time.Second, true)
+	t0 := time.Now()
+	r.produce(all(partitions), perPartition)
+	// Hung for five evaluations, each of which sees the whole backlog.
+	before := r.scaler.evaluations.Load()
+	kafkatest.WaitFor(t, 60*time.Second, func() error {
+		if n := r.scaler.evaluations.Load() - before; n < 5 {
+			return fmt.Errorf("%d evaluations", n)
+		}
+		return nil
+	})
+	hung := r.changesSince(t0)
+	var lag int64
+	if s := r.mg.Snapshots(); len(s) == 1 {
+		lag = s[0].Stats.Lag
+	}
+	hungFor := time.Since(t0)
+	close(fn.hang)
+	r.waitDelivered(partitions*perPartition, 60*time.Second)
+	t.Logf("hung function: %d records on %d partitions, lag %d after %v hung (5 evaluations): %d poller changes while hung; "+
+		"drained %v after the start, with %d changes in all",
+		partitions*perPartition, partitions, lag, hungFor.Round(10*time.Millisecond), len(hung),
+		time.Since(t0).Round(10*time.Millisecond), len(r.changesSince(t0)))
+	if len(hung) != 0 {
+		t.Fatalf("scale-out for a hung function: %+v", hung)
+	}
+}
+
 // TestScalingThrottle: a function that accepts 3 invocations at a time, 12 partitions with
 // work. The mapping's concurrency falls to the limit, every partition keeps its turn, no
 // record counts as failed, and the throttles stop scale-out.
@@ -446,10 +489,10 @@ func TestScalingThrottle(t *testing.T) {
 
 // TestScalingSteadyLoad: records arrive at a steady rate with ±20% jitter, above what one
 // poller fetches. The pollers settle and stay: the figure is the number of changes (each a
-// rebalance). KAFKAESM_SCALE_SOAK=1: ten minutes; otherwise 20 s.
+// rebalance). KAFKAESM_SCALE_SOAK=1: ten minutes; otherwise 15 s.
 func TestScalingSteadyLoad(t *testing.T) {
 	const partitions = 12
-	duration := 20 * time.Second
+	duration := 15 * time.Second
 	if os.Getenv("KAFKAESM_SCALE_SOAK") == "1" {
 		duration = 10 * time.Minute
 	}
