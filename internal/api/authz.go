@@ -81,28 +81,14 @@ func (s *Server) lambdaResource(r *http.Request) string {
 			// refuses it anyway). Fail closed rather than build an ARN from client text.
 			return prefix + "function:(invalid)"
 		}
-		name, q := ref.Name, ref.Qualifier
-		if ref.Region != "" || ref.Account != "" { // an ARN of its own: judge it as written
-			region, account := s.cfg.Region, s.cfg.AccountID
-			if ref.Region != "" {
-				region = ref.Region
-			}
-			if ref.Account != "" {
-				account = ref.Account
-			}
-			prefix = "arn:aws:lambda:" + region + ":" + account + ":"
-		}
+		q := ref.Qualifier
 		if rq := r.URL.Query().Get("Qualifier"); rq != "" {
 			q = rq
 		}
 		if a := r.PathValue("Name"); a != "" && strings.Contains(r.Pattern, "/aliases/") {
 			q = a
 		}
-		res := prefix + "function:" + name
-		if q != "" {
-			res += ":" + q
-		}
-		return res
+		return s.functionResource(ref, q)
 	}
 	if u := r.PathValue("UUID"); u != "" {
 		return prefix + "event-source-mapping:" + u
@@ -120,6 +106,23 @@ func (s *Server) lambdaResource(r *http.Request) string {
 		return "" // CreateFunction: decided by the handler once it read FunctionName
 	}
 	return "*"
+}
+
+// functionResource is the ARN of the function ref names, with qualifier q when not empty. An
+// ARN of another region or account is judged as written.
+func (s *Server) functionResource(ref function.Ref, q string) string {
+	region, account := s.cfg.Region, s.cfg.AccountID
+	if ref.Region != "" {
+		region = ref.Region
+	}
+	if ref.Account != "" {
+		account = ref.Account
+	}
+	res := "arn:aws:lambda:" + region + ":" + account + ":function:" + ref.Name
+	if q != "" {
+		res += ":" + q
+	}
+	return res
 }
 
 // call is what the audit log records of one request; handlers that learn the resource only

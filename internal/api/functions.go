@@ -86,7 +86,19 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, function.ErrPublishTo)
 		return
 	}
-	if !s.authorizeResource(w, r, function.Arn(s.cfg.Region, s.cfg.AccountID, deref(in.FunctionName))) {
+	// FunctionName may be a full or partial ARN: judged as the function it creates.
+	ref, err := function.ParseName(deref(in.FunctionName), "functionName")
+	if err == nil && !s.ownRef(ref) {
+		err = Errorf(InvalidParameterValue, "FunctionName %s names another region or account than this server's (%s, %s).", deref(in.FunctionName), s.cfg.Region, s.cfg.AccountID)
+	}
+	if err != nil {
+		if deref(in.FunctionName) == "" {
+			_, err = function.New(&in, function.Identity{}) // Lambda's words for a missing name
+		}
+		s.fail(w, r, err)
+		return
+	}
+	if !s.authorizeResource(w, r, s.functionResource(ref, "")) {
 		return
 	}
 	f, err := function.New(&in, function.Identity{Now: time.Now(), RevisionId: uuid.NewString()})

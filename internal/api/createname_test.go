@@ -1,0 +1,60 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/kafkaesm/kafkaesm/internal/iam"
+)
+
+// TestCreateFunctionAuthorisedAsTheNameCreated: CreateFunction accepts a FunctionName that is
+// a full or partial ARN and creates the function it names, so the policy must judge that
+// function's ARN, not an ARN built around the client's text ("function:arn:aws:…"), which a
+// Deny on function:prod-* does not match.
+func TestCreateFunctionAuthorisedAsTheNameCreated(t *testing.T) {
+	const fnPrefix = "arn:aws:lambda:us-east-1:000000000000:function:"
+	p := &iam.Principal{Name: "team", AccessKeyID: "AKIATEAM", SecretAccessKey: "team-secret",
+		Policy: policy(allow([]string{"lambda:*"}, fnPrefix+"*"), deny([]string{"lambda:CreateFunction"}, fnPrefix+"prod-*"))}
+	set, err := iam.NewSet([]*iam.Principal{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := newTestAPI(t)
+	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	lam := lambda.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+		Credentials: credentials.NewStaticCredentialsProvider(p.AccessKeyID, p.SecretAccessKey, "")})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, name := range []string{"prod-x", fnPrefix + "prod-x", "000000000000:function:prod-x"} {
+		_, err := lam.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String(name), Role: aws.String("arn:aws:iam::000000000000:role/r"),
+			Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"), Code: &types.FunctionCode{ZipFile: []byte("PK")}})
+		var ae smithy.APIError
+		want := "User: arn:aws:iam::000000000000:user/team is not authorized to perform: lambda:CreateFunction on resource: " + fnPrefix + "prod-x"
+		if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" || !strings.HasPrefix(ae.ErrorMessage(), want) {
+			t.Errorf("CreateFunction(%s): %v, want AccessDeniedException %q", name, err, want)
+		}
+	}
+	// An ARN of another account would create prod-x here, judged as that account's function.
+	_, err = lam.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("arn:aws:lambda:us-east-1:111111111111:function:prod-x"),
+		Role: aws.String("arn:aws:iam::000000000000:role/r"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"), Code: &types.FunctionCode{ZipFile: []byte("PK")}})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterValueException" || !strings.Contains(ae.ErrorMessage(), "another region or account") {
+		t.Errorf("CreateFunction with another account's ARN: %v", err)
+	}
+}
