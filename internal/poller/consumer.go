@@ -220,7 +220,7 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int
 // does), then polls until stop. It owns c.cl until pollDone is closed.
 func (c *consumer) run(m *mapping.EventSourceMapping, opts []kgo.Opt) {
 	defer close(c.pollDone)
-	opts = append(opts[:len(opts):len(opts)], kgo.RebalanceTimeout(max(c.cfg.RebalanceTimeout, c.drainBound()+30*time.Second)))
+	opts = append(opts[:len(opts):len(opts)], kgo.RebalanceTimeout(c.rebalanceTimeout()))
 	var retry *time.Timer
 	for attempt := 0; ; attempt++ {
 		cl, err := c.newClient(m, opts)
@@ -415,6 +415,12 @@ const stopIOTimeout = 10 * time.Second
 // drainMargin is added to the function's timeout in the drain bound: the invoker ends the
 // invocation at the timeout, and reporting it back takes a moment.
 const drainMargin = 5 * time.Second
+
+// rebalanceTimeout is the group's rebalance timeout for this consumer: long enough for a
+// revoke to drain (Config.RebalanceTimeout).
+func (c *consumer) rebalanceTimeout() time.Duration {
+	return max(c.cfg.RebalanceTimeout, c.drainBound()+30*time.Second)
+}
 
 // drainBound is how long a drain waits for a partition's in-flight invocation: the function's
 // timeout + drainMargin, or Config.DrainTimeout when the timeout is not known.

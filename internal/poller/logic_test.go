@@ -235,3 +235,37 @@ func TestCause(t *testing.T) {
 		t.Errorf("long cause: %d bytes, valid UTF-8 %v", len(long), utf8.ValidString(long))
 	}
 }
+
+// TestDrainAndRebalanceBounds: a drain waits up to the function's timeout + 5 s (DrainTimeout
+// when the timeout is unknown), and the group's rebalance timeout covers it.
+func TestDrainAndRebalanceBounds(t *testing.T) {
+	tests := []struct {
+		name      string
+		fnTimeout time.Duration // 0: FunctionTimeout unset
+		rebalance time.Duration
+		wantDrain time.Duration
+		wantRebal time.Duration
+	}{
+		{"function timeout 3 s", 3 * time.Second, 0, 8 * time.Second, 38 * time.Second},
+		{"function timeout 15 min", 15 * time.Minute, 0, 15*time.Minute + 5*time.Second, 15*time.Minute + 35*time.Second},
+		{"unknown: DrainTimeout", 0, 0, 15 * time.Minute, 15*time.Minute + 30*time.Second},
+		{"configured floor", 3 * time.Second, 2 * time.Minute, 8 * time.Second, 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Invoker: newRecorder(), RebalanceTimeout: tt.rebalance}
+			if tt.fnTimeout > 0 {
+				cfg.FunctionTimeout = func(context.Context, string) time.Duration { return tt.fnTimeout }
+			}
+			cfg.setDefaults()
+			c := &consumer{cfg: &cfg, hurry: context.Background()}
+			c.settings.Store(&settings{function: "f"})
+			if d := c.drainBound(); d != tt.wantDrain {
+				t.Errorf("drain bound %v, want %v", d, tt.wantDrain)
+			}
+			if r := c.rebalanceTimeout(); r != tt.wantRebal {
+				t.Errorf("rebalance timeout %v, want %v", r, tt.wantRebal)
+			}
+		})
+	}
+}
