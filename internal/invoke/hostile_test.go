@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -201,4 +202,26 @@ func makeShm(t *testing.T, uid int) string {
 	}
 	t.Cleanup(func() { _ = exec.Command("ipcrm", "-m", shmid).Run() })
 	return shmid
+}
+
+// TestUIDsOfMachineUsersSkipped: a uid of the range that names a user or group of the machine
+// (a typo in --function-uids, or systemd's DynamicUser range, 61184-65519, which meets the
+// default) is never given to a function: the function would share that user's files and
+// processes, and handing the uid over kills its processes and removes its files.
+func TestUIDsOfMachineUsersSkipped(t *testing.T) {
+	needRoot(t)
+	if u, err := user.LookupId("65534"); err != nil || u.Username == "" {
+		t.Skip("needs the user nobody as uid 65534")
+	}
+	if _, err := user.LookupId("65535"); err == nil {
+		t.Skip("needs uid 65535 to name no user")
+	}
+	if _, err := user.LookupGroupId("65535"); err == nil {
+		t.Skip("needs gid 65535 to name no group")
+	}
+	e, fns := newEngine(t, func(c *Config) { c.Users = UIDRange{First: 65534, Count: 2} })
+	fns.Put(goFunction("not-nobody"))
+	if w := callWhoami(t, e, "not-nobody"); w.UID != 65535 {
+		t.Fatalf("function runs as uid %d; want 65535 (65534 is nobody's)", w.UID)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -221,12 +222,15 @@ func secureDir(dir string) (string, error) {
 	}
 }
 
-// claimLocked takes uid for this server: its flock (false when another server holds it),
+// claimLocked takes uid for this server unless it names a user or group of the machine: its flock (false when another server holds it),
 // then, the first time, the removal of whatever an earlier holder left (clearUID). Called
 // with Engine.mu.
 func (d *identities) claimLocked(uid int) bool {
 	if d.locks[uid] != nil {
 		return true
+	}
+	if machineID(uid) {
+		return false
 	}
 	f, ok, err := lockFile(filepath.Join(d.lockDir, strconv.Itoa(uid)))
 	if err != nil || !ok {
@@ -235,6 +239,18 @@ func (d *identities) claimLocked(uid int) bool {
 	d.locks[uid] = f
 	clearUID(uid)
 	return true
+}
+
+// machineID reports whether uid names a user or group of the machine (its user database or
+// NSS: systemd's dynamic users too, while their services run). Such an id is never a
+// function's: the function would share that user's files and processes.
+func machineID(uid int) bool {
+	id := strconv.Itoa(uid)
+	if _, err := user.LookupId(id); err == nil {
+		return true
+	}
+	_, err := user.LookupGroupId(id)
+	return err == nil
 }
 
 // sharedDirs are the machine's directories every user can write, where a function may leave
