@@ -26,6 +26,12 @@ func TestWildcardMatch(t *testing.T) {
 		{"a*b*c", "aXbYbZc", true},
 		{"a*b*c", "aXbYbZ", false},
 		{strings.Repeat("*a", 30), strings.Repeat("a", 40) + "b", false}, // no exponential backtracking
+		// A '*' in the resource (ListFunctions' "*", CreateEventSourceMapping's
+		// event-source-mapping:*) is a character like any other: a pattern's '*' still
+		// matches any run, never only a literal '*'.
+		{"*a", "*ba", true},
+		{"*?", "*", true},
+		{"*:event-source-mapping:*", "*:x:event-source-mapping:*", true},
 	}
 	for _, tt := range tests {
 		if got := wildcardMatch(tt.pattern, tt.s); got != tt.want {
