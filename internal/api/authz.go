@@ -95,7 +95,13 @@ func (s *Server) lambdaResource(r *http.Request) string {
 	}
 	if a := r.PathValue("ARN"); a != "" {
 		if un, err := url.PathUnescape(a); err == nil {
-			return un
+			a = un
+		}
+		// A function's tags live on the function: TagResource on fn:1 or fn:live tags fn
+		// (taggable), so fn is what a policy judges.
+		if rest, ok := strings.CutPrefix(a, prefix+"function:"); ok {
+			name, _, _ := strings.Cut(rest, ":")
+			return prefix + "function:" + name
 		}
 		return a
 	}

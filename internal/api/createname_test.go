@@ -58,3 +58,37 @@ func TestCreateFunctionAuthorisedAsTheNameCreated(t *testing.T) {
 		t.Errorf("CreateFunction with another account's ARN: %v", err)
 	}
 }
+
+// TestTagsAuthorisedOnTheTaggedFunction: TagResource on a qualified function ARN tags the
+// function itself, so the function's ARN is judged: a Deny on function:fn holds for fn:live.
+func TestTagsAuthorisedOnTheTaggedFunction(t *testing.T) {
+	const fnARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
+	p := &iam.Principal{Name: "team", AccessKeyID: "AKIATEAM", SecretAccessKey: "team-secret",
+		Policy: policy(allow([]string{"lambda:*"}, "*"), deny([]string{"lambda:TagResource", "lambda:UntagResource"}, fnARN))}
+	set, err := iam.NewSet([]*iam.Principal{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := newTestAPI(t)
+	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	lam := lambda.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+		Credentials: credentials.NewStaticCredentialsProvider(p.AccessKeyID, p.SecretAccessKey, "")})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, arn := range []string{fnARN, fnARN + ":live", fnARN + ":1"} {
+		_, err := lam.TagResource(ctx, &lambda.TagResourceInput{Resource: aws.String(arn), Tags: map[string]string{"owner": "team"}})
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" || !strings.Contains(ae.ErrorMessage(), "on resource: "+fnARN+" ") {
+			t.Errorf("TagResource(%s): %v, want AccessDeniedException on %s", arn, err, fnARN)
+		}
+	}
+	if _, err := lam.ListTags(ctx, &lambda.ListTagsInput{Resource: aws.String(fnARN + ":live")}); err != nil {
+		t.Fatalf("ListTags (allowed): %v", err)
+	}
+}
