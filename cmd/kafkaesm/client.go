@@ -109,6 +109,12 @@ func (g *globals) signingKey() (key, secret string, err error) {
 	file := g.credentials
 	if file == "" {
 		if _, err := os.Stat(defaultCredentialsFile); err == nil {
+			// Found, not named: it must be one serve wrote for this user (its own, 0600), not
+			// one another user or a checked-out repository put in the current directory,
+			// which would otherwise sign this user's requests as someone else.
+			if err := iam.CheckPrivate(defaultCredentialsFile); err != nil {
+				return "", "", fmt.Errorf("not signing with ./%s: %v; or name it with --credentials", defaultCredentialsFile, err)
+			}
 			file = defaultCredentialsFile
 		}
 	}

@@ -8,7 +8,8 @@ import (
 )
 
 // TestCLIFindsGeneratedCredentials: the CLI signs with ./kafkaesm-data/credentials (what serve
-// writes with its default --data-dir) without being told, and with --credentials FILE.
+// writes with its default --data-dir) without being told, unless others may read or change it,
+// and with --credentials FILE.
 func TestCLIFindsGeneratedCredentials(t *testing.T) {
 	ep, dataDir := startServer(t)
 	for _, k := range []string{"KAFKAESM_CREDENTIALS_FILE", "KAFKAESM_ACCESS_KEY_ID", "KAFKAESM_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
@@ -31,6 +32,16 @@ func TestCLIFindsGeneratedCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok(t, ep, "functions", "list")
+
+	// One others can read or change (a checked-out repository's, another user's) is not
+	// picked up unasked; named, it is used.
+	if err := os.Chmod("kafkaesm-data/credentials", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := fails(t, ep, "functions", "list"); !regexp.MustCompile(`^kafkaesm: not signing with ./kafkaesm-data/credentials: .*mode 0644`).MatchString(got) {
+		t.Fatalf("a 0644 ./kafkaesm-data/credentials: %q", got)
+	}
+	ok(t, ep, "--credentials", "kafkaesm-data/credentials", "functions", "list")
 
 	if err := os.Rename("kafkaesm-data/credentials", "elsewhere"); err != nil {
 		t.Fatal(err)

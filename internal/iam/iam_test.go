@@ -94,6 +94,16 @@ func TestLoadFile(t *testing.T) {
 			t.Errorf("%s: err %v, want %q", bad.json, err, bad.want)
 		}
 	}
+	// Other users may not read the keys in it (nor change them).
+	p := write(`{"Principals":[{"Name":"admin","AccessKeyId":"AKIA1","SecretAccessKey":"s1"}]}`)
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o620} {
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("mode %04o: err %v, want a refusal", mode, err)
+		}
+	}
 	if _, err := NewSet([]*Principal{{Name: "a", AccessKeyID: "k", SecretAccessKey: "s"}, {Name: "b", AccessKeyID: "k", SecretAccessKey: "t"}}); err == nil {
 		t.Error("duplicate access key id accepted")
 	}

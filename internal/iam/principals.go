@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 )
 
 // Principal is one identity that may call the API: an access key pair and, optionally, a
@@ -53,6 +54,9 @@ type File struct {
 // LoadFile reads a principals file. Unknown members are refused, so that a misspelt
 // "Statment" cannot silently widen or narrow what a principal may do.
 func LoadFile(path string) ([]*Principal, error) {
+	if err := CheckPrivate(path); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -77,6 +81,23 @@ func LoadFile(path string) ([]*Principal, error) {
 		}
 	}
 	return f.Principals, nil
+}
+
+// CheckPrivate refuses a file of secret keys that another user owns (they could give
+// themselves a key) or that others may read or change (mode beyond 0600), as the secret key
+// file is refused.
+func CheckPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s belongs to uid %d, who could give themselves a key; fix it with: chown %d %s", path, st.Uid, os.Geteuid(), path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s has mode %04o, so other users can read or change the secret keys in it; fix it with: chmod 600 %s", path, perm, path)
+	}
+	return nil
 }
 
 // LoadSharedCredentials reads an AWS shared-credentials file (INI: [profile] sections with
