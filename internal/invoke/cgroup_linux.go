@@ -65,7 +65,8 @@ func openCgroups() (*cgroups, string) {
 		}
 		rel := strings.TrimPrefix(p, m.root)
 		parent := filepath.Join(m.point, rel)
-		// The cgroups of a server that died (its runtimes died with it: Pdeathsig) are empty.
+		// The cgroups of a server that died: its runtimes died with it (Pdeathsig), but what
+		// they detached may still run there, and is killed.
 		removeStale(parent, "kafkaesm-", removeCgroupTree)
 		return filepath.Join(parent, name)
 	}
@@ -233,7 +234,7 @@ func procsOf(dir string) []int {
 	return out
 }
 
-// removeCgroupTree removes an empty cgroup and its empty children.
+// removeCgroupTree kills the processes of a cgroup and its children, and removes them.
 func removeCgroupTree(dir string) {
 	ents, _ := os.ReadDir(dir)
 	for _, de := range ents {
@@ -241,7 +242,10 @@ func removeCgroupTree(dir string) {
 			removeCgroupTree(filepath.Join(dir, de.Name()))
 		}
 	}
-	_ = os.Remove(dir)
+	_, err := os.Stat(filepath.Join(dir, "cgroup.kill"))
+	g := &envCgroup{v2: err == nil, mem: dir}
+	g.kill()
+	g.remove()
 }
 
 // remove deletes the environment's (empty) cgroups.

@@ -225,3 +225,47 @@ func TestUIDsOfMachineUsersSkipped(t *testing.T) {
 		t.Fatalf("function runs as uid %d; want 65535 (65534 is nobody's)", w.UID)
 	}
 }
+
+// TestStaleCgroupProcessesKilled: a detached process of a server that died (Pdeathsig kills
+// only the runtime) is still in that server's cgroup; the next server kills it and removes the
+// cgroup, rather than leaving both behind.
+func TestStaleCgroupProcessesKilled(t *testing.T) {
+	needRoot(t)
+	e1, _ := newEngine(t, nil)
+	if e1.cg == nil || e1.cg.v2 {
+		t.Skip("needs cgroup v1 memory hierarchy (this machine's layout)")
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(filepath.Dir(e1.cg.mem), "kafkaesm-"+strconv.Itoa(dead.Process.Pid)+"-1")
+	if err := os.MkdirAll(filepath.Join(stale, "env-1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeCgroupTree(stale) })
+	leftover := exec.Command("sleep", "600")
+	leftover.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := leftover.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = leftover.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = leftover.Process.Kill(); <-exited })
+	if err := os.WriteFile(filepath.Join(stale, "env-1", "cgroup.procs"), []byte(strconv.Itoa(leftover.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	newEngine(t, nil) // the next server
+	waitFor(t, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+			return false
+		}
+	})
+	if _, err := os.Stat(stale); err == nil {
+		t.Errorf("the dead server's cgroup %s is still there", stale)
+	}
+}
