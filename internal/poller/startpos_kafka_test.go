@@ -70,3 +70,57 @@ func TestStartPositionResolvedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestStartPositionSurvivesRebalance: a LATEST mapping scaled out before any record arrived
+// hands its partitions to new pollers, which start from the position resolved and committed
+// at the first assignment, not from the log end at their own assignment: records produced
+// meanwhile are delivered.
+func TestStartPositionSurvivesRebalance(t *testing.T) {
+	kt := kafkatest.Get(t)
+	const parts = 4
+	topic := kt.CreateTopic(t, parts, nil)
+	prod := manualProducer(t, kt)
+	rec := newRecorder()
+	mg := newTestManager(t, testConfig(rec, nil))
+	m := newMapping(kt.Plaintext, topic)
+	m.StartingPosition = "LATEST"
+	apply(t, mg, m)
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		if s, _ := mg.Stats(m.UUID); s.Partitions != parts {
+			return fmt.Errorf("%d partitions assigned", s.Partitions)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := mg.SetPollers(ctx, m.UUID, parts); err != nil { // partitions move to new members
+		t.Fatal(err)
+	}
+	for p := int32(0); p < parts; p++ { // produced while the group rebalances
+		kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Partition: p, Value: []byte("during")})
+	}
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		for _, s := range mg.Snapshots() {
+			if s.UUID == m.UUID && s.Consuming == parts {
+				return nil
+			}
+		}
+		return fmt.Errorf("not every poller consumes yet")
+	})
+	for p := int32(0); p < parts; p++ { // after the rebalance
+		kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Partition: p, Value: []byte("after")})
+	}
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		for p := int32(0); p < parts; p++ {
+			if n := len(rec.partition(topic, p)); n < 2 {
+				return fmt.Errorf("partition %d: %d delivered", p, n)
+			}
+		}
+		return nil
+	})
+	for p := int32(0); p < parts; p++ {
+		if ds := rec.partition(topic, p); ds[0].offset != 0 || ds[0].value != "during" {
+			t.Errorf("partition %d: first delivery %q at %d, want \"during\" at 0", p, ds[0].value, ds[0].offset)
+		}
+	}
+}
