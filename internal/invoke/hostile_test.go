@@ -1,6 +1,7 @@
 package invoke
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -267,5 +268,28 @@ func TestStaleCgroupProcessesKilled(t *testing.T) {
 	})
 	if _, err := os.Stat(stale); err == nil {
 		t.Errorf("the dead server's cgroup %s is still there", stale)
+	}
+}
+
+// TestRuntimeHasNoControllingTerminal: a runtime leads a session of its own, so it has no
+// controlling terminal. In the server's session it shared the terminal the server was started
+// from, and could open /dev/tty and, with TIOCSTI, type commands into the operator's shell
+// (root's, for a server run as root).
+func TestRuntimeHasNoControllingTerminal(t *testing.T) {
+	e, fns := newEngine(t, nil)
+	fns.Put(goFunction("tty"))
+	res := invoke(t, e, "tty", `{"action":"env"}`)
+	var out struct{ Pid int }
+	if err := json.Unmarshal(res.Payload, &out); err != nil || out.Pid == 0 {
+		t.Fatalf("env: %s %v", res.Payload, err)
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(out.Pid) + "/stat")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // state ppid pgrp session tty_nr
+	if f[3] != strconv.Itoa(out.Pid) || f[4] != "0" {
+		t.Fatalf("runtime %d: session %s, tty_nr %s; want a session of its own (%d) and no terminal (0)", out.Pid, f[3], f[4], out.Pid)
 	}
 }

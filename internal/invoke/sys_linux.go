@@ -14,13 +14,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sysProcAttr puts the runtime in its own process group (so a timeout kills everything it
-// started) and asks the kernel to kill it if kafkaesm dies, so no orphaned runtimes remain.
+// sysProcAttr puts the runtime in a session of its own, and so in its own process group (a
+// timeout kills everything it started) and without a controlling terminal (in the server's
+// session it could open the terminal the server was started from, and type commands into the
+// operator's shell with TIOCSTI), and asks the kernel to kill it if kafkaesm dies, so no
+// orphaned runtimes remain.
 // With uid >= 0 it runs as uid:uid with no supplementary groups (root's are dropped); with
 // privateTmp it starts as root in a mount namespace of its own instead, and its wrapper
 // changes to uid after mounting /tmp (env.go).
 func sysProcAttr(uid int, privateTmp bool) *syscall.SysProcAttr {
-	a := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	a := &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if privateTmp {
 		a.Unshareflags = syscall.CLONE_NEWNS
 		return a
