@@ -258,8 +258,14 @@ func (s *Server) secretsCall(r *http.Request) (action, resource string) {
 	if id == "" {
 		id = in.Name
 	}
-	if id == "" {
+	switch {
+	case id == "":
 		return action, "*"
+	case in.SecretId == "" && !strings.HasPrefix(id, "arn:"):
+		// CreateSecret: the ARN the secret will have ends in a random "-XXXXXX", so it is
+		// judged as "<Name>-??????", which policies written for its ARN (secret:prod-??????,
+		// secret:prod*) match, as IAM judges the new secret's ARN.
+		return action, s.secretResource(r.Context(), id+"-??????", false)
 	}
 	return action, s.secretResource(r.Context(), id, in.SecretId != "")
 }

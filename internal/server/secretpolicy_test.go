@@ -25,7 +25,7 @@ func TestSecretPolicyJudgesTheSecretsARN(t *testing.T) {
   {"Name": "app", "AccessKeyId": "AKIAAPP", "SecretAccessKey": "app-secret",
    "Policy": {"Statement": [
      {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
-     {"Effect": "Deny", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"], "Resource": "`+prefix+`prod-??????"}]}}]}`), 0o600); err != nil {
+     {"Effect": "Deny", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:CreateSecret"], "Resource": "`+prefix+`prod*-??????"}]}}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s, _, stop := runTestServer(t, Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), PrincipalsFile: file,
@@ -64,5 +64,14 @@ func TestSecretPolicyJudgesTheSecretsARN(t *testing.T) {
 	}
 	if code, body := call(app, "DescribeSecret", `{"SecretId":"prod"}`); code != 200 {
 		t.Fatalf("DescribeSecret prod (allowed): %d %s", code, body)
+	}
+	// CreateSecret is judged on the ARN the secret will have, whatever its suffix: a Deny on
+	// prod*-?????? keeps app from creating prod-ca (say, a root CA mappings would trust).
+	if code, body := call(app, "CreateSecret", `{"Name":"prod-ca","SecretString":"-----BEGIN CERTIFICATE-----"}`); code != 403 ||
+		!strings.Contains(body, "secretsmanager:CreateSecret on resource: "+prefix+"prod-ca-??????") {
+		t.Errorf("CreateSecret prod-ca under a Deny on prod*-??????: %d %s", code, body)
+	}
+	if code, body := call(app, "CreateSecret", `{"Name":"dev-ca","SecretString":"x"}`); code != 200 {
+		t.Errorf("CreateSecret dev-ca: %d %s", code, body)
 	}
 }
