@@ -20,6 +20,16 @@ func handle(_ context.Context, ev events.KafkaEvent) error {
 	if ev.EventSource != "SelfManagedKafka" || ev.BootstrapServers == "" {
 		return errors.New("unexpected event source " + ev.EventSource + " / " + ev.BootstrapServers)
 	}
+	if path := os.Getenv("STARTED_FILE"); path != "" { // "<topic-partition> <first offset>" per invocation, at its start
+		for k, rs := range ev.Records {
+			if len(rs) > 0 {
+				if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+					_, _ = f.WriteString(k + " " + strconv.FormatInt(rs[0].Offset, 10) + "\n")
+					f.Close()
+				}
+			}
+		}
+	}
 	if ms, _ := strconv.Atoi(os.Getenv("DELAY_MS")); ms > 0 {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 	}
