@@ -562,18 +562,25 @@ func canonicalQuery(raw string) string {
 		return ""
 	}
 	vals, _ := url.ParseQuery(raw)
-	keys := make([]string, 0, len(vals))
-	for k := range vals {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		vs := append([]string(nil), vals[k]...)
-		sort.Strings(vs)
+	// Sorted by encoded key, then encoded value, as SigV4 (and the SDKs) sort: encoding changes
+	// the order ('@' becomes %40, before '.').
+	type pair struct{ k, v string }
+	var pairs []pair
+	for k, vs := range vals {
+		ek := awsEscape(k, true)
 		for _, v := range vs {
-			parts = append(parts, awsEscape(k, true)+"="+awsEscape(v, true))
+			pairs = append(pairs, pair{ek, awsEscape(v, true)})
 		}
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i].k != pairs[j].k {
+			return pairs[i].k < pairs[j].k
+		}
+		return pairs[i].v < pairs[j].v
+	})
+	parts := make([]string, len(pairs))
+	for i, p := range pairs {
+		parts[i] = p.k + "=" + p.v
 	}
 	return strings.Join(parts, "&")
 }

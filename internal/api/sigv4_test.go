@@ -192,6 +192,14 @@ func TestSigV4RealClients(t *testing.T) {
 		t.Fatalf("secretsmanager PutSecretValue: %v", err)
 	}
 
+	// Query values that sort differently encoded than decoded ('@' is %40, before '.'; 'é' is
+	// %C3%A9, before 'z'): SigV4 sorts the encoded pairs, as the SDK does.
+	if _, err := lambda.NewFromConfig(cfg(testSecret)).UntagResource(ctx, &lambda.UntagResourceInput{
+		Resource: aws.String("arn:aws:lambda:eu-west-1:000000000000:function:f"), TagKeys: []string{"a.b", "a@b", "az", "aé", "a b"},
+	}); err != nil {
+		t.Fatalf("UntagResource with tag keys that sort differently encoded: %v", err)
+	}
+
 	_, err := lambda.NewFromConfig(cfg("wrong")).ListEventSourceMappings(ctx, &lambda.ListEventSourceMappingsInput{})
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidSignatureException" || apiErr.ErrorMessage() != msgBadSig {
