@@ -224,7 +224,7 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 			// root): they travel under names nothing interprets (rootEnviron) and a second
 			// shell, already under the function's uid, exports them for the runtime.
 			script += `m=$1 t=$2 s=$3 u=$4; shift 4; "$m" --bind "$t" /tmp || exit 112; ` +
-				`exec "$s" --reuid="$u" --regid="$u" --clear-groups --pdeathsig KILL -- /bin/sh -c '` + unpackEnv + `' kafkaesm-runtime "$@"`
+				`exec "$s" --reuid="$u" --regid="$u" --clear-groups --no-new-privs --pdeathsig KILL -- /bin/sh -c '` + unpackEnv + `' kafkaesm-runtime "$@"`
 			args = append(args, e.ident.mount, tmp, e.ident.setpriv, strconv.Itoa(uid))
 		} else {
 			script += `unset PWD OLDPWD; exec "$@"`

@@ -293,3 +293,27 @@ func TestRuntimeHasNoControllingTerminal(t *testing.T) {
 		t.Fatalf("runtime %d: session %s, tty_nr %s; want a session of its own (%d) and no terminal (0)", out.Pid, f[3], f[4], out.Pid)
 	}
 }
+
+// TestRuntimeGainsNoPrivileges: under its own uid a runtime runs with no_new_privs, so the
+// machine's setuid and file-capability programs (su, mount, ping, …) give it nothing: their
+// flaws are not a way from a function to root.
+func TestRuntimeGainsNoPrivileges(t *testing.T) {
+	needRoot(t)
+	e, fns := newEngine(t, func(c *Config) { c.Users = testUIDs })
+	if !e.ident.privateTmp() {
+		t.Skip("no_new_privs is set by setpriv, used with a private /tmp (util-linux and mount namespaces)")
+	}
+	fns.Put(goFunction("nnp"))
+	res := invoke(t, e, "nnp", `{"action":"env"}`)
+	var out struct{ Pid int }
+	if err := json.Unmarshal(res.Payload, &out); err != nil || out.Pid == 0 {
+		t.Fatalf("env: %s %v", res.Payload, err)
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(out.Pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "NoNewPrivs:\t1") {
+		t.Fatalf("runtime %d may gain privileges through setuid programs:\n%s", out.Pid, b)
+	}
+}
