@@ -208,6 +208,15 @@ func TestSigV4Presigned(t *testing.T) {
 	if code, typ, _ := get(noExpiry); code != 403 || typ != "IncompleteSignatureException" {
 		t.Fatalf("presigned URL without X-Amz-Expires: %d %s", code, typ)
 	}
+	// Correctly signed, but valid for longer than SigV4's 7 days, or for no time at all.
+	for _, expires := range []int{604801, 0, -1, -604800} {
+		if code, typ, _ := get(presign("/2015-03-31/functions/f", expires)); code != 403 || typ != "IncompleteSignatureException" {
+			t.Errorf("presigned URL with X-Amz-Expires=%d: %d %s", expires, code, typ)
+		}
+	}
+	if code, _, body := get(presign("/2015-03-31/functions/f", 604800)); code != 200 {
+		t.Errorf("presigned URL valid for 7 days: %d %s", code, body)
+	}
 }
 
 // TestSigV4PayloadHash: X-Amz-Content-Sha256, when sent, must be the body's hash; the
@@ -357,4 +366,34 @@ func FuzzParseSignature(f *testing.F) {
 		_ = withoutParam(query, "X-Amz-Signature")
 		_ = canonicalQuery(query)
 	})
+}
+
+// TestNoCORS: a browser asks before sending application/json to another origin (a preflight,
+// OPTIONS with Origin and Access-Control-Request-Method). kafkaesm refuses it and grants
+// nothing: no Access-Control-Allow-* header on any answer, with or without authentication, so
+// the browser never sends the request itself.
+func TestNoCORS(t *testing.T) {
+	for _, auth := range []bool{true, false} {
+		h := newProtected(t, auth)
+		for _, method := range []string{"OPTIONS", "POST"} {
+			r := httptest.NewRequest(method, "http://127.0.0.1:9001/2015-03-31/functions", strings.NewReader(`{}`))
+			r.Header.Set("Origin", "http://evil.example")
+			if method == "OPTIONS" {
+				r.Header.Set("Access-Control-Request-Method", "POST")
+				r.Header.Set("Access-Control-Request-Headers", "content-type,authorization")
+			} else {
+				r.Header.Set("Content-Type", "application/json")
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != 403 {
+				t.Errorf("auth %v, %s from another origin: %d", auth, method, rec.Code)
+			}
+			for k := range rec.Header() {
+				if strings.HasPrefix(strings.ToLower(k), "access-control-") {
+					t.Errorf("auth %v, %s: CORS header %s: %v", auth, method, k, rec.Header()[k])
+				}
+			}
+		}
+	}
 }
