@@ -92,3 +92,29 @@ func TestTagsAuthorisedOnTheTaggedFunction(t *testing.T) {
 		t.Fatalf("ListTags (allowed): %v", err)
 	}
 }
+
+// TestUnmappedRouteDenied: an extra route without an IAM action of its own is authorised as
+// kafkaesm:Unmapped, which a policy allowing every Lambda and Secrets Manager action does not
+// cover (only "*" or kafkaesm:* would).
+func TestUnmappedRouteDenied(t *testing.T) {
+	p := &iam.Principal{Name: "lambdaonly", AccessKeyID: "AKIALAMBDA", SecretAccessKey: "lambda-secret",
+		Policy: policy(allow([]string{"lambda:*", "secretsmanager:*"}, "*"))}
+	set, err := iam.NewSet([]*iam.Principal{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := newTestAPI(t)
+	a.Handle("GET /kafkaesm/debug", echo)
+	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "http://127.0.0.1:9001/kafkaesm/debug", nil)
+	if err := p.Sign(r, "us-east-1"); err != nil {
+		t.Fatal(err)
+	}
+	code, typ, body := serve(h, r)
+	if code != 403 || typ != "AccessDeniedException" || !strings.Contains(body, "kafkaesm:Unmapped") {
+		t.Fatalf("an unmapped route: %d %s %s", code, typ, body)
+	}
+}

@@ -114,8 +114,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // handle registers h for pattern and, when the pattern ends in a path without a trailing slash,
 // also for the slash form: ServeMux would otherwise answer one of them with a 307 redirect.
-// Every route is authorised and audited under its IAM action (authz.go).
+// Every route is authorised and audited under its IAM action (authz.go); a Lambda route without
+// one is a programming error, caught by every test that builds a Server.
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	if _, ok := routeActions[pattern]; !ok {
+		panic("api: route " + pattern + " has no IAM action in routeActions")
+	}
 	ah := s.authorize(actionFor(pattern), s.lambdaResource, h)
 	s.mux.Handle(pattern, ah)
 	if !strings.HasSuffix(pattern, "/") && !strings.HasSuffix(pattern, "}") {
