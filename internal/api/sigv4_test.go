@@ -257,3 +257,42 @@ func FuzzSigV4(f *testing.F) {
 		}
 	})
 }
+
+// TestSignatureBindsTheRoutedRequest: a signature made for one request is refused on any
+// variant the router would still serve: a trailing slash (routed to the same handler), the
+// path spelt with an escape (routed the same), a query parameter added, another port in Host,
+// a second X-Amz-Date.
+func TestSignatureBindsTheRoutedRequest(t *testing.T) {
+	a, _ := newTestAPI(t)
+	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Credentials: map[string]string{testKeyID: testSecret}}}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedReq := func() *http.Request {
+		r, _ := http.NewRequest("GET", "http://127.0.0.1:9001/2015-03-31/functions/fn?Qualifier=live", nil)
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret},
+			r, hexSHA256(nil), "lambda", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if code, typ, out := serve(h, signedReq()); code != 200 {
+		t.Fatalf("as signed: %d %s %s", code, typ, out)
+	}
+	for name, mutate := range map[string]func(*http.Request){
+		"trailing slash":      func(r *http.Request) { r.URL.Path += "/" },
+		"escaped path":        func(r *http.Request) { r.URL.RawPath = "/2015-03-31/functions/f%6E" },
+		"query added":         func(r *http.Request) { r.URL.RawQuery += "&Qualifier=%24LATEST" },
+		"other port":          func(r *http.Request) { r.Host = "127.0.0.1:9002" },
+		"second X-Amz-Date":   func(r *http.Request) { r.Header.Add("X-Amz-Date", "20200101T000000Z") },
+		"method":              func(r *http.Request) { r.Method = "DELETE" },
+		"X-Amz-Target added":  func(r *http.Request) { r.Header.Set("X-Amz-Target", "secretsmanager.GetSecretValue") },
+		"signed header blank": func(r *http.Request) { r.Header.Set("X-Amz-Date", " "+r.Header.Get("X-Amz-Date")+"x") },
+	} {
+		r := signedReq()
+		mutate(r)
+		if code, typ, _ := serve(h, r); code != 403 {
+			t.Errorf("%s: %d %s, want 403", name, code, typ)
+		}
+	}
+}
