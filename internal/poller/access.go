@@ -61,6 +61,9 @@ type Consumers interface {
 	Apply(ctx context.Context, m *mapping.EventSourceMapping) error
 	// Stop drains and stops it (Manager.Stop).
 	Stop(ctx context.Context, uuid string) error
+	// SetPollers sets how many pollers run the mapping (Manager.SetPollers); it does not
+	// wait for leaving pollers to drain.
+	SetPollers(ctx context.Context, uuid string, n int) error
 	// Joined returns a channel that is closed once the mapping's running first poller has
 	// joined its group and received its assignment; nil when the mapping is not running.
 	Joined(uuid string) <-chan struct{}
@@ -85,9 +88,8 @@ type Consumers interface {
 //
 // Apply never waits for a probe, so mappings settle (Creating → Enabled) whatever their access.
 // Each mapping has one supervising goroutine, the only caller of the inner runner's Apply and
-// Stop for it while it exists; Remove and Close end it before stopping the consumer. The scaler
-// also calls the Manager's SetPollers for the mapping, which is safe because the Manager
-// serialises calls per mapping (and a stopped mapping ignores SetPollers).
+// Stop for it while it exists; Remove and Close end it before stopping the consumer. The
+// scaler's poller counts reach the Manager through it too (SetPollers).
 type AccessGate struct {
 	cfg   AccessConfig
 	inner Consumers
@@ -125,9 +127,9 @@ func NewAccessGate(cfg AccessConfig, inner Consumers, board *Board) (*AccessGate
 
 // supervisor is one mapping's owner in the gate: its goroutine (supervise) alone probes, starts,
 // reconfigures and stops the mapping's consumer and writes its status. It is driven by
-// messages: kick (Apply: the mapping changed, or a resync; SecretChanged), status (the board
-// has a report of its pollers, possibly trouble: a problem that must stop the consumer), and
-// cancel (Remove, Close). Fields below mu are shared with Apply and SecretChanged; the rest
+// messages: kick (Apply: the mapping changed, or a resync; SecretChanged), resize
+// (SetPollers), status (the board has a report of its pollers, possibly trouble: a problem
+// that must stop the consumer), and cancel (Remove, Close). Fields below mu are shared with Apply and SecretChanged; the rest
 // belongs to the goroutine.
 type supervisor struct {
 	uuid   string
@@ -135,6 +137,7 @@ type supervisor struct {
 	done   chan struct{}
 	kick   chan struct{}   // cap 1: the mapping or one of its secrets changed
 	status <-chan struct{} // the board has a report of the mapping's pollers
+	resize chan struct{}   // cap 1: SetPollers asked for another poller count (pollers)
 
 	after    <-chan struct{} // closed once the mapping's previous consumer is stopped; nil when none
 	failing  atomic.Bool     // a problem is reported and not yet cleared (read by SecretChanged)
@@ -147,6 +150,7 @@ type supervisor struct {
 	reprobe   bool   // probe even though the consumer runs (a secret changed)
 	secretIDs []string
 	dones     []func() // Apply's done callbacks not yet called
+	pollers   int      // the poller count SetPollers asked for, 0 for none yet
 }
 
 // settled calls the done callbacks of the Applies so far: the mapping runs as they asked (or
@@ -254,7 +258,7 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &supervisor{uuid: m.UUID, cancel: cancel, done: make(chan struct{}),
-		kick: make(chan struct{}, 1), status: g.board.watch(m.UUID),
+		kick: make(chan struct{}, 1), status: g.board.watch(m.UUID), resize: make(chan struct{}, 1),
 		m: m, key: key, secretIDs: secretIDs(m), after: g.stopping[m.UUID]}
 	if done != nil {
 		s.dones = []func(){done}
@@ -509,6 +513,13 @@ func (g *AccessGate) waitRunning(ctx context.Context, s *supervisor, stopInner f
 			s.settled()
 		case <-s.kick:
 			return true
+		case <-s.resize:
+			s.mu.Lock()
+			n := s.pollers
+			s.mu.Unlock()
+			if err := g.inner.SetPollers(g.hurry, s.uuid, n); err != nil {
+				g.cfg.Logger.Warn("setting the mapping's pollers", "uuid", s.uuid, "pollers", n, "err", err)
+			}
 		case <-s.status:
 			if !g.takeStatus(s) {
 				continue
@@ -522,6 +533,23 @@ func (g *AccessGate) waitRunning(ctx context.Context, s *supervisor, stopInner f
 			return backoff()
 		}
 	}
+}
+
+// SetPollers asks the mapping's owner to run n pollers (the scaler's decision). It never
+// blocks: the owner applies the latest count asked for, once its consumer runs. Unknown
+// mappings are not an error.
+func (g *AccessGate) SetPollers(_ context.Context, uuid string, n int) error {
+	g.mu.Lock()
+	s := g.sups[uuid]
+	g.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	s.pollers = n
+	s.mu.Unlock()
+	s.signal(s.resize)
+	return nil
 }
 
 // takeStatus takes the pollers' reports from the board, writes the latest to the store and

@@ -19,6 +19,7 @@ type fakeInner struct {
 	stops    int
 	closed   bool
 	reporter Reporter
+	pollers  map[string]int // the last SetPollers per mapping
 }
 
 func (f *fakeInner) Apply(_ context.Context, m *mapping.EventSourceMapping) error {
@@ -36,6 +37,16 @@ func (f *fakeInner) Stop(_ context.Context, uuid string) error {
 		f.stops++
 	}
 	f.running[uuid] = false
+	return nil
+}
+
+func (f *fakeInner) SetPollers(_ context.Context, uuid string, n int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pollers == nil {
+		f.pollers = map[string]int{}
+	}
+	f.pollers[uuid] = n
 	return nil
 }
 
@@ -354,5 +365,21 @@ func TestAccessGateSettles(t *testing.T) {
 	}
 	if got := <-dones; got != "reported" || inner.isRunning(broken.UUID) {
 		t.Fatal(got)
+	}
+}
+
+// TestAccessGateSetPollersThroughTheOwner: the scaler's poller count reaches the consumer
+// through the mapping's owner, without blocking the caller; unknown mappings are ignored.
+func TestAccessGateSetPollersThroughTheOwner(t *testing.T) {
+	g, inner, _, _ := newTestGate(t, Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond})
+	m := newMapping("h:9092", "t")
+	gateApply(t, g, m)
+	waitUntil(t, "the consumer", func() bool { return inner.isRunning(m.UUID) })
+	if err := g.SetPollers(context.Background(), m.UUID, 3); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "three pollers", func() bool { inner.mu.Lock(); defer inner.mu.Unlock(); return inner.pollers[m.UUID] == 3 })
+	if err := g.SetPollers(context.Background(), "unknown", 2); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -23,8 +23,8 @@
 // status. Pollers report from their goroutines to the Board (board.go), which only records the
 // latest report and wakes the owner: no store write or network call runs under a poller's lock.
 // Stopping a mapping runs on a goroutine of its own (AccessGate.Remove), so draining one
-// mapping delays no other. The scaler calls Manager.SetPollers directly; the Manager
-// serialises it with the owner's calls per mapping (entry.mu).
+// mapping delays no other. The scaler's poller counts go through the owner too
+// (AccessGate.SetPollers); a scale-in's drain runs in the background (members.go).
 //
 // Lock order (a lock may be taken while holding the ones to its left, never the reverse):
 //

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"strconv"
 	"sync/atomic"
 
@@ -32,9 +33,21 @@ func kafkaClientMetrics(reg *prometheus.Registry) func(uuid string) kgo.Opt {
 
 // newScaler sizes the pollers' mappings every cfg.ScaleInterval; each change is counted in
 // kafkaesm_PollerChanges.
-func newScaler(cfg Config, pollers *poller.Manager, met *metrics.Metrics) (*scaler.Scaler, error) {
-	return scaler.New(scaler.Config{Target: pollers, Interval: cfg.ScaleInterval, Logger: cfg.Logger,
+func newScaler(cfg Config, pollers *poller.Manager, gate *poller.AccessGate, met *metrics.Metrics) (*scaler.Scaler, error) {
+	return scaler.New(scaler.Config{Target: scalerTarget{pollers, gate}, Interval: cfg.ScaleInterval, Logger: cfg.Logger,
 		OnChange: func(c scaler.Change) { met.PollersChanged(c.UUID, c.Function, c.Kind) }})
+}
+
+// scalerTarget is what the scaler sizes: it reads the Manager's snapshots and lag, and sets
+// poller counts through the gate, so that each mapping's owner applies them (serialised with
+// its starts, restarts and stops).
+type scalerTarget struct {
+	*poller.Manager
+	gate *poller.AccessGate
+}
+
+func (t scalerTarget) SetPollers(ctx context.Context, uuid string, n int) error {
+	return t.gate.SetPollers(ctx, uuid, n)
 }
 
 // forgetMetrics drops a deleted mapping's metrics once the Runner has removed it (its pollers

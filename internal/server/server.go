@@ -285,7 +285,7 @@ func New(cfg Config) (*Server, error) {
 	met.SetConcurrency(fr.Engine)
 	if manager != nil {
 		met.SetMappings(manager)
-		if s.scaler, err = newScaler(cfg, manager, met); err != nil {
+		if s.scaler, err = newScaler(cfg, manager, pollers, met); err != nil {
 			_ = fr.Close()
 			_ = st.Close()
 			return nil, err
