@@ -94,6 +94,18 @@ func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 				}
 			}
 		}
+		// A retried batch whose first records left the log by retention moves on to the
+		// earliest offset still in the log (retention.go).
+		if sg.failures > 0 {
+			if gone := w.retentionCut(sg.recs); gone > 0 {
+				w.mark(sg.recs[gone-1])
+				sg.recs, encoded = sg.recs[gone:], false
+				if len(sg.recs) == 0 {
+					queue = queue[1:]
+					continue
+				}
+			}
+		}
 		if !encoded {
 			b.Reset()
 			for _, r := range sg.recs {

@@ -139,3 +139,53 @@ func TestRetentionWhilePaused(t *testing.T) {
 	}
 	t.Logf("%d records delivered from memory, %d skipped by retention", before, s.RetentionSkipped)
 }
+
+// TestRetentionWhileRetrying: a batch that keeps failing is retried from memory, but not past
+// retention: once its first records left the log, the poller drops them (counted and
+// reported) and goes on from the earliest offset still in the log.
+func TestRetentionWhileRetrying(t *testing.T) {
+	kt := kafkatest.Get(t)
+	topic := kt.CreateTopic(t, 1, nil)
+	producePerPartition(t, kt, topic, 1, 20)
+	rec := newRecorder()
+	var failing atomic.Bool
+	failing.Store(true)
+	rec.fail = func(*events.KafkaEvent) bool { return failing.Load() }
+	rep := &causeLog{}
+	mg := newTestManager(t, testConfig(rec, rep))
+	m := newMapping(kt.Plaintext, topic)
+	m.BatchSize = 10
+	apply(t, mg, m)
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		if s, _ := mg.Stats(m.UUID); s.Failed == 0 {
+			return fmt.Errorf("no failed attempt yet")
+		}
+		return nil
+	})
+	// The failing batch 0-9 leaves the log (and 10-14, already fetched: they have not been
+	// attempted, so they are still delivered from memory).
+	deleteRecordsBefore(t, kt, topic, 0, 15)
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		if s, _ := mg.Stats(m.UUID); s.RetentionSkipped < 10 {
+			return fmt.Errorf("%d skipped", s.RetentionSkipped)
+		}
+		return nil
+	})
+	failing.Store(false)
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		ds := rec.partition(topic, 0)
+		if len(ds) == 0 || ds[len(ds)-1].offset != 19 {
+			return fmt.Errorf("%d delivered", len(ds))
+		}
+		return nil
+	})
+	ds := rec.partition(topic, 0)
+	if ds[0].offset < 10 {
+		t.Fatalf("offset %d delivered after it left the log", ds[0].offset)
+	}
+	s, _ := mg.Stats(m.UUID)
+	t.Logf("skipped %d by retention, delivered offsets %d to %d", s.RetentionSkipped, ds[0].offset, ds[len(ds)-1].offset)
+	if c, _ := rep.causes.Load().(string); !strings.Contains(c, "retention") {
+		t.Fatalf("cause %q", c)
+	}
+}

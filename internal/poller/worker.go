@@ -37,6 +37,8 @@ type worker struct {
 	// fetchNext is the offset the next fetch of the partition should start at (the last
 	// enqueued record's + 1), -1 before the first; only the poll goroutine uses it.
 	fetchNext int64
+	// logStartAt is when retentionCut last read the partition's log start (worker goroutine).
+	logStartAt time.Time
 
 	hwm     atomic.Int64 // partition high watermark, -1 unknown (only grows: fetches and RefreshLag race)
 	next    atomic.Int64 // next offset to deliver, -1 unknown
