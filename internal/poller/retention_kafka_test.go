@@ -122,11 +122,13 @@ func TestRetentionWhilePaused(t *testing.T) {
 		}
 		return nil
 	})
+	// The batch that was failing (retried) when retention moved is dropped too; the records
+	// fetched behind it were never attempted and are delivered from memory, in order.
 	ds := rec.partition(topic, 0)
 	var before int64
 	for i, d := range ds {
 		if d.offset < deleteBefore {
-			if d.offset != int64(i) {
+			if d.offset != ds[0].offset+int64(i) {
 				t.Fatalf("record %d has offset %d", i, d.offset)
 			}
 			before++
