@@ -131,3 +131,55 @@ func TestStatusWritesNeverStallPollers(t *testing.T) {
 		t.Fatalf("%d status writes started; want exactly 1 (stuck) from the owner", store.writes.Load())
 	}
 }
+
+// TestAppliedMeansJoined: the gate reports a LATEST mapping as got there (the reconciler then
+// settles it Enabled) only once its first poller has its assignment and the start positions
+// of its partitions are committed, so a record produced from that moment is delivered. Calling
+// done as soon as the consumer was started (as before) fails this at once: nothing is assigned
+// or committed yet.
+func TestAppliedMeansJoined(t *testing.T) {
+	kt := kafkatest.Get(t)
+	const parts = 3
+	topic := kt.CreateTopic(t, parts, nil)
+	producePerPartition(t, kt, topic, parts, 5) // before: not delivered (LATEST)
+	rec := newRecorder()
+	g, mg := newRealGate(t, testConfig(rec, nil))
+	m := newMapping(kt.Plaintext, topic)
+	m.StartingPosition = "LATEST"
+	type atDone struct {
+		partitions int
+		committed  int
+	}
+	seen := make(chan atDone, 1)
+	if err := g.Apply(m, func() {
+		s, _ := mg.Stats(m.UUID)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		os, _ := kt.Admin(t).FetchOffsets(ctx, m.GroupID())
+		n := 0
+		for _, ps := range os.Offsets() {
+			n += len(ps)
+		}
+		seen <- atDone{s.Partitions, n}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var d atDone
+	select {
+	case d = <-seen:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the mapping never got running")
+	}
+	if d.partitions != parts || d.committed != parts {
+		t.Fatalf("done with %d partitions assigned and %d start positions committed, want %d and %d", d.partitions, d.committed, parts, parts)
+	}
+	producePerPartition(t, kt, topic, parts, 1) // right after: delivered
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		for p := int32(0); p < parts; p++ {
+			if ds := rec.partition(topic, p); len(ds) != 1 || ds[0].offset != 5 {
+				return fmt.Errorf("partition %d: %v", p, ds)
+			}
+		}
+		return nil
+	})
+}
