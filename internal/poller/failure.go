@@ -121,7 +121,7 @@ func (w *worker) process(b *event.Batch, recs []*kgo.Record) bool {
 		attempt := sg.invokes + 1
 		// Each attempt takes one of the mapping's slots (slots.go); a throttled one keeps its
 		// turn in the mapping's line.
-		if !c.slots.acquire(w.ctx, w.stopping, throttles > 0) {
+		if !c.slots.acquire(w.ctx, w.stopping, &w.turn, throttles > 0) {
 			return false
 		}
 		w.invoking.Store(time.Now().UnixNano())

@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -12,30 +13,40 @@ import (
 // first throttle the limit is unbounded and a slot costs one uncontended lock. A throttle lowers
 // the limit to the concurrency the function just accepted (Limit); successes raise it by one
 // again after limit·probeRounds of them, so it follows a limit that rises, at the price of one
-// throttle per probe. Waiting workers are served first in, first out, and a throttled attempt
-// goes to the back of the line, so no partition waits more than one round behind the others
-// (the per-worker backoff it replaces let unlucky partitions wait up to 30 s again and again
-// while lucky ones kept the slots). A throttle with nothing else of the mapping in flight (the
-// node's limit, reached by other mappings, or a limit of 0) would find a free slot at once: the
-// line then holds for a backoff that grows with such throttles in a row and ends at the first
-// success, so that it does not become a busy loop.
+// throttle per probe. Waiting workers are served in rounds: each attempt of a worker's belongs
+// to the round after its previous one (or to the current round, for a worker that was idle), the
+// line is ordered by round, first in first out within one, and a throttled attempt keeps its
+// round and goes ahead of the others of that round. So no partition waits more than one round
+// behind the others (the per-worker backoff this replaces let unlucky partitions wait up to 30 s
+// again and again while lucky ones kept the slots; a line in plain arrival order let the attempt
+// granted beside a throttled one gain a turn at every probe, the same partition every time). A
+// throttle with nothing else of the mapping in flight (the node's limit, reached by other
+// mappings, or a limit of 0) would find a free slot at once: the line then holds for a backoff
+// that grows with such throttles in a row and ends at the first success, so that it does not
+// become a busy loop.
 type slots struct {
 	backoff Backoff
 
 	mu       sync.Mutex
 	limit    int // math.MaxInt until the first throttle
 	inUse    int
-	line     []*slotWaiter
-	ok       int       // successes since the limit last changed
-	throttle int       // throttles in a row
-	holdTill time.Time // no slot is given before this
+	line     []*slotWaiter // by round, then arrival
+	round    uint64        // the round of the latest attempt given a slot
+	ok       int           // successes since the limit last changed
+	throttle int           // throttles in a row
+	holdTill time.Time     // no slot is given before this
 	timer    *time.Timer
 }
 
 type slotWaiter struct {
 	ready chan struct{} // closed when the slot is given
 	given bool          // under slots.mu
+	round uint64
 }
+
+// turn is a worker's place in its mapping's rounds: the round of its latest attempt. Only the
+// worker's goroutine uses it, under slots.mu.
+type turn struct{ round uint64 }
 
 // probeRounds: the limit rises by one after limit·probeRounds successes without a throttle.
 const probeRounds = 4
@@ -52,22 +63,27 @@ func (s *slots) Limit() int {
 	return s.limit
 }
 
-// acquire waits for a slot, in line; retry (the previous attempt was throttled) keeps the
-// worker's turn: it goes to the front. It returns false (holding no slot) when stop or ctx end
-// first.
-func (s *slots) acquire(ctx context.Context, stop <-chan struct{}, retry bool) bool {
+// acquire waits for a slot, in line; t is the worker's turn. An attempt after a throttled one
+// (retry) keeps its round and goes ahead of the others of that round; any other attempt
+// belongs to the round after the worker's previous one, or to the current round if that is
+// later. It returns false (holding no slot) when stop or ctx end first.
+func (s *slots) acquire(ctx context.Context, stop <-chan struct{}, t *turn, retry bool) bool {
 	s.mu.Lock()
+	if !retry {
+		t.round = max(s.round, t.round+1)
+	}
 	if len(s.line) == 0 && s.inUse < s.limit && !time.Now().Before(s.holdTill) {
 		s.inUse++
+		s.round = max(s.round, t.round)
 		s.mu.Unlock()
 		return true
 	}
-	w := &slotWaiter{ready: make(chan struct{})}
-	if retry {
-		s.line = append([]*slotWaiter{w}, s.line...)
-	} else {
-		s.line = append(s.line, w)
+	w := &slotWaiter{ready: make(chan struct{}), round: t.round}
+	i := len(s.line)
+	for i > 0 && (s.line[i-1].round > w.round || retry && s.line[i-1].round == w.round) {
+		i--
 	}
+	s.line = slices.Insert(s.line, i, w)
 	s.mu.Unlock()
 	select {
 	case <-w.ready:
@@ -153,6 +169,7 @@ func (s *slots) grantLocked() {
 		s.line = s.line[1:]
 		w.given = true
 		s.inUse++
+		s.round = max(s.round, w.round)
 		close(w.ready)
 	}
 }

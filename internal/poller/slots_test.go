@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -49,12 +50,13 @@ func TestSlotsFair(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Go(func() {
+			var tn turn
 			throttled := false
 			for {
 				mu.Lock()
 				finished := done[i] >= rounds
 				mu.Unlock()
-				if finished || !s.acquire(context.Background(), stop, throttled) {
+				if finished || !s.acquire(context.Background(), stop, &tn, throttled) {
 					return
 				}
 				throttled = running.Add(1) > limit
@@ -88,22 +90,74 @@ func TestSlotsFair(t *testing.T) {
 	}
 }
 
+// TestSlotsFairProbing: five partitions share a function that accepts one invocation at a
+// time, so every probe for a higher limit (after 4 successes at a limit of 1) grants two
+// attempts and one is throttled. The attempt granted with the throttled one must not gain a
+// turn at every probe: with the line in arrival order, the same partition was the probe's
+// partner every time (one goroutine scheduler, which runs the last one woken first) and
+// delivered a third more than the others, the gap growing without bound (26 deliveries in 100
+// rounds).
+func TestSlotsFairProbing(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const workers, limit, rounds = 5, 1, 100
+	s := newSlots(Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond})
+	defer s.stop()
+	var (
+		running atomic.Int64
+		mu      sync.Mutex
+		done    = make([]int, workers)
+		spread  int // largest gap between two partitions' deliveries while all are busy
+	)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			var tn turn
+			throttled := false
+			for {
+				mu.Lock()
+				finished := done[i] >= rounds
+				mu.Unlock()
+				if finished || !s.acquire(context.Background(), nil, &tn, throttled) {
+					return
+				}
+				throttled = running.Add(1) > limit
+				time.Sleep(50 * time.Microsecond) // the function runs
+				running.Add(-1)
+				s.release(throttled)
+				if !throttled {
+					mu.Lock()
+					done[i]++
+					if slices.Max(done) < rounds {
+						spread = max(spread, slices.Max(done)-slices.Min(done))
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("largest gap between partitions %d deliveries", spread)
+	if spread > 3 {
+		t.Errorf("a partition fell %d deliveries behind another", spread)
+	}
+}
+
 // TestSlotsGiveUp: a waiting worker told to stop leaves the line and holds nothing.
 func TestSlotsGiveUp(t *testing.T) {
 	s := newSlots(Backoff{Initial: time.Millisecond, Max: time.Millisecond})
 	s.limit = 1
-	if !s.acquire(context.Background(), nil, false) {
+	if !s.acquire(context.Background(), nil, &turn{}, false) {
 		t.Fatal("first acquire")
 	}
 	stop := make(chan struct{})
 	got := make(chan bool)
-	go func() { got <- s.acquire(context.Background(), stop, false) }()
+	go func() { got <- s.acquire(context.Background(), stop, &turn{}, false) }()
 	close(stop)
 	if <-got {
 		t.Fatal("acquired after stop")
 	}
 	s.release(false)
-	if !s.acquire(context.Background(), nil, false) {
+	if !s.acquire(context.Background(), nil, &turn{}, false) {
 		t.Fatal("slot lost")
 	}
 }
@@ -113,14 +167,14 @@ func TestSlotsGiveUp(t *testing.T) {
 func TestSlotsOrder(t *testing.T) {
 	s := newSlots(Backoff{Initial: time.Millisecond, Max: time.Millisecond})
 	s.limit = 1
-	if !s.acquire(context.Background(), nil, false) {
+	if !s.acquire(context.Background(), nil, &turn{}, false) {
 		t.Fatal("first acquire")
 	}
 	order := make(chan string, 4)
 	wait := func(name string, retry bool) {
 		n := len(s.waiting())
 		go func() {
-			if s.acquire(context.Background(), nil, retry) {
+			if s.acquire(context.Background(), nil, &turn{}, retry) {
 				order <- name
 			}
 		}()

@@ -50,6 +50,10 @@ type worker struct {
 	// scaler does not count a partition held up by one slow invocation.
 	invoking atomic.Int64
 
+	// turn is the worker's place in the mapping's invocation slots (slots.go); used only by
+	// the worker goroutine.
+	turn turn
+
 	// retrying is set while the worker's batch fails: the scaler leaves such partitions out of
 	// the lag that drives scale-out (more pollers cannot fix a failing function).
 	retrying atomic.Bool
