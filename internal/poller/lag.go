@@ -11,8 +11,9 @@ import (
 // RefreshLag reads the high watermarks of the mapping's partitions from the broker
 // (ListOffsets), so that lag is fresh while a partition is paused (its fetches, which carry
 // the high watermark, stop exactly when the function is slow), and, for assigned partitions
-// not fetched yet, where their delivery will start (the group's committed offset, else the
-// starting position's), so that lag is not 0 before the first fetch. It uses a member's own
+// not fetched yet, where their delivery will start (the group's committed offset, or the log
+// start if retention removed it; else the starting position's), so that lag is not 0 before
+// the first fetch. It uses a member's own
 // Kafka client (its connection and credentials). A mapping with no assigned partition has
 // nothing to refresh; unknown mappings are not an error.
 func (mg *Manager) RefreshLag(ctx context.Context, uuid string) error {
@@ -65,10 +66,22 @@ func (mg *Manager) RefreshLag(ctx context.Context, uuid string) error {
 	if err != nil {
 		return errors.Join(ends.Error(), err)
 	}
+	// A committed offset that retention left behind is not where delivery starts: the log
+	// start is (retention.go). With nothing left in the log, no record is ever fetched to say
+	// so, and the lag from the committed offset would last until the next record arrives.
+	logStarts, err := adm.ListStartOffsets(ctx, ms[0].spec.topics...)
+	if err != nil {
+		return errors.Join(ends.Error(), err)
+	}
 	var starts kadm.ListedOffsets
 	for _, w := range unfetched {
+		ls, lsOK := logStarts.Lookup(w.tp.topic, w.tp.partition)
 		if o, ok := committed.Lookup(w.tp.topic, w.tp.partition); ok && o.Err == nil && o.At >= 0 {
-			w.base.CompareAndSwap(-1, o.At)
+			at := o.At
+			if lsOK && ls.Err == nil {
+				at = max(at, ls.Offset)
+			}
+			w.base.CompareAndSwap(-1, at)
 			continue
 		}
 		if starts == nil {
@@ -78,7 +91,7 @@ func (mg *Manager) RefreshLag(ctx context.Context, uuid string) error {
 			case m.StartingPosition == "AT_TIMESTAMP" && m.StartingPositionTimestamp != nil:
 				starts, err = adm.ListOffsetsAfterMilli(ctx, m.StartingPositionTimestamp.UnixMilli(), ms[0].spec.topics...)
 			default:
-				starts, err = adm.ListStartOffsets(ctx, ms[0].spec.topics...)
+				starts = logStarts
 			}
 			if err != nil {
 				return errors.Join(ends.Error(), err)

@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
+	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
@@ -77,4 +80,40 @@ func TestLagBeforeFirstFetch(t *testing.T) {
 		t.Fatalf("lag once fetched: %d, want 10", got)
 	}
 	w.cancel()
+}
+
+// TestLagAfterRetentionEmptiedThePartition: the group's committed offset fell out of retention
+// and nothing is left in the log, so there is nothing to deliver: the lag is 0. (From the
+// committed offset it read 40 for good: with no record to fetch the partition never gets a
+// delivery position, and the phantom lag kept the mapping "behind".)
+func TestLagAfterRetentionEmptiedThePartition(t *testing.T) {
+	kt := kafkatest.Get(t)
+	topic := kt.CreateTopic(t, 1, nil)
+	producePerPartition(t, kt, topic, 1, 50)
+	group := kafkatest.UniqueName("lagretention")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var os kadm.Offsets
+	os.Add(kadm.Offset{Topic: topic, Partition: 0, At: 10, LeaderEpoch: -1})
+	if resp, err := kt.Admin(t).CommitOffsets(ctx, group, os); err != nil || resp.Error() != nil {
+		t.Fatal(err, resp.Error())
+	}
+	deleteRecordsBefore(t, kt, topic, 0, 50)
+
+	mg := newTestManager(t, testConfig(newRecorder(), nil))
+	m := newMapping(kt.Plaintext, topic)
+	m.SelfManagedKafkaEventSourceConfig = &mapping.SelfManagedKafkaEventSourceConfig{ConsumerGroupId: group}
+	apply(t, mg, m)
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		if err := mg.RefreshLag(ctx, m.UUID); err != nil {
+			return err
+		}
+		if s := mg.Snapshots(); len(s) != 1 || len(s[0].Partitions) != 1 {
+			return fmt.Errorf("snapshots %+v", s)
+		}
+		return nil
+	})
+	if got := mg.Snapshots()[0].Partitions[0].Lag; got != 0 {
+		t.Fatalf("lag %d of a partition with nothing left to deliver, want 0", got)
+	}
 }
