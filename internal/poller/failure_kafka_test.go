@@ -795,3 +795,41 @@ func TestLargeBatchToDestination(t *testing.T) {
 		t.Fatalf("destination holds %d messages, want %d", c, n)
 	}
 }
+
+// TestThrottlesUseNoRetry: with MaximumRetryAttempts 0, BisectBatchOnFunctionError and an
+// on-failure destination, a batch throttled again and again is neither split nor sent to the
+// destination nor counted as failed: once the function accepts it, every record is delivered,
+// in order, in whole batches.
+func TestThrottlesUseNoRetry(t *testing.T) {
+	kt := kafkatest.Get(t)
+	topic := kt.CreateTopic(t, 1, nil)
+	dlq := kt.CreateTopic(t, 1, nil)
+	producePerPartition(t, kt, topic, 1, 30)
+	rec := newRecorder()
+	rec.err = &invoke.ThrottleError{Reason: invoke.ReasonReservedConcurrency}
+	cfg := testConfig(rec, nil)
+	cfg.Backoff = Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}
+	mg := newTestManager(t, cfg)
+	m := newMapping(kt.Plaintext, topic)
+	m.BatchSize = 10
+	m.MaximumRetryAttempts = intp(0)
+	yes := true
+	m.BisectBatchOnFunctionError = &yes
+	withDestination(m, dlq)
+	apply(t, mg, m)
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		if st, _ := mg.Stats(m.UUID); st.Throttled < 10 {
+			return fmt.Errorf("%d throttles", st.Throttled)
+		}
+		return nil
+	})
+	rec.mu.Lock()
+	rec.err = nil
+	rec.mu.Unlock()
+	rec.waitDelivered(t, 30*time.Second, 30)
+	checkPartition(t, "partition 0", rec.partition(topic, 0), 0, 30, true)
+	st, _ := mg.Stats(m.UUID)
+	if st.Failed != 0 || st.Retried != 0 || st.Dropped != 0 || st.OnFailureDelivered != 0 || destinationCount(t, kt, dlq) != 0 {
+		t.Fatalf("stats %+v, %d in the destination: a throttle is not a failure", st, destinationCount(t, kt, dlq))
+	}
+}
