@@ -34,7 +34,8 @@ type Input struct {
 	Min, Max int
 	// Parts are the assigned partitions.
 	Parts []Partition
-	// Delivered records since the last evaluation (one interval).
+	// Delivered records since the last evaluation (one interval): invoked, filtered out, or given
+	// up on (dropped, sent to the on-failure destination); every record that left the lag.
 	Delivered int64
 	// Polled records (fetched by the pollers) since the last evaluation (for the log).
 	Polled int64

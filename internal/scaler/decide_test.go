@@ -298,3 +298,23 @@ func (nopTarget) SetPollers(context.Context, string, int) error {
 	return nil
 }
 func (nopTarget) RefreshLag(context.Context, string) error { return nil }
+
+// TestInputOfCountsEveryRecordDone: lag counts every record, so its drain rate must too:
+// records filtered out, dropped or sent to the on-failure destination leave the lag as
+// delivered ones do. Counting only invoked records, a mapping whose filter keeps 1% of 3,000
+// records per interval, 250 behind on each of 12 partitions, read 30 per interval and went
+// from 1 poller to 12 (and a 1% filter kept 11 of 12 pollers for good in a simulation where 4
+// do).
+func TestInputOfCountsEveryRecordDone(t *testing.T) {
+	st := &state{}
+	in := inputOf(poller.Snapshot{Pollers: 1, TopicPartitions: 12, Consuming: 1,
+		Stats: poller.Stats{Invoked: 30, Filtered: 2950, Dropped: 15, OnFailureDelivered: 5}}, st, time.Time{}, time.Second)
+	if in.Delivered != 3000 {
+		t.Fatalf("Delivered %d, want 3000 (invoked, filtered, dropped, to the destination)", in.Delivered)
+	}
+	in.Parts = parts(12, 250)
+	var ms State
+	if d := Decide(testModel(), in, &ms); d.Pollers != 1 {
+		t.Fatalf("Decide = %+v: 3,000 records of lag drain in one interval at 3,000 per interval", d)
+	}
+}

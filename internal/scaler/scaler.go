@@ -160,7 +160,7 @@ type Change struct {
 // state is what the scaler remembers of a mapping between evaluations.
 type state struct {
 	model                      State
-	invoked, polled, throttled int64     // counters at the last evaluation
+	invoked, polled, throttled int64     // counters at the last evaluation (invoked: done(), every record done)
 	partitions                 int       // most partitions ever seen assigned
 	next                       time.Time // next full evaluation
 	at                         time.Time // when invoked and throttled were read
@@ -225,7 +225,7 @@ func (s *Scaler) tick(ctx context.Context, now time.Time) {
 			// mean a rate); the bounds apply now.
 			// Its first interval is a start-up (joining the group, the first fetches): it
 			// counts as settling.
-			st = &state{invoked: snap.Stats.Invoked, polled: snap.Stats.Polled, throttled: snap.Stats.Throttled, next: now.Add(s.cfg.Interval), at: time.Now(),
+			st = &state{invoked: done(snap.Stats), polled: snap.Stats.Polled, throttled: snap.Stats.Throttled, next: now.Add(s.cfg.Interval), at: time.Now(),
 				model: State{Unsettled: true}}
 			s.states[snap.UUID] = st
 			s.setStatus(snap.UUID, snap.Pollers, "started", now)
@@ -313,7 +313,8 @@ func (s *Scaler) refreshed(ctx context.Context, snap poller.Snapshot) poller.Sna
 }
 
 // inputOf reads a snapshot at now and advances st's counters. Delivered is per interval: the
-// records delivered since the last evaluation, scaled by how long ago it was.
+// records done (delivered, filtered out, given up on) since the last evaluation, scaled by how
+// long ago it was.
 func inputOf(snap poller.Snapshot, st *state, now time.Time, interval time.Duration) Input {
 	st.partitions = max(st.partitions, len(snap.Partitions), snap.TopicPartitions)
 	in := Input{Pollers: max(snap.Pollers, 1), Partitions: st.partitions, Min: snap.MinimumPollers, Max: snap.MaximumPollers}
@@ -322,13 +323,20 @@ func inputOf(snap poller.Snapshot, st *state, now time.Time, interval time.Durat
 		in.Parts = append(in.Parts, Partition{Lag: p.Lag, Queued: p.Queued, Paused: p.Paused, Retrying: p.Retrying, InFlight: p.InFlight})
 	}
 	// Counters only grow while the mapping runs; a smaller value means it was recreated.
-	in.Delivered = max(snap.Stats.Invoked-st.invoked, 0)
+	in.Delivered = max(done(snap.Stats)-st.invoked, 0)
 	in.Polled = max(snap.Stats.Polled-st.polled, 0)
 	if el := now.Sub(st.at); !st.at.IsZero() && el > 0 {
 		in.Delivered = int64(float64(in.Delivered) * float64(interval) / float64(el))
 		in.Polled = int64(float64(in.Polled) * float64(interval) / float64(el))
 	}
 	in.Throttled = max(snap.Stats.Throttled-st.throttled, 0)
-	st.invoked, st.polled, st.throttled, st.at = snap.Stats.Invoked, snap.Stats.Polled, snap.Stats.Throttled, now
+	st.invoked, st.polled, st.throttled, st.at = done(snap.Stats), snap.Stats.Polled, snap.Stats.Throttled, now
 	return in
 }
+
+// done counts the records that left the lag: delivered, filtered out, dropped or acknowledged
+// by the on-failure destination. Lag counts every record, so its drain rate must too: with
+// delivered records only, a filter that keeps 1% made the lag look a hundred times slower to
+// drain than it was. (Records skipped by retention leave the lag too, but all at once: they
+// say nothing of the pollers' rate.)
+func done(s poller.Stats) int64 { return s.Invoked + s.Filtered + s.Dropped + s.OnFailureDelivered }
