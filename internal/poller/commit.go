@@ -26,16 +26,16 @@ func (c *consumer) kickCommit() {
 }
 
 // commitLoop is the consumer's committer. It runs while the poll loop runs and ends with
-// c.ctx (stop then commits what is left, synchronously).
-func (c *consumer) commitLoop(done chan<- struct{}) {
+// ctx (stop then commits what is left, synchronously).
+func (c *consumer) commitLoop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-c.commitKick:
 		}
-		if err := c.cl.CommitMarkedOffsets(c.ctx); err != nil && c.ctx.Err() == nil {
+		if err := c.cl.CommitMarkedOffsets(ctx); err != nil && ctx.Err() == nil {
 			// A rebalance or a coordinator change: the next commit (or revoke's) carries
 			// these offsets too, since marks only grow.
 			c.log.Debug("prompt commit failed", "err", err)

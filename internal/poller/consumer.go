@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaesm/kafkaesm/internal/event"
@@ -248,10 +250,33 @@ func (c *consumer) run(m *mapping.EventSourceMapping, opts []kgo.Opt) {
 	}
 	c.status.clientFailed("", "", "")
 	c.log.Info("mapping consumer started", "topics", c.spec.topics, "servers", c.spec.servers)
-	commitDone := make(chan struct{})
-	go c.commitLoop(commitDone)
-	c.poll()
-	<-commitDone // c.ctx is cancelled: stop commits the rest
+	for {
+		cctx, stopCommits := context.WithCancel(c.ctx)
+		commitDone := make(chan struct{})
+		go c.commitLoop(cctx, commitDone)
+		fenced := c.poll()
+		stopCommits()
+		<-commitDone // after stop: c.ctx is cancelled, and stop commits the rest
+		if !fenced || c.ctx.Err() != nil {
+			return
+		}
+		// Another client joined with our group.instance.id: another node has our node id
+		// (a copied data directory). Kafka refuses us from now on, so this poller would
+		// sit fenced forever, serving nothing. It rejoins under an id of its own.
+		id := fmt.Sprintf("%s-%s", *c.instanceID, crand.Text()[:8])
+		c.log.Error("another group member uses this poller's group.instance.id: another node has this node's id (a copied data directory?); rejoining under a unique id",
+			"instance_id", *c.instanceID, "new_instance_id", id)
+		c.removeAll(true) // lost already stopped them; fenced, nothing can be committed
+		c.cl.Close()
+		opts = append(opts[:len(opts):len(opts)], kgo.InstanceID(id))
+		cl, err := c.newClient(m, opts)
+		if err != nil { // only ClientOpts can fail, and it just worked
+			c.log.Error("cannot rebuild the kafka client after being fenced", "err", err)
+			c.cl = nil
+			return
+		}
+		c.cl, c.instanceID = cl, &id
+	}
 }
 
 func (c *consumer) newClient(m *mapping.EventSourceMapping, opts []kgo.Opt) (*kgo.Client, error) {
@@ -272,15 +297,21 @@ func (c *consumer) newClient(m *mapping.EventSourceMapping, opts []kgo.Opt) (*kg
 // poll is the only goroutine that hands records to workers. It never blocks on a worker:
 // enqueue appends and pauses a partition whose queue is full, so AllowRebalance always comes
 // back quickly and the group never kicks us for a slow function.
-func (c *consumer) poll() {
+//
+// It returns true when the group fenced this poller (FENCED_INSTANCE_ID: another member
+// joined with its group.instance.id).
+func (c *consumer) poll() (fenced bool) {
 	for {
 		fs := c.cl.PollRecords(c.ctx, 10_000)
 		if fs.IsClientClosed() || c.ctx.Err() != nil {
-			return // stop calls CloseAllowingRebalance
+			return false // stop calls CloseAllowingRebalance
 		}
 		fs.EachError(func(topic string, partition int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
+			}
+			if errors.Is(err, kerr.FencedInstanceID) && c.instanceID != nil {
+				fenced = true
 			}
 			c.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
 			c.status.fetchFailed(err)
@@ -303,6 +334,9 @@ func (c *consumer) poll() {
 		})
 		c.mu.Unlock()
 		c.cl.AllowRebalance()
+		if fenced {
+			return true
+		}
 	}
 }
 
@@ -367,6 +401,18 @@ func (c *consumer) removeWorkers(tps map[string][]int32, abort bool) {
 	c.status.forget(ws)
 }
 
+// removeAll stops every worker (draining them, or aborting them with abort).
+func (c *consumer) removeAll(abort bool) {
+	c.mu.Lock()
+	ws := make([]*worker, 0, len(c.workers))
+	for k, w := range c.workers {
+		ws = append(ws, w)
+		delete(c.workers, k)
+	}
+	c.mu.Unlock()
+	stopWorkers(c.hurry, ws, c.drainBound(), abort)
+}
+
 // stop ends the consumer: poll loop first (no new records), then workers finish their in-flight
 // batch (bounded by the drain bound and ctx: the end of ctx ends them), then marks are
 // committed and the group left, on a context of their own: a stop whose grace period is over
@@ -379,14 +425,7 @@ func (c *consumer) stop(ctx context.Context) error {
 	if c.cl == nil { // never got a client: nothing joined, nothing to commit
 		return nil
 	}
-	c.mu.Lock()
-	ws := make([]*worker, 0, len(c.workers))
-	for k, w := range c.workers {
-		ws = append(ws, w)
-		delete(c.workers, k)
-	}
-	c.mu.Unlock()
-	stopWorkers(c.hurry, ws, c.drainBound(), false)
+	c.removeAll(false)
 	c.dest.close()
 	// A cluster that went away must not make Stop hang: commit and leave are bounded. A
 	// commit that fails only means redelivery after the restart (at-least-once holds).
