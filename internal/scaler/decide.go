@@ -117,8 +117,9 @@ type Model struct {
 //	           has not answered yet, and more pollers help neither)
 //	           → min(max(n, h), ⌈n·L / (D·DrainIntervals)⌉);
 //	           Capacity := D/n
-//	scale in:  (Capacity := max(Capacity, D/n): it did at least that much)
-//	           not saturated and m < n for UnderEvaluations evaluations in a row, where
+//	scale in:  (when not saturated, Capacity := max(Capacity, D/n): it did at least that much)
+//	           not saturated, or saturated on the function (2U ≤ L), and m < n for
+//	           UnderEvaluations evaluations in a row, where
 //	           m = ⌈D / (Capacity·Headroom)⌉ (⌈n/2⌉ when Capacity is unknown) → m
 //	otherwise: n
 //
@@ -127,8 +128,9 @@ type Model struct {
 // about the pollers. Scale-out reacts at the first evaluation that sees the backlog; it
 // cannot exceed the partitions that wait on fetching (one hot partition is one poller's work
 // however many there are), and a function that is behind (paused partitions), failing or hung
-// never drives it: more pollers add fetching, not invocations. Scale-in needs
-// UnderEvaluations evaluations and leaves Headroom, so steady load with jitter holds the count.
+// never drives it: more pollers add fetching, not invocations; such a function, however far
+// behind, does not keep pollers it does not need either. Scale-in needs UnderEvaluations
+// evaluations and leaves Headroom, so steady load with jitter holds the count.
 func Decide(md Model, in Input, st *State) Decision {
 	n := max(in.Pollers, 1)
 	lo, hi := bounds(in)
@@ -186,11 +188,14 @@ func Decide(md Model, in Input, st *State) Decision {
 		if target > n {
 			kind, reason = KindLag, fmt.Sprintf("lag %d would take more than %d intervals to drain at %d records per interval", l, drain, d)
 		}
-	case saturated:
-		st.Under = 0 // behind, but on the function: fewer pollers would not help either
 	default:
-		// Not saturated: each poller delivered D/n, so it can do at least that much.
-		st.Capacity = max(st.Capacity, float64(d)/float64(n))
+		// Not saturated, or behind on the function (most of the lag is fetched and waits on
+		// it): the pollers are not the bottleneck, so fewer may do whatever the lag. Only when
+		// not saturated did each poller deliver D/n with nothing held back: it can do at
+		// least that much.
+		if !saturated {
+			st.Capacity = max(st.Capacity, float64(d)/float64(n))
+		}
 		m := (n + 1) / 2
 		if st.Capacity > 0 {
 			m = int(math.Ceil(float64(d) / (st.Capacity * md.Headroom)))

@@ -213,6 +213,20 @@ func TestDecideOverTime(t *testing.T) {
 		}
 	})
 
+	t.Run("function behind a backlog: scale in all the same", func(t *testing.T) {
+		// A spike took the mapping to 12 pollers (each fetched 3,000 per interval); now the
+		// function delivers 1,200 per interval, every partition is paused with a full queue
+		// and 50,000 records behind. The pollers are under-used, whatever the lag: one would
+		// do. (It kept 12 until the backlog drained: 500 intervals.)
+		st := State{Capacity: 3000}
+		got := run(12, &st, 4, func(i, n int) Input {
+			return Input{Partitions: 12, Parts: behind(12, 50000), Delivered: 1200}
+		})
+		if got[2] != 1 || got[3] != 1 {
+			t.Fatalf("pollers %v, want 1 after 3 evaluations", got)
+		}
+	})
+
 	t.Run("load just under a poller's capacity: no oscillation", func(t *testing.T) {
 		st := State{Capacity: 10000}
 		got := run(3, &st, 200, func(i, n int) Input {
