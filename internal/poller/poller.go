@@ -327,6 +327,11 @@ type entry struct {
 	// mapping is stopped only once every one of its members left.
 	drains sync.WaitGroup
 
+	// latestSince is when a LATEST mapping first started on this node (UnixMilli), kept across
+	// its restarts, Disable and Enable: its partitions without a committed offset start at the
+	// first record since then (startpos.go). Guarded by mu.
+	latestSince int64
+
 	topicPartitions atomic.Int64 // partitions of the mapping's topics, from RefreshLag (lag.go)
 	slots           *slots       // the mapping's invocation slots (slots.go), set once by entry()
 }
@@ -391,6 +396,12 @@ func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) err
 	mg.mu.Unlock()
 	if closed { // Close may have stopped this entry before we got it: start nothing new
 		return ErrClosed
+	}
+	if spec.latest {
+		if e.latestSince == 0 {
+			e.latestSince = time.Now().UnixMilli() + 1 // not the records produced before
+		}
+		spec.latestSince(e.latestSince)
 	}
 	if c := e.c.Load(); c != nil {
 		if c.spec.identity == spec.identity {

@@ -21,6 +21,23 @@ import (
 // client then starts from that commit, and so does every later owner.
 //
 // TRIM_HORIZON needs none of this: starting again from the log start skips nothing.
+//
+// LATEST means "from when the mapping started" (on this node): a partition is resolved to
+// its first record timestamped since then, which is its log end for the partitions that
+// existed then, and the beginning of a partition added to the topic later. Resolved to its
+// log end instead, a new partition would lose every record produced to it before it was
+// first assigned: up to the Kafka client's metadata refresh (minutes), or as long as the
+// mapping was disabled. (Kafka's auto.offset.reset=latest loses them; AWS documents nothing
+// for this case; franz-go recommends AfterMilli(now) for "the end of existing partitions,
+// the start of new ones".) A partition added while the node was down starts at the first
+// record since the node started again.
+
+// latestSince makes a LATEST spec resolve partitions without a committed offset to the first
+// record at or after ms (the mapping's start on this node), and the client's fallback too.
+func (sp *spec) latestSince(ms int64) {
+	sp.startMilli = ms
+	sp.start = kgo.NewOffset().AfterMilli(ms)
+}
 
 // resolveStart commits the start position of the assigned partitions that have no committed
 // offset. It runs in OnPartitionsAssigned, before any worker exists. If it fails (the
@@ -69,7 +86,7 @@ func resolveAndCommit(ctx context.Context, cl *kgo.Client, sp spec, assigned map
 		return 0, nil
 	}
 	var listed kadm.ListedOffsets
-	if sp.latest {
+	if sp.startMilli == 0 { // LATEST without latestSince
 		listed, err = adm.ListEndOffsets(ctx, topics...)
 	} else {
 		// A partition with no record at or after the time resolves to its end offset.

@@ -124,3 +124,63 @@ func TestStartPositionSurvivesRebalance(t *testing.T) {
 		}
 	}
 }
+
+// TestLatestNewPartitionStartsAtItsBeginning: a partition added to the topic after a LATEST
+// mapping started has no committed offset when it is first assigned. Resolving LATEST there
+// (its log end at that moment) skips every record produced to it before the poller noticed
+// it: minutes, with the Kafka client's metadata refresh, or the time the mapping was
+// disabled, as here. LATEST means "from when the mapping started": the new partition is read
+// from its first record.
+func TestLatestNewPartitionStartsAtItsBeginning(t *testing.T) {
+	kt := kafkatest.Get(t)
+	topic := kt.CreateTopic(t, 1, nil)
+	prod := manualProducer(t, kt)
+	kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Partition: 0, Value: []byte("before")})
+	rec := newRecorder()
+	mg := newTestManager(t, testConfig(rec, nil))
+	m := newMapping(kt.Plaintext, topic)
+	m.StartingPosition = "LATEST"
+	apply(t, mg, m)
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		if s, _ := mg.Stats(m.UUID); s.Partitions != 1 {
+			return fmt.Errorf("%d partitions assigned", s.Partitions)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := mg.Stop(ctx, m.UUID); err != nil { // Disable
+		t.Fatal(err)
+	}
+	if _, err := kt.Admin(t).CreatePartitions(ctx, 1, topic); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		tds, err := kt.Admin(t).ListTopics(ctx, topic)
+		if err != nil {
+			return err
+		}
+		if n := len(tds[topic].Partitions); n != 2 {
+			return fmt.Errorf("%d partitions", n)
+		}
+		return nil
+	})
+	prod = manualProducer(t, kt) // one that knows the new partition
+	for p := int32(0); p < 2; p++ {
+		kt.ProduceWith(t, prod, &kgo.Record{Topic: topic, Partition: p, Value: []byte("while disabled")})
+	}
+	apply(t, mg, m) // Enable
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		for p := int32(0); p < 2; p++ {
+			if len(rec.partition(topic, p)) == 0 {
+				return fmt.Errorf("partition %d: nothing delivered", p)
+			}
+		}
+		return nil
+	})
+	for p, want := range []int64{1, 0} {
+		if ds := rec.partition(topic, int32(p)); ds[0].offset != want || ds[0].value != "while disabled" {
+			t.Errorf("partition %d: first delivery %q at offset %d, want \"while disabled\" at %d", p, ds[0].value, ds[0].offset, want)
+		}
+	}
+}
