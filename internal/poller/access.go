@@ -24,8 +24,8 @@ type AccessConfig struct {
 	Classify func(err error) (reason, result string)
 	// Reporter receives the mappings' status (the store): the consumers' reports, taken from
 	// the Board by each mapping's supervisor, and the probe's verdicts. It is called only from
-	// the mapping's supervisor (or, once it ended, the goroutine stopping the mapping), never
-	// from a poller's goroutine. Optional.
+	// the mapping's supervisor, the last time after its consumer stopped, never from a
+	// poller's goroutine. Optional.
 	Reporter Reporter
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
@@ -55,7 +55,8 @@ func (c *AccessConfig) setDefaults() {
 }
 
 // Consumers is what an AccessGate runs mappings with: the Manager. Its methods may block
-// while a mapping's consumer drains; only the gate's per-mapping goroutines call them.
+// while a mapping's consumer drains; only the gate's per-mapping goroutines (and Close) call
+// them.
 type Consumers interface {
 	// Apply starts, reconfigures or restarts the mapping's consumer (Manager.Apply).
 	Apply(ctx context.Context, m *mapping.EventSourceMapping) error
@@ -87,25 +88,24 @@ type Consumers interface {
 // left to the Kafka client's own retries once it runs.
 //
 // Apply never waits for a probe, so mappings settle (Creating → Enabled) whatever their access.
-// Each mapping has one supervising goroutine, the only caller of the inner runner's Apply and
-// Stop for it while it exists; Remove and Close end it before stopping the consumer. The
-// scaler's poller counts reach the Manager through it too (SetPollers).
+// Each mapping has one supervising goroutine, its owner from the first Apply until its consumer
+// is stopped: the only caller of the inner runner's Apply, SetPollers and Stop for it. Remove
+// and Close only ask it to stop; it drains, commits, leaves the group, writes the last status
+// and ends. The scaler's poller counts reach the Manager through it too (SetPollers).
 type AccessGate struct {
 	cfg   AccessConfig
 	inner Consumers
 	board *Board
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// sups holds each mapping's owner until it has stopped its consumer: an Apply arriving
+	// while it drains (Enable right after Disable) goes to the same owner, which starts the
+	// consumer again once the old one is stopped.
 	sups   map[string]*supervisor
 	closed bool
-	// stopping holds, per mapping being stopped, a channel closed once its consumer is
-	// stopped: a supervisor started for the mapping meanwhile (Enable right after Disable)
-	// waits for it, so the old stop can never stop the new consumer.
-	stopping map[string]chan struct{}
-	stops    sync.WaitGroup // stop goroutines, waited for by Close
 	// hurry is the context of every call into the inner runner: it ends only when Close's
 	// context does (the node's shutdown grace period is over). Until then a stop or a restart
-	// lets in-flight invocations finish; a supervisor being cancelled does not cut them short.
+	// lets in-flight invocations finish.
 	hurry    context.Context
 	hurryNow context.CancelFunc
 }
@@ -120,29 +120,31 @@ func NewAccessGate(cfg AccessConfig, inner Consumers, board *Board) (*AccessGate
 		return nil, errors.New("poller: NewAccessGate needs the consumers and their board")
 	}
 	cfg.setDefaults()
-	g := &AccessGate{cfg: cfg, inner: inner, board: board, sups: make(map[string]*supervisor), stopping: make(map[string]chan struct{})}
+	g := &AccessGate{cfg: cfg, inner: inner, board: board, sups: make(map[string]*supervisor)}
 	g.hurry, g.hurryNow = context.WithCancel(context.Background())
 	return g, nil
 }
 
 // supervisor is one mapping's owner in the gate: its goroutine (supervise) alone probes, starts,
-// reconfigures and stops the mapping's consumer and writes its status. It is driven by
-// messages: kick (Apply: the mapping changed, or a resync; SecretChanged), resize
-// (SetPollers), status (the board has a report of its pollers, possibly trouble: a problem
-// that must stop the consumer), and cancel (Remove, Close). Fields below mu are shared with Apply and SecretChanged; the rest
-// belongs to the goroutine.
+// reconfigures, drains and stops the mapping's consumer and writes its status, through the
+// whole lifecycle: probing, running with n pollers, draining, stopped. It is driven by
+// messages: kick (Apply: the mapping changed, or a resync; SecretChanged; Remove and Close:
+// stop), resize (SetPollers), and status (the board has a report of its pollers, possibly
+// trouble: a problem that must stop the consumer). A message is a change of the wish under mu
+// followed by a signal; the goroutine reads the latest wish after each signal, so the last
+// message wins (Apply after Remove: running with the new mapping; Remove after Apply:
+// stopped). Fields below mu are shared with Apply, Remove, SetPollers and SecretChanged; the
+// rest belongs to the goroutine.
 type supervisor struct {
 	uuid   string
-	cancel context.CancelFunc
-	done   chan struct{}
-	kick   chan struct{}   // cap 1: the mapping or one of its secrets changed
+	done   chan struct{}   // closed when the goroutine ends (its consumer stopped)
+	kick   chan struct{}   // cap 1: the mapping or one of its secrets changed, or stop
 	status <-chan struct{} // the board has a report of the mapping's pollers
 	resize chan struct{}   // cap 1: SetPollers asked for another poller count (pollers)
 
-	after    <-chan struct{} // closed once the mapping's previous consumer is stopped; nil when none
-	failing  atomic.Bool     // a problem is reported and not yet cleared (read by SecretChanged)
-	okSeen   bool            // a batch succeeded since the last backoff: reset it
-	lastGood string          // the last OK or Function call failed result, restored with the reason
+	failing  atomic.Bool // a problem is reported and not yet cleared (read by SecretChanged)
+	okSeen   bool        // a batch succeeded since the last backoff: reset it
+	lastGood string      // the last OK or Function call failed result, restored with the reason
 
 	mu        sync.Mutex
 	m         *mapping.EventSourceMapping
@@ -151,6 +153,12 @@ type supervisor struct {
 	secretIDs []string
 	dones     []func() // Apply's done callbacks not yet called
 	pollers   int      // the poller count SetPollers asked for, 0 for none yet
+	// stop: Remove or Close asked for the consumer to stop and the owner to end; an Apply
+	// clears it. stopDones are Remove's done callbacks, called once the consumer is stopped.
+	stop      bool
+	stopDones []func()
+	// probeCancel ends the probe under way (nil when none): a stop does not wait for it.
+	probeCancel context.CancelFunc
 }
 
 // settled calls the done callbacks of the Applies so far: the mapping runs as they asked (or
@@ -172,13 +180,36 @@ func (s *supervisor) signal(ch chan struct{}) {
 	}
 }
 
-// snapshot returns the latest mapping and clears the reprobe flag.
-func (s *supervisor) snapshot() (*mapping.EventSourceMapping, bool) {
+// snapshot returns the latest wish: the mapping, whether to probe again (the flag is cleared),
+// and whether to stop, with the Removes' done callbacks so far (taken).
+func (s *supervisor) snapshot() (m *mapping.EventSourceMapping, reprobe, stop bool, stopDones []func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	re := s.reprobe
-	s.reprobe = false
-	return s.m, re
+	reprobe, s.reprobe = s.reprobe, false
+	if s.stop {
+		stopDones, s.stopDones = s.stopDones, nil
+	}
+	return s.m, reprobe, s.stop, stopDones
+}
+
+// stopAsked reports whether a stop is wished.
+func (s *supervisor) stopAsked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stop
+}
+
+// askStop records a stop (Remove, Close) and ends a probe under way; the caller signals kick.
+// Called with s.mu held. Applies not yet settled are superseded: their done is never called.
+func (s *supervisor) askStopLocked(done func()) {
+	s.stop = true
+	s.dones = nil
+	if done != nil {
+		s.stopDones = append(s.stopDones, done)
+	}
+	if s.probeCancel != nil {
+		s.probeCancel()
+	}
 }
 
 // configKey covers everything Apply passes on to the inner runner (the probe depends on the
@@ -225,7 +256,9 @@ func (g *AccessGate) Stats(uuid string) (Stats, bool) {
 // Apply implements reconcile.Runner. It records the wished configuration and returns; the
 // mapping's supervisor probes and starts (or reconfigures) the consumer, and calls done once
 // the consumer's first poller has joined its group and received its assignment, or once the
-// probe found the mapping's access broken and reported it.
+// probe found the mapping's access broken and reported it. A stop asked before and not yet
+// begun is superseded (its done is never called); one being drained finishes first, then the
+// owner starts the consumer again.
 func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 	if m == nil || m.UUID == "" {
 		return errors.New("poller: mapping without UUID")
@@ -247,6 +280,9 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 	}
 	if s := g.sups[m.UUID]; s != nil {
 		s.mu.Lock()
+		if s.stop {
+			s.stop, s.stopDones = false, nil
+		}
 		s.m, s.key, s.secretIDs = m, key, secretIDs(m)
 		if done != nil {
 			s.dones = append(s.dones, done)
@@ -256,10 +292,9 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 		s.signal(s.kick)
 		return nil
 	}
-	sctx, cancel := context.WithCancel(context.Background())
-	s := &supervisor{uuid: m.UUID, cancel: cancel, done: make(chan struct{}),
+	s := &supervisor{uuid: m.UUID, done: make(chan struct{}),
 		kick: make(chan struct{}, 1), status: g.board.watch(m.UUID), resize: make(chan struct{}, 1),
-		m: m, key: key, secretIDs: secretIDs(m), after: g.stopping[m.UUID]}
+		m: m, key: key, secretIDs: secretIDs(m)}
 	if done != nil {
 		s.dones = []func(){done}
 	}
@@ -271,7 +306,7 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 	// the probe passes.
 	s.failing.Store(isAccessReason(m.StateTransitionReason))
 	g.sups[m.UUID] = s
-	go g.supervise(sctx, s)
+	go g.supervise(s)
 	return nil
 }
 
@@ -279,73 +314,47 @@ func isAccessReason(r string) bool {
 	return r == mapping.ReasonConfigNotValid || r == mapping.ReasonAuthnError || r == mapping.ReasonAuthzError
 }
 
-// Remove implements reconcile.Runner: it ends the mapping's supervisor and stops its consumer
-// in a goroutine of its own (in-flight batches finish, offsets are committed, the group is
-// left), then calls done. It never blocks, so one mapping's drain delays no other.
+// Remove implements reconcile.Runner: it asks the mapping's owner to stop and returns at once.
+// The owner finishes what it is doing (a restart's drain included), then drains the consumer
+// (in-flight batches finish within the function's timeout, or until Close's grace is over),
+// commits, leaves the group, writes the last status, calls done and ends. A mapping without
+// an owner runs nothing: done is called at once. It never blocks, so one mapping's drain
+// delays no other.
 func (g *AccessGate) Remove(uuid string, done func()) {
 	g.mu.Lock()
-	if g.closed { // Close stopped every consumer
+	s := g.sups[uuid]
+	if s == nil {
 		g.mu.Unlock()
 		if done != nil {
 			done()
 		}
 		return
 	}
-	s := g.sups[uuid]
-	delete(g.sups, uuid)
-	prev := g.stopping[uuid]
-	ch := make(chan struct{})
-	g.stopping[uuid] = ch
-	g.stops.Add(1)
+	s.mu.Lock()
+	s.askStopLocked(done)
+	s.mu.Unlock()
 	g.mu.Unlock()
-	go func() {
-		defer g.stops.Done()
-		if prev != nil {
-			<-prev
-		}
-		if s != nil {
-			s.cancel()
-			<-s.done
-		}
-		// Not bounded by the caller: a stop lets in-flight invocations finish within the
-		// function's timeout (the Manager's drain bound), or until Close's grace is over.
-		if err := g.inner.Stop(g.hurry, uuid); err != nil {
-			g.cfg.Logger.Warn("stopping the mapping's consumer", "uuid", uuid, "err", err)
-		}
-		// The supervisor has ended: this goroutine is the mapping's owner now. The pollers'
-		// last report (their final batches) goes to the store.
-		if t := g.board.take(uuid); t.pending {
-			g.report(uuid, t.rep.state, t.rep.reason, t.rep.result, t.rep.cause)
-		}
-		g.mu.Lock()
-		if g.stopping[uuid] == ch {
-			delete(g.stopping, uuid)
-		}
-		if g.sups[uuid] == nil { // not enabled again meanwhile
-			g.board.forget(uuid)
-		}
-		g.mu.Unlock()
-		close(ch)
-		if done != nil {
-			done()
-		}
-	}()
+	s.signal(s.kick)
 }
 
-// Close ends every supervisor, then closes the inner runner (which stops every consumer).
+// Close asks every mapping's owner to stop, as Remove does, waits for them (until ctx ends:
+// then in-flight invocations are ended), then closes the inner runner (which stops what is
+// left) and waits for the owners to write their last status.
 func (g *AccessGate) Close(ctx context.Context) error {
 	g.mu.Lock()
 	g.closed = true
 	sups := make([]*supervisor, 0, len(g.sups))
 	for _, s := range g.sups {
+		s.mu.Lock()
+		s.askStopLocked(nil)
+		s.mu.Unlock()
 		sups = append(sups, s)
 	}
-	g.sups = map[string]*supervisor{}
 	g.mu.Unlock()
 	defer g.hurryNow()
 	defer context.AfterFunc(ctx, g.hurryNow)() // the grace period is over: end invocations
 	for _, s := range sups {
-		s.cancel()
+		s.signal(s.kick)
 	}
 	for _, s := range sups {
 		select {
@@ -353,18 +362,11 @@ func (g *AccessGate) Close(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	stopped := make(chan struct{})
-	go func() { g.stops.Wait(); close(stopped) }()
-	select { // stops under way finish within the Manager's DrainTimeout
-	case <-stopped:
-	case <-ctx.Done():
-	}
 	err := g.inner.Close(ctx)
-	// Every supervisor has ended: the consumers' last reports are written from here.
-	for _, uuid := range g.board.uuids() {
-		if t := g.board.take(uuid); t.pending {
-			g.report(uuid, t.rep.state, t.rep.reason, t.rep.result, t.rep.cause)
-		}
+	// Every consumer is stopped (the inner runner's Close waited for the owners' stops under
+	// way, cut short by the hurry context): the owners only write their last status now.
+	for _, s := range sups {
+		<-s.done
 	}
 	return err
 }
@@ -399,32 +401,26 @@ func (g *AccessGate) report(uuid, state, reason, lastResult, cause string) {
 	}
 }
 
-// supervise runs one mapping until Remove or Close. It alone calls the inner runner for the
-// mapping while it lives.
-func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
+// supervise runs one mapping from its first Apply until Remove or Close has it stopped. It
+// alone calls the inner runner for the mapping.
+func (g *AccessGate) supervise(s *supervisor) {
 	defer close(s.done)
 	log := g.cfg.Logger.With("uuid", s.uuid)
-	if s.after != nil { // the mapping's previous consumer is still stopping
-		select {
-		case <-s.after:
-		case <-ctx.Done():
-			return
-		}
-	}
 	var (
 		running   bool
 		probedKey string // spec identity the last passing probe checked
 		attempt   int
 	)
 	stopInner := func() {
-		// Not ctx: a supervisor being cancelled still lets the consumer drain and commit.
+		// g.hurry: a stop lets in-flight invocations finish within the function's timeout
+		// (the Manager's drain bound), or until Close's grace is over.
 		if err := g.inner.Stop(g.hurry, s.uuid); err != nil {
 			log.Warn("stopping the mapping's consumer", "err", err)
 		}
 		running = false
 		g.takeStatus(s) // the stopped consumer's last reports; its trouble is stale now
 	}
-	backoff := func() bool {
+	backoff := func() {
 		if s.okSeen {
 			attempt = 0
 			s.okSeen = false
@@ -434,28 +430,33 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 		attempt++
 		for {
 			select {
-			case <-ctx.Done():
-				return false
 			case <-t.C:
-				return true
-			case <-s.kick:
-				return true
+				return
+			case <-s.kick: // a change, or stop
+				return
 			case <-s.status:
 				g.takeStatus(s) // a stopped or starting consumer's report: trouble is the probe's
 			}
 		}
 	}
-	for ctx.Err() == nil {
-		m, reprobe := s.snapshot()
+	for {
+		m, reprobe, stop, stopDones := s.snapshot()
+		if stop {
+			if g.stopOwned(s, stopInner, stopDones) {
+				return
+			}
+			continue // enabled again while draining
+		}
 		sp, err := newSpec(m)
 		if err != nil { // Apply checked it; cannot happen
 			log.Error("mapping cannot run", "err", err)
-			return
+			backoff()
+			continue
 		}
 		if !running || reprobe || sp.identity != probedKey {
-			err := g.probe(ctx, m)
-			if ctx.Err() != nil {
-				return
+			err := g.probe(s, m)
+			if s.stopAsked() {
+				continue
 			}
 			if err != nil {
 				reason, result := g.cfg.Classify(err)
@@ -468,9 +469,7 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 				s.failing.Store(true)
 				g.report(s.uuid, "", reason, result, errorCause(err))
 				s.settled() // as on AWS: the mapping settles, with the problem reported
-				if !backoff() {
-					return
-				}
+				backoff()
 				continue
 			}
 			probedKey = sp.identity
@@ -479,40 +478,56 @@ func (g *AccessGate) supervise(ctx context.Context, s *supervisor) {
 				g.report(s.uuid, "", mapping.ReasonUserInitiated, s.lastGood, "")
 			}
 		}
-		// g.hurry, not ctx: a restart (changed connection settings) drains the old consumer,
-		// and a Remove arriving meanwhile must not cut its invocations short.
+		// g.hurry: a restart (changed connection settings) drains the old consumer, and a
+		// Remove arriving meanwhile waits for it (then stops the new one).
 		if err := g.inner.Apply(g.hurry, m); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
 			log.Error("starting the mapping's consumer", "err", err)
-			if !backoff() {
-				return
-			}
+			backoff()
 			continue
 		}
 		running = true
-		if !g.waitRunning(ctx, s, stopInner, backoff) {
-			return
-		}
+		g.waitRunning(s, stopInner, backoff)
 	}
+}
+
+// stopOwned is the owner's stop: it drains and stops the consumer (the final commit and
+// LeaveGroup included), writes its last status, and then, unless an Apply arrived meanwhile,
+// leaves the gate and reports true. Remove's done callbacks are called once the consumer is
+// stopped either way.
+func (g *AccessGate) stopOwned(s *supervisor, stopInner func(), dones []func()) (end bool) {
+	stopInner()
+	g.mu.Lock()
+	s.mu.Lock()
+	end = s.stop
+	if end {
+		dones = append(dones, s.stopDones...)
+		s.stopDones = nil
+		delete(g.sups, s.uuid)
+	}
+	s.mu.Unlock()
+	if end {
+		g.board.forget(s.uuid) // later reports of the mapping (none: its consumer is stopped) are dropped
+	}
+	g.mu.Unlock()
+	for _, d := range dones {
+		d()
+	}
+	return end
 }
 
 // waitRunning waits, while the consumer runs, for the next thing to do: it calls Apply's
 // done callbacks once the consumer's first poller has joined its group and got its
 // assignment, and returns on a kick (the mapping or a secret changed, or a resync: loop
-// again) or after stopping the consumer on trouble. False: the supervisor is to end.
-func (g *AccessGate) waitRunning(ctx context.Context, s *supervisor, stopInner func(), backoff func() bool) bool {
+// again, a stop included) or after stopping the consumer on trouble and backing off.
+func (g *AccessGate) waitRunning(s *supervisor, stopInner func(), backoff func()) {
 	joined := g.inner.Joined(s.uuid)
 	for {
 		select {
-		case <-ctx.Done():
-			return false
 		case <-joined:
 			joined = nil
 			s.settled()
 		case <-s.kick:
-			return true
+			return
 		case <-s.resize:
 			s.mu.Lock()
 			n := s.pollers
@@ -530,7 +545,8 @@ func (g *AccessGate) waitRunning(ctx context.Context, s *supervisor, stopInner f
 			s.failing.Store(true)
 			stopInner()
 			s.settled()
-			return backoff()
+			backoff()
+			return
 		}
 	}
 }
@@ -567,8 +583,21 @@ func (g *AccessGate) takeStatus(s *supervisor) (trouble bool) {
 	return t.trouble
 }
 
-func (g *AccessGate) probe(ctx context.Context, m *mapping.EventSourceMapping) error {
-	pctx, cancel := context.WithTimeout(ctx, g.cfg.ProbeTimeout)
+// probe checks the mapping's access; a stop (Remove, Close) ends it early.
+func (g *AccessGate) probe(s *supervisor, m *mapping.EventSourceMapping) error {
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ProbeTimeout)
 	defer cancel()
-	return g.cfg.Probe(pctx, m)
+	s.mu.Lock()
+	if s.stop {
+		s.mu.Unlock()
+		return context.Canceled
+	}
+	s.probeCancel = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.probeCancel = nil
+		s.mu.Unlock()
+	}()
+	return g.cfg.Probe(ctx, m)
 }

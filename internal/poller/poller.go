@@ -18,25 +18,32 @@
 // commit.go, startpos.go (LATEST/AT_TIMESTAMP resolved once), retention.go, members.go (several
 // pollers per mapping), access.go (the per-mapping owner), board.go (status hand-off).
 //
-// Ownership. Each mapping has one owner goroutine, the AccessGate's supervisor (access.go): it
-// alone probes, starts, reconfigures and stops the mapping's pollers, and alone writes its
-// status. Pollers report from their goroutines to the Board (board.go), which only records the
-// latest report and wakes the owner: no store write or network call runs under a poller's lock.
-// Stopping a mapping runs on a goroutine of its own (AccessGate.Remove), so draining one
-// mapping delays no other. The scaler's poller counts go through the owner too
-// (AccessGate.SetPollers); a scale-in's drain runs in the background (members.go).
+// Ownership. Each mapping has one owner goroutine, the AccessGate's supervisor (access.go),
+// from its first Apply until its consumer is stopped: it alone probes, starts, reconfigures,
+// resizes, drains and stops the mapping's pollers, and alone writes its status, through the
+// whole lifecycle (probing → running with n pollers → draining → stopped). Apply, Remove,
+// SetPollers and SecretChanged only leave it a message and return. Pollers report from their
+// goroutines to the Board (board.go), which only records the latest report and wakes the
+// owner: no store write or network call runs under a poller's lock. A Remove makes the owner
+// drain (in-flight batches finish within the function's timeout), commit, leave the group,
+// write the last status and end; each mapping's owner is its own goroutine, so draining one
+// mapping delays no other. A scale-in's leaving pollers drain in the background (members.go).
 //
 // Lock order (a lock may be taken while holding the ones to its left, never the reverse):
 //
 //	entry.mu → Manager.mu
 //	entry.mu → entry.smu → consumer.mu → worker.mu → (franz-go's locks, in Pause/ResumeFetchPartitions)
-//	consumer.status.mu → Board.mu
+//	consumer.mu → consumer.status.mu → Board.mu (the poll loop reports a retention skip)
 //	AccessGate.mu → supervisor.mu
 //	AccessGate.mu → Board.mu
 //
 // Manager.mu, Board.mu, supervisor.mu, slots.mu (slots.go) and destination.mu (destination.go,
 // held while its producer clients are built) are leaves: nothing else is taken while one is
-// held. No lock is held across an invocation, a commit or a store write.
+// held. entry.mu serialises one mapping's Apply, SetPollers and Stop: the owner makes them one
+// at a time, but Manager.Close stops every mapping from goroutines of its own (and tests drive
+// a Manager directly), so it stays. It is held while a restart or a stop drains and commits;
+// only those three methods of that one mapping take it. No other lock is held across an
+// invocation, a commit or a store write.
 package poller
 
 import (
