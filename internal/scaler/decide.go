@@ -116,11 +116,13 @@ type Model struct {
 //	           and D > 0 (a measured rate: with none, the pollers are stalled or the function
 //	           has not answered yet, and more pollers help neither)
 //	           → min(max(n, h), ⌈n·L / (D·DrainIntervals)⌉);
-//	           Capacity := D/n
+//	           Capacity := D/n (when h ≥ n or Capacity is unknown: every poller held records back)
 //	scale in:  (when not saturated, Capacity := max(Capacity, D/n): it did at least that much)
-//	           not saturated, or saturated on the function (2U ≤ L), and m < n for
-//	           UnderEvaluations evaluations in a row, where
-//	           m = ⌈D / (Capacity·Headroom)⌉ (⌈n/2⌉ when Capacity is unknown) → m
+//	           not saturated, or saturated on the function (2U ≤ L), or saturated with h < n
+//	           and Capacity known (one hot partition: the pollers beyond h fetch no backlog),
+//	           and m < n for UnderEvaluations evaluations in a row, where
+//	           m = ⌈D / (Capacity·Headroom)⌉ (⌈n/2⌉ when Capacity is unknown), and when
+//	           saturated at least min(h, n) → m
 //	otherwise: n
 //
 // clamped to [lo, hi]. While the group settles after a change (Settling), and for one
@@ -129,7 +131,7 @@ type Model struct {
 // cannot exceed the partitions that wait on fetching (one hot partition is one poller's work
 // however many there are), and a function that is behind (paused partitions), failing or hung
 // never drives it: more pollers add fetching, not invocations; such a function, however far
-// behind, does not keep pollers it does not need either. Scale-in needs UnderEvaluations
+// behind, does not keep pollers it does not need either, and nor does a hot partition. Scale-in needs UnderEvaluations
 // evaluations and leaves Headroom, so steady load with jitter holds the count.
 func Decide(md Model, in Input, st *State) Decision {
 	n := max(in.Pollers, 1)
@@ -168,31 +170,39 @@ func Decide(md Model, in Input, st *State) Decision {
 	saturated := l > md.QuietLag && l > d*drain
 
 	target, kind, reason := n, "", ""
-	switch {
-	case saturated && 2*u > l:
-		st.Under = 0
-		if d > 0 {
-			st.Capacity = float64(d) / float64(n)
+	// fewer: the pollers are not all the bottleneck, so fewer may do, whatever the lag.
+	fewer := true
+	if saturated && 2*u > l {
+		// The pollers hold records back. When fewer partitions wait on fetching than there
+		// are pollers (one hot partition), the pollers beyond them have no backlog to fetch
+		// and, with a measured capacity, may still be too many; otherwise every poller is
+		// the bottleneck and its rate is the capacity.
+		if h >= int64(n) || st.Capacity == 0 {
+			fewer = false
+			st.Under = 0
+			if d > 0 {
+				st.Capacity = float64(d) / float64(n)
+			}
 		}
-		if cooling {
-			break // throttled: more pollers would only be throttled too
-		}
-		if d == 0 {
+		switch {
+		case cooling:
+			// throttled: more pollers would only be throttled too
+		case d == 0:
 			// Nothing delivered: the pollers are stalled (a rebalance, a starved machine) or
 			// the function has not answered yet (hung, or the backlog arrived this very
 			// interval). More pollers help none of these; the next evaluation has a rate.
-			break
+		default:
+			need := ceilDiv(int64(n)*l, d*drain)
+			target = int(min(need, max(int64(n), h)))
+			if target > n {
+				kind, reason = KindLag, fmt.Sprintf("lag %d would take more than %d intervals to drain at %d records per interval", l, drain, d)
+			}
 		}
-		need := ceilDiv(int64(n)*l, d*drain)
-		target = int(min(need, max(int64(n), h)))
-		if target > n {
-			kind, reason = KindLag, fmt.Sprintf("lag %d would take more than %d intervals to drain at %d records per interval", l, drain, d)
-		}
-	default:
-		// Not saturated, or behind on the function (most of the lag is fetched and waits on
-		// it): the pollers are not the bottleneck, so fewer may do whatever the lag. Only when
-		// not saturated did each poller deliver D/n with nothing held back: it can do at
-		// least that much.
+	}
+	if fewer && target == n {
+		// Not saturated, behind on the function (most of the lag is fetched and waits on it),
+		// or a backlog on fewer partitions than pollers. Only when not saturated did each
+		// poller deliver D/n with nothing held back: it can do at least that much.
 		if !saturated {
 			st.Capacity = max(st.Capacity, float64(d)/float64(n))
 		}
@@ -200,18 +210,20 @@ func Decide(md Model, in Input, st *State) Decision {
 		if st.Capacity > 0 {
 			m = int(math.Ceil(float64(d) / (st.Capacity * md.Headroom)))
 		}
+		if saturated {
+			m = max(m, int(min(h, int64(n)))) // a poller for each partition waiting on fetching
+		}
 		m = max(m, lo, 1)
-		if m >= n {
+		switch {
+		case m >= n:
 			st.Under = 0
-			break
+		case st.Under+1 < md.UnderEvaluations:
+			st.Under++
+		default:
+			st.Under = 0
+			target = m
+			kind, reason = KindUnderUsed, fmt.Sprintf("under-used: %d records per interval need %d poller(s)", d, m)
 		}
-		st.Under++
-		if st.Under < md.UnderEvaluations {
-			break
-		}
-		st.Under = 0
-		target = m
-		kind, reason = KindUnderUsed, fmt.Sprintf("under-used: %d records per interval need %d poller(s)", d, m)
 	}
 	if target < lo || target > hi {
 		return clamp(in, target, lo, hi)

@@ -227,6 +227,21 @@ func TestDecideOverTime(t *testing.T) {
 		}
 	})
 
+	t.Run("one hot partition left after a spike: scale in to what the rest needs", func(t *testing.T) {
+		// A spike took the mapping to 12 pollers (1,000 per interval each); now one partition
+		// has a backlog the pollers cannot fetch fast enough and the 11 others keep up: 2,100
+		// per interval in all. Only the hot partition's poller has a backlog to fetch; three
+		// pollers deliver 2,100 with headroom. (All 12 stayed for as long as the hot
+		// partition was behind.)
+		st := State{Capacity: 1000}
+		got := run(12, &st, 4, func(i, n int) Input {
+			return Input{Partitions: 12, Parts: append(parts(1, 1000000+int64(i)*5000), parts(11, 20)...), Delivered: 2100}
+		})
+		if got[2] != 3 || got[3] != 3 {
+			t.Fatalf("pollers %v, want 3 after 3 evaluations", got)
+		}
+	})
+
 	t.Run("load just under a poller's capacity: no oscillation", func(t *testing.T) {
 		st := State{Capacity: 10000}
 		got := run(3, &st, 200, func(i, n int) Input {
