@@ -30,7 +30,10 @@ import (
 // mapping was disabled. (Kafka's auto.offset.reset=latest loses them; AWS documents nothing
 // for this case; franz-go recommends AfterMilli(now) for "the end of existing partitions,
 // the start of new ones".) A partition added while the node was down starts at the first
-// record since the node started again.
+// record since the node started again. The price is clock skew: records stamped at or after
+// the start by a producer (or node) whose clock runs ahead are delivered too, as many as the
+// skew covers (Kafka refuses timestamps more than log.message.timestamp.after.max.ms ahead, an
+// hour by default).
 
 // latestSince makes a LATEST spec resolve partitions without a committed offset to the first
 // record at or after ms (the mapping's start on this node), and the client's fallback too.
