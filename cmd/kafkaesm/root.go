@@ -72,7 +72,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.SecretAccessKey, "secret-access-key", "", "secret access key for --access-key-id (env KAFKAESM_SECRET_ACCESS_KEY; prefer the env var: flags show in ps)")
 	f.StringVar(&cfg.PrincipalsFile, "principals", "", "JSON file of principals (access keys) and their IAM-style policies, re-read on SIGHUP (docs/api.md)")
 	f.BoolVar(&cfg.NoAuth, "no-auth", false, "serve the API WITHOUT authentication (loopback addresses only; any local user or process can then use it)")
-	f.StringSliceVar(&cfg.AllowedHosts, "allowed-host", nil, "host name clients use to reach the server, accepted in the Host header besides loopback names and IP addresses (repeatable)")
+	f.StringSliceVar(&cfg.AllowedHosts, "allowed-host", nil, "host name or address clients use to reach the server, accepted in the Host header besides loopback names and addresses and the address a request arrives on (repeatable)")
 	f.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate (chain) to serve the API over HTTPS, with --tls-key")
 	f.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key for --tls-cert")
 	f.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "allow a non-loopback --listen address without TLS (requests, secret values and code cross the network in clear text)")

@@ -23,8 +23,8 @@ import (
 type GuardConfig struct {
 	// AllowedHosts are extra host names (without port) the Host header may carry, e.g. the
 	// server's DNS name when it is reached over the network (--allowed-host). Loopback names
-	// (localhost, *.localhost) and IP addresses are always accepted: a page cannot rebind an
-	// address literal.
+	// (localhost, *.localhost), loopback addresses and the address the request arrived on are
+	// always accepted: a page cannot rebind an address literal.
 	AllowedHosts []string
 }
 
@@ -32,7 +32,11 @@ type GuardConfig struct {
 func Guard(cfg GuardConfig, next http.Handler) http.Handler {
 	allowed := map[string]bool{}
 	for _, h := range cfg.AllowedHosts {
-		allowed[normHost(h)] = true
+		h = normHost(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+		if ip := net.ParseIP(h); ip != nil {
+			h = ip.String()
+		}
+		allowed[h] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := guardCheck(r, allowed); err != nil {
@@ -45,8 +49,8 @@ func Guard(cfg GuardConfig, next http.Handler) http.Handler {
 
 func guardCheck(r *http.Request, allowed map[string]bool) *Error {
 	host := hostOnly(r.Host)
-	if !hostAllowed(host, allowed) {
-		return Errorf(AccessDenied, "Request refused: the Host header '%s' does not name this server. kafkaesm answers requests for loopback names and addresses, IP addresses and the hosts listed with --allowed-host (a web page's own name pointing at this server, DNS rebinding, is refused).",
+	if !hostAllowed(host, localIP(r), allowed) {
+		return Errorf(AccessDenied, "Request refused: the Host header '%s' does not name this server. kafkaesm answers requests for loopback names and addresses, the address the request arrived on and the hosts listed with --allowed-host (a web page's own name pointing at this server, DNS rebinding, is refused).",
 			truncate(r.Host, 64))
 	}
 	if o := r.Header.Get("Origin"); o != "" {
@@ -83,16 +87,34 @@ func hostOnly(hostport string) string {
 
 func normHost(h string) string { return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".") }
 
-func hostAllowed(host string, allowed map[string]bool) bool {
+// hostAllowed says whether host names this server: a loopback name or address, the address the
+// connection arrived on (local, nil when unknown), or a host the operator listed.
+func hostAllowed(host string, local net.IP, allowed map[string]bool) bool {
 	switch {
 	case host == "":
 		return false
 	case host == "localhost" || strings.HasSuffix(host, ".localhost"):
 		return true // RFC 6761: browsers resolve these to loopback themselves
-	case net.ParseIP(host) != nil:
-		return true
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback() || (local != nil && ip.Equal(local)) || allowed[ip.String()]
 	}
 	return allowed[host]
+}
+
+// localIP is the address the request's connection arrived on (net/http records it), or nil.
+func localIP(r *http.Request) net.IP {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return nil
+	}
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP
+	}
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return net.ParseIP(h)
+	}
+	return nil
 }
 
 // writeProtoError answers in the protocol of the request: awsJson1.1 (Secrets Manager, marked by

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,7 +22,7 @@ import (
 
 func newProtected(t *testing.T, auth bool) http.Handler {
 	t.Helper()
-	cfg := ProtectConfig{Guard: GuardConfig{AllowedHosts: []string{"kafkaesm.internal.example"}}}
+	cfg := ProtectConfig{Guard: GuardConfig{AllowedHosts: []string{"kafkaesm.internal.example", "[2001:DB8::1]"}}}
 	if auth {
 		cfg.Auth = &SigV4Config{Credentials: map[string]string{testKeyID: testSecret}, Region: "eu-west-1"}
 	}
@@ -62,7 +63,11 @@ func TestBrowserProtections(t *testing.T) {
 		{"SDK Invoke octet-stream", "[::1]:9001", map[string]string{"Content-Type": "application/octet-stream"}, 200, ""},
 		{"botocore Invoke without Content-Type", "127.0.0.1", nil, 200, ""},
 		{"listed host", "kafkaesm.internal.example:9001", map[string]string{"Content-Type": "application/json"}, 200, ""},
-		{"IP address", "10.1.2.3:9001", map[string]string{"Content-Type": "application/json"}, 200, ""},
+		{"another IP address", "10.1.2.3:9001", map[string]string{"Content-Type": "application/json"}, 403, "Host header '10.1.2.3:9001'"},
+		{"the address it arrived on", "192.0.2.7:9001", map[string]string{"Content-Type": "application/json", "local": "192.0.2.7:9001"}, 200, ""},
+		{"another address than it arrived on", "192.0.2.8:9001", map[string]string{"Content-Type": "application/json", "local": "192.0.2.7:9001"}, 403, "Host header '192.0.2.8:9001'"},
+		{"listed IPv6 address", "[2001:db8:0::1]:9001", map[string]string{"Content-Type": "application/json"}, 200, ""},
+		{"loopback address", "127.0.0.2", nil, 200, ""},
 	}
 	h := newProtected(t, false)
 	for _, tt := range tests {
@@ -70,6 +75,11 @@ func TestBrowserProtections(t *testing.T) {
 			r := httptest.NewRequest("POST", "/2015-03-31/functions", strings.NewReader(`{"FunctionName":"f"}`))
 			r.Host = tt.host
 			for k, v := range tt.headers {
+				if k == "local" { // the listener address net/http records for the connection
+					a, _ := net.ResolveTCPAddr("tcp", v)
+					r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, a))
+					continue
+				}
 				r.Header.Set(k, v)
 			}
 			code, typ, body := serve(h, r)

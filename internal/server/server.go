@@ -78,8 +78,9 @@ type Config struct {
 	// NoAuth serves the API without authentication (--no-auth; kafkaesm dev). Only on a
 	// loopback address; the browser protections still apply.
 	NoAuth bool
-	// AllowedHosts are host names the Host header may carry besides loopback names and IP
-	// addresses (--allowed-host), e.g. the server's DNS name.
+	// AllowedHosts are host names or addresses the Host header may carry besides loopback names
+	// and addresses and the address a request arrived on (--allowed-host), e.g. the server's DNS
+	// name.
 	AllowedHosts []string
 	// TLSCertFile and TLSKeyFile (PEM) serve the API over HTTPS (--tls-cert, --tls-key).
 	TLSCertFile string
