@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/function"
 )
@@ -88,6 +89,21 @@ func (t *target) pick() *function.Function {
 		return t.versions[t.alias.FunctionVersion]
 	}
 	return t.versions[t.alias.Pick(rand.Float64())]
+}
+
+// longest is the longest timeout of what t can run: an alias that routes a share of its
+// invocations to another version can run either.
+func (t *target) longest() time.Duration {
+	var d time.Duration
+	if t.only != nil {
+		d = time.Duration(t.only.Timeout) * time.Second
+	}
+	for _, f := range t.versions {
+		if f != nil {
+			d = max(d, time.Duration(f.Timeout)*time.Second)
+		}
+	}
+	return d
 }
 
 // load resolves name and q through src. isNotFound recognises src's not-found error.
@@ -313,6 +329,28 @@ func (c *CachedFunctions) Resolve(ctx context.Context, nameOrArn, qualifier stri
 	}
 	c.mu.Unlock()
 	return t.pick(), nil
+}
+
+// LongestTimeout is the longest function timeout an invocation of nameOrArn (a name or ARN,
+// qualified or not) can run with now: both versions of an alias with a routing
+// configuration. A poller draining a batch waits this long.
+func (c *CachedFunctions) LongestTimeout(ctx context.Context, nameOrArn string) (time.Duration, error) {
+	name, q, err := Qualify(nameOrArn, "")
+	if err != nil {
+		return 0, err
+	}
+	if q == function.Latest {
+		q = ""
+	}
+	c.mu.Lock()
+	t, ok := c.m[name][q]
+	c.mu.Unlock()
+	if !ok {
+		if t, err = load(ctx, c.src, c.notFound, name, q); err != nil {
+			return 0, err
+		}
+	}
+	return t.longest(), nil
 }
 
 // Invalidate forgets everything cached about a function after it, a version or an alias of

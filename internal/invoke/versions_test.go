@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/kafkaesm/kafkaesm/internal/function"
 )
@@ -284,5 +285,37 @@ func TestResolveAliasMovingAndVersionDeleted(t *testing.T) {
 	fn, err := c.Resolve(ctxT(t), "mv:live", "")
 	if err != nil || fn.Version != "2" {
 		t.Fatalf("resolved %+v, %v; want version 2", fn, err)
+	}
+}
+
+// TestLongestTimeout: a poller's drain waits for the longest timeout an invocation of the
+// mapping's FunctionName can have: both versions of a routing alias, and the current value
+// after an update (the cache is invalidated by the API).
+func TestLongestTimeout(t *testing.T) {
+	fns := &MapFunctions{}
+	fns.Put(&function.Function{FunctionName: "f", Version: "$LATEST", Timeout: 3})
+	fns.PutVersion(&function.Function{FunctionName: "f", Version: "1", Timeout: 10})
+	fns.PutVersion(&function.Function{FunctionName: "f", Version: "2", Timeout: 60})
+	fns.PutAlias("f", &function.Alias{Name: "live", FunctionVersion: "1"})
+	fns.PutAlias("f", &function.Alias{Name: "canary", FunctionVersion: "1",
+		RoutingConfig: &function.RoutingConfig{AdditionalVersionWeights: map[string]float64{"2": 0.01}}})
+	cached := NewCachedFunctions(fns, func(err error) bool { return errors.Is(err, ErrFunctionNotFound) })
+	ctx := ctxT(t)
+	for name, want := range map[string]time.Duration{
+		"f": 3 * time.Second, "f:$LATEST": 3 * time.Second, "f:2": time.Minute,
+		"f:live": 10 * time.Second, "f:canary": time.Minute,
+		"arn:aws:lambda:us-east-1:000000000000:function:f:canary": time.Minute,
+	} {
+		if d, err := cached.LongestTimeout(ctx, name); err != nil || d != want {
+			t.Errorf("LongestTimeout(%q) = %v, %v; want %v", name, d, err, want)
+		}
+	}
+	if _, err := cached.LongestTimeout(ctx, "f:nope"); !errors.Is(err, ErrFunctionNotFound) {
+		t.Errorf("unknown alias: %v", err)
+	}
+	fns.Put(&function.Function{FunctionName: "f", Version: "$LATEST", Timeout: 900})
+	cached.Invalidate("f")
+	if d, _ := cached.LongestTimeout(ctx, "f"); d != 900*time.Second {
+		t.Errorf("after an update: %v, want 15m", d)
 	}
 }

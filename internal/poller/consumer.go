@@ -17,6 +17,7 @@ import (
 
 	"github.com/kafkaesm/kafkaesm/internal/event"
 	"github.com/kafkaesm/kafkaesm/internal/filter"
+	"github.com/kafkaesm/kafkaesm/internal/function"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/outcome"
 )
@@ -456,9 +457,16 @@ const stopIOTimeout = 10 * time.Second
 const drainMargin = 5 * time.Second
 
 // rebalanceTimeout is the group's rebalance timeout for this consumer: long enough for a
-// revoke to drain (Config.RebalanceTimeout).
+// revoke to drain (Config.RebalanceTimeout). It is set once, when the client is built, while
+// the drain bound is read again at each drain, and the function's timeout can be raised in
+// between (UpdateFunctionConfiguration, an alias moved to a version with a longer timeout,
+// FunctionName updated): so it covers the longest timeout any function can have (Lambda's
+// 900 s), not the current one. Were it shorter than a drain, the group would drop the draining
+// member and hand its partition to another while the batch still ran: two batches of one
+// partition at once. It costs nothing while drains are short: a member rejoins as soon as its
+// revoked partitions' batches finish, and a dead member is dropped at the session timeout.
 func (c *consumer) rebalanceTimeout() time.Duration {
-	return max(c.cfg.RebalanceTimeout, c.drainBound()+30*time.Second)
+	return max(c.cfg.RebalanceTimeout, max(c.drainBound(), function.MaxTimeout*time.Second+drainMargin)+30*time.Second)
 }
 
 // drainBound is how long a drain waits for a partition's in-flight invocation: the function's

@@ -246,10 +246,12 @@ func TestDrainAndRebalanceBounds(t *testing.T) {
 		wantDrain time.Duration
 		wantRebal time.Duration
 	}{
-		{"function timeout 3 s", 3 * time.Second, 0, 8 * time.Second, 38 * time.Second},
+		// The rebalance timeout covers Lambda's longest function timeout whatever the current
+		// one: a timeout raised after the client was built must not make a drain outlast it.
+		{"function timeout 3 s", 3 * time.Second, 0, 8 * time.Second, 15*time.Minute + 35*time.Second},
 		{"function timeout 15 min", 15 * time.Minute, 0, 15*time.Minute + 5*time.Second, 15*time.Minute + 35*time.Second},
-		{"unknown: DrainTimeout", 0, 0, 15 * time.Minute, 15*time.Minute + 30*time.Second},
-		{"configured floor", 3 * time.Second, 2 * time.Minute, 8 * time.Second, 2 * time.Minute},
+		{"unknown: DrainTimeout", 0, 0, 15 * time.Minute, 15*time.Minute + 35*time.Second},
+		{"configured floor", 3 * time.Second, 20 * time.Minute, 8 * time.Second, 20 * time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

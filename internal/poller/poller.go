@@ -157,12 +157,13 @@ type Config struct {
 	// grace period), does.
 	DrainTimeout time.Duration
 	// RebalanceTimeout is the group's rebalance timeout: how long the group waits for its
-	// members to rejoin, i.e. for a revoke to drain. Each consumer uses its drain bound (the
-	// function's timeout + 5 s, or DrainTimeout) + 30 s, or RebalanceTimeout when that is
-	// larger. The trade-off: with cooperative rebalancing only the partitions that move wait
-	// for their batch while the others keep flowing, but a function with a long timeout can
-	// hold the moving partitions (and the group's next generation) that long. Default 0: the
-	// derived value alone.
+	// members to rejoin, i.e. for a revoke to drain. Each consumer uses Lambda's longest
+	// function timeout (900 s) + drainMargin + 30 s, or its drain bound + 30 s when that is
+	// larger, or RebalanceTimeout when that is larger still: the client is built once, and the
+	// function's timeout may be raised afterwards (consumer.rebalanceTimeout). The trade-off: with
+	// cooperative rebalancing only the partitions that move wait for their batch while the
+	// others keep flowing, but a function with a long timeout can hold the moving partitions
+	// (and the group's next generation) that long. Default 0: the derived value alone.
 	RebalanceTimeout time.Duration
 	// SessionTimeout is the group session timeout. Default franz-go's 45 s (Kafka's
 	// session.timeout.ms). After a crash, the dead member keeps its partitions this long, so it

@@ -61,13 +61,14 @@ func newPollers(cfg Config, st store.Store, sec kafkaauth.SecretSource, inv invo
 		EventSource:    cfg.EventSource,
 		SessionTimeout: cfg.KafkaSessionTimeout,
 		NodeID:         node,
-		// A drain waits for an in-flight invocation up to its function's timeout.
+		// A drain waits for an in-flight invocation up to its function's timeout: the
+		// longest of an alias's two versions when it routes between them.
 		FunctionTimeout: func(ctx context.Context, fn string) time.Duration {
-			f, err := fns.Resolve(ctx, fn, "")
+			d, err := fns.LongestTimeout(ctx, fn)
 			if err != nil {
 				return 0
 			}
-			return time.Duration(f.Timeout) * time.Second
+			return d
 		},
 		ClientOpts: clientOpts,
 		ClassifyError: func(err error) (string, string) {
