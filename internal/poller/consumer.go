@@ -138,6 +138,10 @@ type consumer struct {
 	// instanceID is this poller's group.instance.id (static membership, one per node, mapping
 	// and slot); nil when static membership is off.
 	instanceID *string
+	// built is closed once the first Kafka client is built; firstCl is that client (the stale
+	// member sweep uses it, members.go). Neither changes afterwards.
+	built   chan struct{}
+	firstCl *kgo.Client
 	// commitKick (cap 1) asks the committer to commit the marked offsets: workers signal it
 	// after every successful batch, and kicks that arrive while a commit runs coalesce into
 	// one more (commit.go).
@@ -179,6 +183,7 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int
 		workers:    make(map[tp]*worker),
 		commitKick: make(chan struct{}, 1),
 		joined:     make(chan struct{}),
+		built:      make(chan struct{}),
 	}
 	c.settings.Store(sp.settings)
 	c.status.c = c
@@ -205,7 +210,7 @@ func startConsumer(cfg *Config, m *mapping.EventSourceMapping, sp spec, slot int
 		kgo.WithHooks(connHook{c}),
 	}
 	if cfg.NodeID != "" {
-		id := fmt.Sprintf("kafkaesm-%s-%s-%d", cfg.NodeID, m.UUID, slot)
+		id := fmt.Sprintf("%s%d", instancePrefix(cfg.NodeID, m.UUID), slot)
 		c.instanceID = &id
 		opts = append(opts, kgo.InstanceID(id))
 	}
@@ -228,7 +233,8 @@ func (c *consumer) run(m *mapping.EventSourceMapping, opts []kgo.Opt) {
 	for attempt := 0; ; attempt++ {
 		cl, err := c.newClient(m, opts)
 		if err == nil {
-			c.cl = cl
+			c.cl, c.firstCl = cl, cl
+			close(c.built)
 			break
 		}
 		reason, res := c.cfg.ClassifyError(err)

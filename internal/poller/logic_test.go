@@ -271,3 +271,16 @@ func TestDrainAndRebalanceBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleMembers: only this node's ids of this mapping with a slot number that no poller
+// runs are stale; other nodes' members, a fenced poller's id (slot plus a suffix) and odd
+// spellings of a slot number are never touched.
+func TestStaleMembers(t *testing.T) {
+	p := instancePrefix("n1", "u-1")
+	ids := []string{p + "0", p + "1", p + "2", p + "3", p + "1-abcd1234", p + "01", p + "-1", p + "x",
+		instancePrefix("n2", "u-1") + "2", instancePrefix("n1", "u-2") + "2", instancePrefix("n1-x", "u-1") + "2"}
+	got := staleMembers(ids, p, map[int]bool{0: true, 3: true})
+	if want := []string{p + "1", p + "2"}; !cmp.Equal(got, want) {
+		t.Fatalf("staleMembers = %v, want %v", got, want)
+	}
+}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
 )
@@ -282,4 +285,90 @@ func (c *consumer) partitionStats() []PartitionStats {
 			Queued: q, Paused: paused, InFlight: w.inFlight()})
 	}
 	return out
+}
+
+// instancePrefix is the group.instance.id of a poller of mapping uuid on node, without its
+// slot number.
+func instancePrefix(node, uuid string) string { return "kafkaesm-" + node + "-" + uuid + "-" }
+
+// staleSweepTimeout bounds leaveStale's DescribeGroups and LeaveGroup (entry.mu is held).
+const staleSweepTimeout = 5 * time.Second
+
+// leaveStale removes this node's static members of the mapping's group that no poller of this
+// node runs: after a kill -9 the restarted node starts slot 0 only (the scaler adds slots
+// later), while the dead process's slots 1…k−1 are still registered (a killed process sends
+// nothing), so their partitions would sit idle until the scaler starts those slots again or
+// the session timeout expires. It runs once, when the first poller's client is built (Apply
+// starting or restarting the mapping), and sends LeaveGroup by instance id for the members
+// whose id is this node's and mapping's prefix followed by a slot number that no running,
+// starting or leaving poller of the entry uses. entry.mu is held from the check to the
+// LeaveGroup (bounded by staleSweepTimeout), so the scaler cannot start a slot in between; a
+// slot started afterwards joins anew. Other nodes' members, and the ids a fenced poller
+// rejoins under (a suffix after the slot), are never touched. A failure is logged: the
+// session timeout then removes the dead members, as before.
+func (mg *Manager) leaveStale(e *entry, c *consumer) {
+	select {
+	case <-c.built:
+	case <-c.ctx.Done():
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.c.Load() != c || c.ctx.Err() != nil {
+		return // stopped or restarted meanwhile: the new first poller sweeps
+	}
+	running := map[int]bool{}
+	e.smu.Lock()
+	for _, x := range append(e.membersLocked(), e.leaving...) {
+		running[x.slot] = true
+	}
+	e.smu.Unlock()
+	ctx, cancel := context.WithTimeout(mg.hurry, staleSweepTimeout)
+	defer cancel()
+	adm := kadm.NewClient(c.firstCl)
+	gs, err := adm.DescribeGroups(ctx, c.spec.group)
+	if err == nil {
+		err = gs.Error()
+	}
+	if err != nil {
+		c.log.Warn("cannot look for this node's stale group members; they leave at the session timeout", "err", err)
+		return
+	}
+	var ids []string
+	for _, mb := range gs[c.spec.group].Members {
+		if mb.InstanceID != nil {
+			ids = append(ids, *mb.InstanceID)
+		}
+	}
+	stale := staleMembers(ids, instancePrefix(mg.cfg.NodeID, c.uuid), running)
+	if len(stale) == 0 {
+		return
+	}
+	resp, err := adm.LeaveGroup(ctx, kadm.LeaveGroup(c.spec.group).InstanceIDs(stale...).Reason("kafkaesm: static member of a dead process of this node"))
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		c.log.Warn("removing this node's stale group members failed; they leave at the session timeout", "instance_ids", stale, "err", err)
+		return
+	}
+	c.log.Info("removed this node's stale static group members (a previous process did not leave)", "instance_ids", stale)
+}
+
+// staleMembers returns the instance ids among ids that are prefix followed by a slot number
+// not in running.
+func staleMembers(ids []string, prefix string, running map[int]bool) []string {
+	var stale []string
+	for _, id := range ids {
+		rest, ok := strings.CutPrefix(id, prefix)
+		if !ok {
+			continue
+		}
+		slot, err := strconv.Atoi(rest)
+		if err != nil || slot < 0 || strconv.Itoa(slot) != rest || running[slot] {
+			continue
+		}
+		stale = append(stale, id)
+	}
+	return stale
 }

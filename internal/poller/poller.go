@@ -18,6 +18,14 @@
 // commit.go, startpos.go (LATEST/AT_TIMESTAMP resolved once), retention.go, members.go (several
 // pollers per mapping), access.go (the per-mapping owner), board.go (status hand-off).
 //
+// Static membership. Each poller's group.instance.id is "kafkaesm-<node>-<mapping>-<slot>"
+// (Config.NodeID): a restarted node's pollers rejoin as the same members. A poller stopped on
+// purpose sends LeaveGroup itself (leaveStatic: franz-go does not for a static member). A
+// killed process sends nothing, and the restarted node starts slot 0 only, so when a mapping's
+// first poller starts it removes the node's own members of that mapping whose slot no poller
+// runs (leaveStale, members.go): their partitions move at once instead of after the session
+// timeout.
+//
 // Ownership. Each mapping has one owner goroutine, the AccessGate's supervisor (access.go),
 // from its first Apply until its consumer is stopped: it alone probes, starts, reconfigures,
 // resizes, drains and stops the mapping's pollers, and alone writes its status, through the
@@ -41,8 +49,9 @@
 // held while its producer clients are built) are leaves: nothing else is taken while one is
 // held. entry.mu serialises one mapping's Apply, SetPollers and Stop: the owner makes them one
 // at a time, but Manager.Close stops every mapping from goroutines of its own (and tests drive
-// a Manager directly), so it stays. It is held while a restart or a stop drains and commits;
-// only those three methods of that one mapping take it. No other lock is held across an
+// a Manager directly), so it stays. It is held while a restart or a stop drains and commits,
+// and while leaveStale looks for and removes stale members (bounded, so that no slot starts in
+// between); only those methods of that one mapping take it. No other lock is held across an
 // invocation, a commit or a store write.
 package poller
 
@@ -317,6 +326,8 @@ type Manager struct {
 	// when Close's context does.
 	hurry    context.Context
 	hurryNow context.CancelFunc
+	// sweeps counts the leaveStale goroutines (members.go); Close waits for them.
+	sweeps sync.WaitGroup
 }
 
 // entry serialises Apply/Stop of one mapping, which may block while a consumer drains.
@@ -425,7 +436,11 @@ func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) err
 		}
 	}
 	e.setMapping(m)
-	e.c.Store(startConsumer(&mg.cfg, m, spec, 0, e.slots))
+	c := startConsumer(&mg.cfg, m, spec, 0, e.slots)
+	e.c.Store(c)
+	if c.instanceID != nil {
+		mg.sweeps.Go(func() { mg.leaveStale(e, c) })
+	}
 	return nil
 }
 
@@ -499,6 +514,7 @@ func (mg *Manager) Close(ctx context.Context) error {
 		wg.Go(func() { errs[i] = mg.Stop(ctx, u) })
 	}
 	wg.Wait()
+	mg.sweeps.Wait() // each ends once its consumer is stopped
 	return errors.Join(errs...)
 }
 
