@@ -71,6 +71,10 @@ setup_python() {
 	if [ -n "${KAFKAESM_VENV:-}" ]; then venv=$KAFKAESM_VENV
 	elif [ "$(id -u)" = 0 ]; then venv=/var/cache/kafkaesm/venv
 	else venv=${XDG_CACHE_HOME:-$HOME/.cache}/kafkaesm/venv; fi
+	case "$(realpath -m "$venv")" in /tmp | /tmp/*)
+		say "KAFKAESM_VENV=$venv is under /tmp, which functions running under their own uids do not see (they get a private /tmp): choose another place"
+		exit 1 ;;
+	esac
 	(
 		umask 022 # readable by the functions' users
 		mkdir -p "$(dirname "$venv")"

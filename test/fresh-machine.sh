@@ -32,8 +32,10 @@ START=$SECONDS
 say() { printf 'fresh-machine: %s\n' "$*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
 
-T=$(mktemp -d /tmp/kafkaesm-fresh.XXXXXX)
-chmod 755 "$T" # the venv inside must be readable by the functions' users
+# Not under /tmp: functions running under their own uids get a private /tmp, and the venv in
+# here must be visible (and readable) to them.
+T=$(mktemp -d /var/tmp/kafkaesm-fresh.XXXXXX)
+chmod 755 "$T"
 SERVE_PID=
 cleanup() {
 	local rc=$?
