@@ -235,8 +235,35 @@ func printLast[T any](w io.Writer, g *globals, c *apiClient, table func(io.Write
 		return c.printRaw(w)
 	}
 	var v T
-	if err := json.Unmarshal(c.lastBody(), &v); err != nil {
-		return fmt.Errorf("decoding the server's answer: %w", err)
+	if err := c.decodeLast(&v); err != nil {
+		return err
 	}
 	return table(w, &v)
+}
+
+// decodeLast decodes the last response body into v.
+func (c *apiClient) decodeLast(v any) error {
+	if err := json.Unmarshal(c.lastBody(), v); err != nil {
+		return fmt.Errorf("decoding the server's answer: %w", err)
+	}
+	return nil
+}
+
+// listAll pages through a List call: page sends one request with marker (nil first) and
+// returns that page's items and its NextMarker; listAll stops at the first empty NextMarker
+// and returns every page's items (never nil).
+func listAll[T any](page func(marker *string) (items []T, next *string, err error)) ([]T, error) {
+	all := []T{}
+	var marker *string
+	for {
+		items, next, err := page(marker)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if aws.ToString(next) == "" {
+			return all, nil
+		}
+		marker = next
+	}
 }

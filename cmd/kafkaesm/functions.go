@@ -45,22 +45,17 @@ func newFunctionsListCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			all := []json.RawMessage{}
-			in := &lambda.ListFunctionsInput{}
-			for {
-				out, err := c.ListFunctions(cmd.Context(), in)
+			all, err := listAll(func(marker *string) ([]json.RawMessage, *string, error) {
+				out, err := c.ListFunctions(cmd.Context(), &lambda.ListFunctionsInput{Marker: marker})
 				if err != nil {
-					return cliError(g.endpoint, err)
+					return nil, nil, cliError(g.endpoint, err)
 				}
 				var page struct{ Functions []json.RawMessage }
-				if err := json.Unmarshal(c.lastBody(), &page); err != nil {
-					return fmt.Errorf("decoding the server's answer: %w", err)
-				}
-				all = append(all, page.Functions...)
-				if aws.ToString(out.NextMarker) == "" {
-					break
-				}
-				in.Marker = out.NextMarker
+				err = c.decodeLast(&page)
+				return page.Functions, out.NextMarker, err
+			})
+			if err != nil {
+				return err
 			}
 			w := cmd.OutOrStdout()
 			if g.json() {

@@ -82,22 +82,16 @@ func listMappings(ctx context.Context, c *apiClient, function string) ([]json.Ra
 	if function != "" {
 		in.FunctionName = aws.String(function)
 	}
-	all := []json.RawMessage{}
-	for {
+	return listAll(func(marker *string) ([]json.RawMessage, *string, error) {
+		in.Marker = marker
 		out, err := c.ListEventSourceMappings(ctx, in)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var page struct{ EventSourceMappings []json.RawMessage }
-		if err := json.Unmarshal(c.lastBody(), &page); err != nil {
-			return nil, fmt.Errorf("decoding the server's answer: %w", err)
-		}
-		all = append(all, page.EventSourceMappings...)
-		if aws.ToString(out.NextMarker) == "" {
-			return all, nil
-		}
-		in.Marker = out.NextMarker
-	}
+		err = c.decodeLast(&page)
+		return page.EventSourceMappings, out.NextMarker, err
+	})
 }
 
 func newMappingsGetCmd(g *globals) *cobra.Command {

@@ -64,22 +64,17 @@ func newFunctionsVersionsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			all := []json.RawMessage{}
-			in := &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(args[0])}
-			for {
-				out, err := c.ListVersionsByFunction(cmd.Context(), in)
+			all, err := listAll(func(marker *string) ([]json.RawMessage, *string, error) {
+				out, err := c.ListVersionsByFunction(cmd.Context(), &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(args[0]), Marker: marker})
 				if err != nil {
-					return cliError(g.endpoint, err)
+					return nil, nil, cliError(g.endpoint, err)
 				}
 				var page struct{ Versions []json.RawMessage }
-				if err := json.Unmarshal(c.lastBody(), &page); err != nil {
-					return fmt.Errorf("decoding the server's answer: %w", err)
-				}
-				all = append(all, page.Versions...)
-				if aws.ToString(out.NextMarker) == "" {
-					break
-				}
-				in.Marker = out.NextMarker
+				err = c.decodeLast(&page)
+				return page.Versions, out.NextMarker, err
+			})
+			if err != nil {
+				return err
 			}
 			w := cmd.OutOrStdout()
 			if g.json() {
@@ -212,28 +207,20 @@ func newAliasListCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var all []*function.Alias
-			in := &lambda.ListAliasesInput{FunctionName: aws.String(args[0])}
-			for {
-				out, err := c.ListAliases(cmd.Context(), in)
+			all, err := listAll(func(marker *string) ([]*function.Alias, *string, error) {
+				out, err := c.ListAliases(cmd.Context(), &lambda.ListAliasesInput{FunctionName: aws.String(args[0]), Marker: marker})
 				if err != nil {
-					return cliError(g.endpoint, err)
+					return nil, nil, cliError(g.endpoint, err)
 				}
 				var page struct{ Aliases []*function.Alias }
-				if err := json.Unmarshal(c.lastBody(), &page); err != nil {
-					return fmt.Errorf("decoding the server's answer: %w", err)
-				}
-				all = append(all, page.Aliases...)
-				if aws.ToString(out.NextMarker) == "" {
-					break
-				}
-				in.Marker = out.NextMarker
+				err = c.decodeLast(&page)
+				return page.Aliases, out.NextMarker, err
+			})
+			if err != nil {
+				return err
 			}
 			w := cmd.OutOrStdout()
 			if g.json() {
-				if all == nil {
-					all = []*function.Alias{}
-				}
 				return printJSON(w, map[string]any{"Aliases": all})
 			}
 			t := newTable(w, "ALIAS", "VERSION", "ADDITIONAL VERSION", "DESCRIPTION")
