@@ -95,6 +95,47 @@ func decodeMarker(m string) (int64, error) {
 	return n, nil
 }
 
+// listPage reads one page of a List whose rows are ordered by a seq after p.Marker: at most
+// p.Limit items (def when unset), and the marker of the next page ("" on the last). query
+// runs the SELECT for rows after seq after, at most n of them (one more than the page, to
+// tell whether another page follows); each row's first column is its seq and the rest are
+// scanned into cols, from which decode makes the row's item.
+func listPage[T any](p Page, def int, query func(after int64, n int) (*sql.Rows, error), cols []any, decode func(seq int64) (T, error)) ([]T, string, error) {
+	after, err := decodeMarker(p.Marker)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = def
+	}
+	rows, err := query(after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	var out []T
+	var lastSeq int64
+	next := ""
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(append([]any{&seq}, cols...)...); err != nil {
+			return nil, "", err
+		}
+		if len(out) == limit {
+			next = encodeMarker(lastSeq)
+			break
+		}
+		v, err := decode(seq)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, v)
+		lastSeq = seq
+	}
+	return out, next, rows.Err()
+}
+
 // --- mappings ---
 
 func decodeMapping(doc string, enabled bool, revision int64) (*mapping.EventSourceMapping, error) {
@@ -200,49 +241,22 @@ func (s *SQLite) GetMapping(ctx context.Context, uuid string) (*mapping.EventSou
 }
 
 func (s *SQLite) ListMappings(ctx context.Context, f MappingFilter, p Page) ([]*mapping.EventSourceMapping, string, error) {
-	after, err := decodeMarker(p.Marker)
-	if err != nil {
-		return nil, "", err
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	q := `SELECT seq, doc, enabled, revision FROM mappings WHERE seq > ?`
-	args := []any{after}
-	if f.FunctionArn != "" {
-		q += ` AND (function_arn = ? OR function_base = ?)`
-		args = append(args, f.FunctionArn, f.FunctionArn)
-	}
-	q += ` ORDER BY seq LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	var out []*mapping.EventSourceMapping
-	var lastSeq int64
-	next := ""
-	for rows.Next() {
-		var seq, rev int64
-		var doc string
-		var enabled bool
-		if err := rows.Scan(&seq, &doc, &enabled, &rev); err != nil {
-			return nil, "", err
+	var rev int64
+	var doc string
+	var enabled bool
+	return listPage(p, 100, func(after int64, n int) (*sql.Rows, error) {
+		q := `SELECT seq, doc, enabled, revision FROM mappings WHERE seq > ?`
+		args := []any{after}
+		if f.FunctionArn != "" {
+			q += ` AND (function_arn = ? OR function_base = ?)`
+			args = append(args, f.FunctionArn, f.FunctionArn)
 		}
-		if len(out) == limit {
-			next = encodeMarker(lastSeq)
-			break
-		}
-		m, err := decodeMapping(doc, enabled, rev)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, m)
-		lastSeq = seq
-	}
-	return out, next, rows.Err()
+		q += ` ORDER BY seq LIMIT ?`
+		args = append(args, n)
+		return s.r.QueryContext(ctx, q, args...)
+	}, []any{&doc, &enabled, &rev}, func(int64) (*mapping.EventSourceMapping, error) {
+		return decodeMapping(doc, enabled, rev)
+	})
 }
 
 func (s *SQLite) UpdateMapping(ctx context.Context, uuid string, fn func(*mapping.EventSourceMapping) error) (*mapping.EventSourceMapping, error) {
@@ -386,41 +400,13 @@ func (s *SQLite) GetFunction(ctx context.Context, name string) (*function.Functi
 }
 
 func (s *SQLite) ListFunctions(ctx context.Context, p Page) ([]*function.Function, string, error) {
-	after, err := decodeMarker(p.Marker)
-	if err != nil {
-		return nil, "", err
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, name, doc, reserved_concurrency, code_dir FROM functions WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit+1)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	var out []*function.Function
-	var lastSeq int64
-	next := ""
-	for rows.Next() {
-		var seq int64
-		var name, doc, dir string
-		var reserved sql.NullInt64
-		if err := rows.Scan(&seq, &name, &doc, &reserved, &dir); err != nil {
-			return nil, "", err
-		}
-		if len(out) == limit {
-			next = encodeMarker(lastSeq)
-			break
-		}
-		f, err := s.decodeFunction(name, doc, reserved, dir)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, f)
-		lastSeq = seq
-	}
-	return out, next, rows.Err()
+	var name, doc, dir string
+	var reserved sql.NullInt64
+	return listPage(p, 50, func(after int64, n int) (*sql.Rows, error) {
+		return s.r.QueryContext(ctx, `SELECT seq, name, doc, reserved_concurrency, code_dir FROM functions WHERE seq > ? ORDER BY seq LIMIT ?`, after, n)
+	}, []any{&name, &doc, &reserved, &dir}, func(int64) (*function.Function, error) {
+		return s.decodeFunction(name, doc, reserved, dir)
+	})
 }
 
 func (s *SQLite) UpdateFunction(ctx context.Context, name string, fn func(*function.Function) error) (*function.Function, error) {

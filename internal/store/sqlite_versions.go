@@ -116,42 +116,14 @@ func (s *SQLite) GetFunctionVersion(ctx context.Context, name, version string) (
 }
 
 func (s *SQLite) ListFunctionVersions(ctx context.Context, name string, p Page) ([]*function.Function, string, error) {
-	after, err := decodeMarker(p.Marker)
-	if err != nil {
-		return nil, "", err
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT v.version, v.doc, f.reserved_concurrency, v.code_dir FROM function_versions v JOIN functions f ON f.name = v.name
-		WHERE v.name = ? AND v.version > ? ORDER BY v.version LIMIT ?`, name, after, limit+1)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	var out []*function.Function
-	var lastSeq int64
-	next := ""
-	for rows.Next() {
-		var seq int64
-		var doc, dir string
-		var reserved sql.NullInt64
-		if err := rows.Scan(&seq, &doc, &reserved, &dir); err != nil {
-			return nil, "", err
-		}
-		if len(out) == limit {
-			next = encodeMarker(lastSeq)
-			break
-		}
-		f, err := s.decodeFunction(versionDocName(name, seq), doc, reserved, dir)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, f)
-		lastSeq = seq
-	}
-	return out, next, rows.Err()
+	var doc, dir string
+	var reserved sql.NullInt64
+	return listPage(p, 50, func(after int64, n int) (*sql.Rows, error) {
+		return s.r.QueryContext(ctx, `SELECT v.version, v.doc, f.reserved_concurrency, v.code_dir FROM function_versions v JOIN functions f ON f.name = v.name
+		WHERE v.name = ? AND v.version > ? ORDER BY v.version LIMIT ?`, name, after, n)
+	}, []any{&doc, &reserved, &dir}, func(seq int64) (*function.Function, error) {
+		return s.decodeFunction(versionDocName(name, seq), doc, reserved, dir)
+	})
 }
 
 func (s *SQLite) DeleteFunctionVersion(ctx context.Context, name, version string) error {
@@ -292,46 +264,18 @@ func (s *SQLite) GetAlias(ctx context.Context, name, alias string) (*function.Al
 }
 
 func (s *SQLite) ListAliases(ctx context.Context, name, version string, p Page) ([]*function.Alias, string, error) {
-	after, err := decodeMarker(p.Marker)
-	if err != nil {
-		return nil, "", err
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	q := `SELECT seq, doc FROM function_aliases WHERE name = ? AND seq > ?`
-	args := []any{name, after}
-	if version != "" {
-		q += ` AND (version = ? OR extra_version = ?)`
-		args = append(args, version, version)
-	}
-	rows, err := s.r.QueryContext(ctx, q+` ORDER BY seq LIMIT ?`, append(args, limit+1)...)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	var out []*function.Alias
-	var lastSeq int64
-	next := ""
-	for rows.Next() {
-		var seq int64
-		var doc string
-		if err := rows.Scan(&seq, &doc); err != nil {
-			return nil, "", err
+	var doc string
+	return listPage(p, 50, func(after int64, n int) (*sql.Rows, error) {
+		q := `SELECT seq, doc FROM function_aliases WHERE name = ? AND seq > ?`
+		args := []any{name, after}
+		if version != "" {
+			q += ` AND (version = ? OR extra_version = ?)`
+			args = append(args, version, version)
 		}
-		if len(out) == limit {
-			next = encodeMarker(lastSeq)
-			break
-		}
-		a, err := decodeAlias(doc)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, a)
-		lastSeq = seq
-	}
-	return out, next, rows.Err()
+		return s.r.QueryContext(ctx, q+` ORDER BY seq LIMIT ?`, append(args, n)...)
+	}, []any{&doc}, func(int64) (*function.Alias, error) {
+		return decodeAlias(doc)
+	})
 }
 
 func (s *SQLite) UpdateAlias(ctx context.Context, name, alias string, fn func(*function.Alias) error) (*function.Alias, error) {
