@@ -50,6 +50,24 @@ func validateAliasMembers(in *function.AliasInput, version string) error {
 	return nil
 }
 
+// applyAliasInput sets the members in gives (an empty RoutingConfig clears the routing) on a
+// and checks the routing against a's version.
+func applyAliasInput(a *function.Alias, in *function.AliasInput) error {
+	if in.FunctionVersion != nil {
+		a.FunctionVersion = *in.FunctionVersion
+	}
+	if in.Description != nil {
+		a.Description = *in.Description
+	}
+	if in.RoutingConfig != nil {
+		a.RoutingConfig = nil
+		if len(in.RoutingConfig.AdditionalVersionWeights) > 0 {
+			a.RoutingConfig = in.RoutingConfig
+		}
+	}
+	return function.ValidateRouting(a.RoutingConfig, a.FunctionVersion)
+}
+
 func (s *Server) createAlias(w http.ResponseWriter, r *http.Request) {
 	var in function.AliasInput
 	if !decodeJSON(w, r, maxBody, "CreateAlias", &in) {
@@ -76,13 +94,7 @@ func (s *Server) createAlias(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := &function.Alias{AliasArn: s.aliasArn(f.FunctionName, name), Name: name, FunctionVersion: version, RevisionId: uuid.NewString()}
-	if in.Description != nil {
-		a.Description = *in.Description
-	}
-	if in.RoutingConfig != nil && len(in.RoutingConfig.AdditionalVersionWeights) > 0 {
-		a.RoutingConfig = in.RoutingConfig
-	}
-	if err := function.ValidateRouting(a.RoutingConfig, a.FunctionVersion); err != nil {
+	if err := applyAliasInput(a, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -114,12 +126,11 @@ func (s *Server) updateAlias(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, maxBody, "UpdateAlias", &in) {
 		return
 	}
+	version := function.Latest
 	if in.FunctionVersion != nil {
-		if err := validateAliasMembers(&in, *in.FunctionVersion); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	} else if err := validateAliasMembers(&in, function.Latest); err != nil {
+		version = *in.FunctionVersion
+	}
+	if err := validateAliasMembers(&in, version); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -133,19 +144,7 @@ func (s *Server) updateAlias(w http.ResponseWriter, r *http.Request) {
 		if in.RevisionId != nil && *in.RevisionId != a.RevisionId {
 			return errRevisionMismatch
 		}
-		if in.FunctionVersion != nil {
-			a.FunctionVersion = *in.FunctionVersion
-		}
-		if in.Description != nil {
-			a.Description = *in.Description
-		}
-		if in.RoutingConfig != nil {
-			a.RoutingConfig = nil
-			if len(in.RoutingConfig.AdditionalVersionWeights) > 0 {
-				a.RoutingConfig = in.RoutingConfig
-			}
-		}
-		if err := function.ValidateRouting(a.RoutingConfig, a.FunctionVersion); err != nil {
+		if err := applyAliasInput(a, &in); err != nil {
 			return err
 		}
 		a.RevisionId = uuid.NewString()
