@@ -46,7 +46,9 @@ type Response struct {
 	FunctionError   string `json:"functionError"`
 }
 
-type message struct {
+// Body is the destination message's value as JSON. P is the payload's type: json.RawMessage
+// as Message writes it; a consumer of the destination may decode it as events.KafkaEvent.
+type Body[P any] struct {
 	RequestContext struct {
 		RequestID              string `json:"requestId"`
 		FunctionArn            string `json:"functionArn"`
@@ -65,7 +67,7 @@ type message struct {
 			Timestamp string `json:"timestamp"`
 		} `json:"recordInfo"`
 	} `json:"KafkaBatchInfo"`
-	Payload json.RawMessage `json:"payload"`
+	Payload P `json:"payload"`
 }
 
 const isoMillis = "2006-01-02T15:04:05.000Z"
@@ -91,7 +93,7 @@ func Payload(eventSource string, servers []string, r *kgo.Record) []byte {
 // and payload holding the record as the function would have received it) as its value, the
 // original key (so the destination partitions by it), and headers naming the source.
 func Message(destTopic, eventSource string, servers []string, r *kgo.Record, f Failure) *kgo.Record {
-	var m message
+	var m Body[json.RawMessage]
 	m.RequestContext.RequestID = f.RequestID
 	m.RequestContext.FunctionArn = f.FunctionArn
 	m.RequestContext.Condition = f.Condition

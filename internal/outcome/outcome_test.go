@@ -149,27 +149,19 @@ func TestMessage(t *testing.T) {
 	if hs[HeaderSourceTopic] != "orders" || hs[HeaderSourcePartition] != "3" || hs[HeaderSourceOffset] != "42" || hs[HeaderCondition] != RetryAttemptsExhausted {
 		t.Fatalf("headers %v", hs)
 	}
-	var got struct {
-		RequestContext struct {
-			RequestID              string `json:"requestId"`
-			FunctionArn            string `json:"functionArn"`
-			Condition              string `json:"condition"`
-			ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-		} `json:"requestContext"`
-		ResponseContext *Response `json:"responseContext"`
-		Version         string    `json:"version"`
-		Timestamp       string    `json:"timestamp"`
-		KafkaBatchInfo  struct {
-			BatchSize        int    `json:"batchSize"`
-			BootstrapServers string `json:"bootstrapServers"`
-			PayloadSize      int    `json:"payloadSize"`
-			RecordInfo       struct {
-				Offset    string `json:"offset"`
-				Timestamp string `json:"timestamp"`
-			} `json:"recordInfo"`
-		} `json:"KafkaBatchInfo"`
-		Payload events.KafkaEvent `json:"payload"`
+	// The wire names, spelled out (decoding into Body alone would not notice a wrong tag).
+	var names map[string]any
+	if err := json.Unmarshal(m.Value, &names); err != nil {
+		t.Fatalf("%v in %s", err, m.Value)
 	}
+	delete(names, "payload")
+	if b, _ := json.Marshal(names); string(b) != `{"KafkaBatchInfo":{"batchSize":5,"bootstrapServers":"b1:9092,b2:9092","payloadSize":1234,`+
+		`"recordInfo":{"offset":"42","timestamp":"2018-12-17T22:10:50.987Z"}},`+
+		`"requestContext":{"approximateInvokeCount":3,"condition":"RetryAttemptsExhausted","functionArn":"arn:aws:lambda:us-east-1:000000000000:function:fn","requestId":"req-1"},`+
+		`"responseContext":{"executedVersion":"$LATEST","functionError":"Unhandled","statusCode":200},"timestamp":"2026-12-01T10:00:00.005Z","version":"1.0"}` {
+		t.Fatalf("message without payload %s", b)
+	}
+	var got Body[events.KafkaEvent]
 	if err := json.Unmarshal(m.Value, &got); err != nil {
 		t.Fatalf("%v in %s", err, m.Value)
 	}

@@ -28,27 +28,7 @@ import (
 type dlqMessage struct {
 	key     []byte
 	headers map[string]string
-	body    struct {
-		RequestContext struct {
-			RequestID              string `json:"requestId"`
-			FunctionArn            string `json:"functionArn"`
-			Condition              string `json:"condition"`
-			ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-		} `json:"requestContext"`
-		ResponseContext *outcome.Response `json:"responseContext"`
-		Version         string            `json:"version"`
-		Timestamp       string            `json:"timestamp"`
-		KafkaBatchInfo  struct {
-			BatchSize        int    `json:"batchSize"`
-			BootstrapServers string `json:"bootstrapServers"`
-			PayloadSize      int    `json:"payloadSize"`
-			RecordInfo       struct {
-				Offset    string `json:"offset"`
-				Timestamp string `json:"timestamp"`
-			} `json:"recordInfo"`
-		} `json:"KafkaBatchInfo"`
-		Payload events.KafkaEvent `json:"payload"`
-	}
+	body    outcome.Body[events.KafkaEvent]
 }
 
 // record is the one source record the message's payload holds, decoded.
