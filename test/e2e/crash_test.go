@@ -33,33 +33,10 @@ func TestKillNineKafkaesmMidStream(t *testing.T) {
 	code := buildKafkaFn(t, filepath.Join(dir, "fn", "bootstrap"))
 	addr := freeAddr(t)
 	data, outFile := filepath.Join(dir, "data"), filepath.Join(dir, "out.txt")
-	serverLog, err := os.Create(filepath.Join(dir, "kafkaesm.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(serverLog.Name())
-			t.Logf("kafkaesm log:\n%s", b)
-		}
-		serverLog.Close()
-	})
-	start := func() *exec.Cmd {
-		// The default 45 s session timeout: the restarted node is the same static group
-		// member (its node id is kept in the data directory) and takes its partitions back
-		// without waiting it out.
-		cmd := exec.Command(kafkaesm, "serve", "--listen", addr, "--data-dir", data)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kill -9 takes the functions too
-		cmd.Stderr = serverLog
-		cmd.Env = append(os.Environ(), "KAFKAESM_ACCESS_KEY_ID="+testKey.AccessKeyID, "KAFKAESM_SECRET_ACCESS_KEY="+testKey.SecretAccessKey)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _, _ = cmd.Process.Wait() })
-		return cmd
-	}
-	n := &node{addr: addr, dir: data}
-	c := n.client()
+	// The default 45 s session timeout: the restarted node is the same static group member
+	// (its node id is kept in the data directory) and takes its partitions back without
+	// waiting it out.
+	start, c := serveBinary(t, kafkaesm, dir, addr, data)
 	ctx := testCtx(t)
 
 	first := start()
@@ -131,6 +108,38 @@ func TestKillNineKafkaesmMidStream(t *testing.T) {
 		}
 	}
 	t.Logf("killed -9 after %d deliveries; all %d records delivered, %d redelivered; restart → first delivery %v (session timeout 45 s)", atKill, parts*each, dups, toFirst.Round(time.Millisecond))
+}
+
+// serveBinary prepares `kafkaesm serve --listen addr --data-dir data args...` of the binary
+// kafkaesm, its stderr in dir/kafkaesm.log (logged when the test fails), and a client for it.
+// start runs a new process in its own process group (a kill -9 of the group takes its
+// functions too), killed at the end of the test if still running.
+func serveBinary(t *testing.T, kafkaesm, dir, addr, data string, args ...string) (func() *exec.Cmd, *lambda.Client) {
+	t.Helper()
+	serverLog, err := os.Create(filepath.Join(dir, "kafkaesm.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(serverLog.Name())
+			t.Logf("kafkaesm log:\n%s", b)
+		}
+		serverLog.Close()
+	})
+	start := func() *exec.Cmd {
+		cmd := exec.Command(kafkaesm, append([]string{"serve", "--listen", addr, "--data-dir", data}, args...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Stderr = serverLog
+		cmd.Env = append(os.Environ(), "KAFKAESM_ACCESS_KEY_ID="+testKey.AccessKeyID, "KAFKAESM_SECRET_ACCESS_KEY="+testKey.SecretAccessKey)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _, _ = cmd.Process.Wait() })
+		return cmd
+	}
+	n := &node{addr: addr, dir: data}
+	return start, n.client()
 }
 
 func freeAddr(t *testing.T) string {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,30 +31,7 @@ func TestSigtermLetsInvocationsFinish(t *testing.T) {
 	addr := freeAddr(t)
 	data := filepath.Join(dir, "data")
 	outFile, startedFile := filepath.Join(dir, "out.txt"), filepath.Join(dir, "started.txt")
-	serverLog, err := os.Create(filepath.Join(dir, "kafkaesm.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(serverLog.Name())
-			t.Logf("kafkaesm log:\n%s", b)
-		}
-		serverLog.Close()
-	})
-	start := func() *exec.Cmd {
-		cmd := exec.Command(kafkaesm, "serve", "--listen", addr, "--data-dir", data, "--shutdown-grace", "1m")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Stderr = serverLog
-		cmd.Env = append(os.Environ(), "KAFKAESM_ACCESS_KEY_ID="+testKey.AccessKeyID, "KAFKAESM_SECRET_ACCESS_KEY="+testKey.SecretAccessKey)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _, _ = cmd.Process.Wait() })
-		return cmd
-	}
-	n := &node{addr: addr, dir: data}
-	c := n.client()
+	start, c := serveBinary(t, kafkaesm, dir, addr, data, "--shutdown-grace", "1m")
 	ctx := testCtx(t)
 	first := start()
 	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
