@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -32,6 +33,26 @@ func deny(actions []string, resources ...string) iam.Statement {
 	return iam.Statement{Effect: "Deny", Action: actions, Resource: resources}
 }
 
+// protected is a behind SigV4 authentication of principals, each judged by its policy.
+func protected(t *testing.T, a *Server, principals ...*iam.Principal) http.Handler {
+	t.Helper()
+	set, err := iam.NewSet(principals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// configAs is an AWS SDK configuration for the server at url that signs as p and never retries.
+func configAs(url string, p *iam.Principal) aws.Config {
+	return aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
+		Credentials: credentials.NewStaticCredentialsProvider(p.AccessKeyID, p.SecretAccessKey, "")}
+}
+
 // TestPolicies drives the API with the AWS SDK as principals with different policies: an
 // admin (no policy), a read-only principal, a mappings-only principal, one allowed everything
 // but DeleteFunction (an explicit Deny wins), and a secret reader limited to kafka-* secrets.
@@ -51,24 +72,13 @@ func TestPolicies(t *testing.T) {
 		{Name: "kafkasecrets", AccessKeyID: "AKIASECRETS", SecretAccessKey: "secrets-secret",
 			Policy: policy(allow([]string{"secretsmanager:GetSecretValue", "secretsmanager:Describe*"}, "arn:aws:secretsmanager:us-east-1:000000000000:secret:kafka-*"))},
 	}
-	set, err := iam.NewSet(principals)
-	if err != nil {
-		t.Fatal(err)
-	}
 	a, _ := newTestAPI(t)
 	var logs kafkatest.Buffer // the handlers' goroutines write it
 	a.cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	a.HandleSecretsManager(echo)
-	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(protected(t, a, principals...))
 	defer srv.Close()
-	cfg := func(p *iam.Principal) aws.Config {
-		return aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
-			Credentials: credentials.NewStaticCredentialsProvider(p.AccessKeyID, p.SecretAccessKey, "")}
-	}
+	cfg := func(p *iam.Principal) aws.Config { return configAs(srv.URL, p) }
 	lam := func(i int) *lambda.Client { return lambda.NewFromConfig(cfg(principals[i])) }
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -214,23 +224,14 @@ func grepLines(s, sub string) string {
 func TestLongQualifiedArnAuthorisedAsItsFunction(t *testing.T) {
 	p := &iam.Principal{Name: "nosecret", AccessKeyID: "AKIANOSECRET", SecretAccessKey: "nosecret-secret",
 		Policy: policy(allow([]string{"lambda:*"}, "*"), deny([]string{"lambda:InvokeFunction"}, "arn:aws:lambda:us-east-1:000000000000:function:secret*"))}
-	set, err := iam.NewSet([]*iam.Principal{p})
-	if err != nil {
-		t.Fatal(err)
-	}
 	a, _ := newTestAPI(t)
-	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(protected(t, a, p))
 	defer srv.Close()
-	c := lambda.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
-		Credentials: credentials.NewStaticCredentialsProvider(p.AccessKeyID, p.SecretAccessKey, "")})
+	c := lambda.NewFromConfig(configAs(srv.URL, p))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	long := "arn:aws:lambda:us-east-1:000000000000:function:secret:" + strings.Repeat("a", 100) // 154 characters
-	_, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(long)})
+	_, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(long)})
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" ||
 		!strings.Contains(ae.ErrorMessage(), "on resource: arn:aws:lambda:us-east-1:000000000000:function:secret:aaa") {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
@@ -25,20 +24,10 @@ func TestCreateFunctionAuthorisedAsTheNameCreated(t *testing.T) {
 	const fnPrefix = "arn:aws:lambda:us-east-1:000000000000:function:"
 	p := &iam.Principal{Name: "team", AccessKeyID: "AKIATEAM", SecretAccessKey: "team-secret",
 		Policy: policy(allow([]string{"lambda:*"}, fnPrefix+"*"), deny([]string{"lambda:CreateFunction"}, fnPrefix+"prod-*"))}
-	set, err := iam.NewSet([]*iam.Principal{p})
-	if err != nil {
-		t.Fatal(err)
-	}
 	a, _ := newTestAPI(t)
-	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(protected(t, a, p))
 	defer srv.Close()
-	lam := lambda.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
-		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
-		Credentials: credentials.NewStaticCredentialsProvider(p.AccessKeyID, p.SecretAccessKey, "")})
+	lam := lambda.NewFromConfig(configAs(srv.URL, p))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, name := range []string{"prod-x", fnPrefix + "prod-x", "000000000000:function:prod-x"} {
@@ -51,7 +40,7 @@ func TestCreateFunctionAuthorisedAsTheNameCreated(t *testing.T) {
 		}
 	}
 	// An ARN of another account would create prod-x here, judged as that account's function.
-	_, err = lam.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("arn:aws:lambda:us-east-1:111111111111:function:prod-x"),
+	_, err := lam.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("arn:aws:lambda:us-east-1:111111111111:function:prod-x"),
 		Role: aws.String("arn:aws:iam::000000000000:role/r"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"), Code: &types.FunctionCode{ZipFile: []byte("PK")}})
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterValueException" || !strings.Contains(ae.ErrorMessage(), "another region or account") {
@@ -65,20 +54,10 @@ func TestTagsAuthorisedOnTheTaggedFunction(t *testing.T) {
 	const fnARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
 	p := &iam.Principal{Name: "team", AccessKeyID: "AKIATEAM", SecretAccessKey: "team-secret",
 		Policy: policy(allow([]string{"lambda:*"}, "*"), deny([]string{"lambda:TagResource", "lambda:UntagResource"}, fnARN))}
-	set, err := iam.NewSet([]*iam.Principal{p})
-	if err != nil {
-		t.Fatal(err)
-	}
 	a, _ := newTestAPI(t)
-	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(protected(t, a, p))
 	defer srv.Close()
-	lam := lambda.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
-		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
-		Credentials: credentials.NewStaticCredentialsProvider(p.AccessKeyID, p.SecretAccessKey, "")})
+	lam := lambda.NewFromConfig(configAs(srv.URL, p))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, arn := range []string{fnARN, fnARN + ":live", fnARN + ":1"} {
@@ -99,16 +78,9 @@ func TestTagsAuthorisedOnTheTaggedFunction(t *testing.T) {
 func TestUnmappedRouteDenied(t *testing.T) {
 	p := &iam.Principal{Name: "lambdaonly", AccessKeyID: "AKIALAMBDA", SecretAccessKey: "lambda-secret",
 		Policy: policy(allow([]string{"lambda:*", "secretsmanager:*"}, "*"))}
-	set, err := iam.NewSet([]*iam.Principal{p})
-	if err != nil {
-		t.Fatal(err)
-	}
 	a, _ := newTestAPI(t)
 	a.Handle("GET /kafkaesm/debug", echo)
-	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := protected(t, a, p)
 	r := httptest.NewRequest("GET", "http://127.0.0.1:9001/kafkaesm/debug", nil)
 	if err := p.Sign(r, "us-east-1"); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
@@ -35,10 +34,6 @@ func TestMappingSecretNeedsGetSecretValue(t *testing.T) {
 			Policy: policy(allow([]string{"lambda:*EventSourceMapping*"}, "*"),
 				allow([]string{"secretsmanager:GetSecretValue"}, secretPrefix+"kafka-*"))},
 	}
-	set, err := iam.NewSet(principals)
-	if err != nil {
-		t.Fatal(err)
-	}
 	a, st := newTestAPI(t)
 	a.cfg.SecretARN = func(_ context.Context, id string) (string, bool) {
 		switch id {
@@ -49,17 +44,9 @@ func TestMappingSecretNeedsGetSecretValue(t *testing.T) {
 		}
 		return "", false
 	}
-	h, err := Protect(ProtectConfig{Auth: &SigV4Config{Principals: set}}, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(protected(t, a, principals...))
 	defer srv.Close()
-	lam := func(p *iam.Principal) *lambda.Client {
-		return lambda.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
-			Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
-			Credentials: credentials.NewStaticCredentialsProvider(p.AccessKeyID, p.SecretAccessKey, "")})
-	}
+	lam := func(p *iam.Principal) *lambda.Client { return lambda.NewFromConfig(configAs(srv.URL, p)) }
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	create := func(p *iam.Principal, topic string, secret string) (*lambda.CreateEventSourceMappingOutput, error) {
@@ -80,7 +67,7 @@ func TestMappingSecretNeedsGetSecretValue(t *testing.T) {
 		}
 	}
 
-	_, err = create(principals[1], "t1", "payroll")
+	_, err := create(principals[1], "t1", "payroll")
 	denied(t, err, "mapper", secretPrefix+"payroll-XyZ123")
 	_, err = create(principals[1], "t2", secretPrefix+"kafka-prod")
 	denied(t, err, "mapper", secretPrefix+"kafka-prod-AbCdEf")
