@@ -4,41 +4,13 @@
 # Needs: aws (v1 or v2), python3. Talks only to $ENDPOINT; needs no Kafka broker.
 set -euo pipefail
 
-: "${ENDPOINT:?set ENDPOINT to the kafkaesm API, e.g. http://127.0.0.1:9001}"
-: "${CREDENTIALS:?set CREDENTIALS to the credentials file kafkaesm serve wrote, e.g. ./kafkaesm-data/credentials}"
-# The AWS CLI signs with the key serve generated, as the README shows.
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-export AWS_SHARED_CREDENTIALS_FILE="$CREDENTIALS" AWS_PROFILE=kafkaesm AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/nonexistent AWS_PAGER=""
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 SUFFIX=$$
 FN="cli-fn-$SUFFIX"
 TOPIC="cli-topic-$SUFFIX"
 SECRET="arn:aws:secretsmanager:us-east-1:000000000000:secret:kafka-$SUFFIX"
-
-step() { echo "--- $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-lam() { aws lambda --endpoint-url "$ENDPOINT" --output json "$@"; }
-
-# check FILE PYTHON_EXPR: the expression, with d = the JSON in FILE, must be true.
-check() {
-	python3 - "$1" "$2" <<'PY' || fail "$2 (in $1: $(head -c 2000 "$1"))"
-import json, sys
-d = json.load(open(sys.argv[1]))
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
-
-# expect_error CODE CMD...: the command must fail with the AWS error code CODE.
-expect_error() {
-	local code=$1
-	shift
-	if "$@" >"$WORK/out" 2>"$WORK/err"; then
-		fail "expected $code from: $*"
-	fi
-	grep -q "($code)" "$WORK/err" || fail "expected $code, got: $(cat "$WORK/err")"
-}
 
 # wait_state UUID STATE: poll until the mapping is in STATE (20 s).
 wait_state() {

@@ -4,25 +4,10 @@
 # Needs: aws (v1 or v2), python3. Talks only to $ENDPOINT.
 set -euo pipefail
 
-: "${ENDPOINT:?set ENDPOINT to the kafkaesm API, e.g. http://127.0.0.1:9001}"
-: "${CREDENTIALS:?set CREDENTIALS to the credentials file kafkaesm serve wrote, e.g. ./kafkaesm-data/credentials}"
-# The AWS CLI signs with the key serve generated, as the README shows.
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-export AWS_SHARED_CREDENTIALS_FILE="$CREDENTIALS" AWS_PROFILE=kafkaesm AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/nonexistent AWS_PAGER=""
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-NAME="kafka-cli-$$"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-sm() { aws secretsmanager --endpoint-url "$ENDPOINT" --output json "$@"; }
-check() {
-	python3 - "$1" "$2" <<'PY' || fail "$2 (in $1: $(head -c 2000 "$1"))"
-import json, sys
-d = json.load(open(sys.argv[1]))
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
+NAME="kafka-cli-$$"
 
 echo "--- create-secret"
 sm create-secret --name "$NAME" --secret-string '{"username":"alice","password":"alice-secret"}' >"$WORK/c.json"
