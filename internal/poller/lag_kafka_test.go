@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/kafkaesm/kafkaesm/internal/invoke"
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/test/kafkatest"
@@ -93,11 +91,7 @@ func TestLagAfterRetentionEmptiedThePartition(t *testing.T) {
 	group := kafkatest.UniqueName("lagretention")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var os kadm.Offsets
-	os.Add(kadm.Offset{Topic: topic, Partition: 0, At: 10, LeaderEpoch: -1})
-	if resp, err := kt.Admin(t).CommitOffsets(ctx, group, os); err != nil || resp.Error() != nil {
-		t.Fatal(err, resp.Error())
-	}
+	commitOffset(t, kt, group, topic, 0, 10)
 	deleteRecordsBefore(t, kt, topic, 0, 50)
 
 	mg := newTestManager(t, testConfig(newRecorder(), nil))

@@ -304,17 +304,7 @@ func TestCustomGroupResumesFromCommittedOffsets(t *testing.T) {
 	topic := kt.CreateTopic(t, 2, nil)
 	producePerPartition(t, kt, topic, 2, 20)
 	group := kafkatest.UniqueName("custom-group")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var os kadm.Offsets
-	os.Add(kadm.Offset{Topic: topic, Partition: 0, At: 12, LeaderEpoch: -1})
-	resp, err := kt.Admin(t).CommitOffsets(ctx, group, os)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	commitOffset(t, kt, group, topic, 0, 12)
 
 	rec := newRecorder()
 	mg := newTestManager(t, testConfig(rec, nil))

@@ -32,6 +32,22 @@ func deleteRecordsBefore(t *testing.T, kt *kafkatest.Cluster, topic string, p in
 	}
 }
 
+// commitOffset commits offset for group on topic's partition p, as an earlier consumer would have.
+func commitOffset(t *testing.T, kt *kafkatest.Cluster, group, topic string, p int32, offset int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var os kadm.Offsets
+	os.Add(kadm.Offset{Topic: topic, Partition: p, At: offset, LeaderEpoch: -1})
+	resp, err := kt.Admin(t).CommitOffsets(ctx, group, os)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // causeLog records the cause of every report.
 type causeLog struct {
 	reporter
@@ -53,13 +69,7 @@ func TestRetentionMovesToLogStart(t *testing.T) {
 	topic := kt.CreateTopic(t, 1, nil)
 	producePerPartition(t, kt, topic, 1, 20)
 	group := kafkatest.UniqueName("retention")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var os kadm.Offsets
-	os.Add(kadm.Offset{Topic: topic, Partition: 0, At: 5, LeaderEpoch: -1})
-	if resp, err := kt.Admin(t).CommitOffsets(ctx, group, os); err != nil || resp.Error() != nil {
-		t.Fatal(err, resp.Error())
-	}
+	commitOffset(t, kt, group, topic, 0, 5)
 	deleteRecordsBefore(t, kt, topic, 0, 12)
 
 	rec := newRecorder()
