@@ -15,6 +15,7 @@ import (
 	"github.com/kafkaesm/kafkaesm/internal/mapping"
 	"github.com/kafkaesm/kafkaesm/internal/store"
 	"github.com/kafkaesm/kafkaesm/internal/store/storetest"
+	"github.com/kafkaesm/kafkaesm/test/kafkatest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -91,21 +92,6 @@ func openStore(t *testing.T) store.Store {
 	return st
 }
 
-func waitFor(t *testing.T, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func stateIs(st store.Store, id, want string) func() error {
 	return func() error {
 		m, err := st.GetMapping(context.Background(), id)
@@ -136,8 +122,8 @@ func TestReconcilerSettlesStates(t *testing.T) {
 		}
 		rec.Notify(m.UUID)
 	}
-	waitFor(t, stateIs(st, "on", mapping.StateEnabled))
-	waitFor(t, stateIs(st, "off", mapping.StateDisabled))
+	kafkatest.WaitFor(t, 20*time.Second, stateIs(st, "on", mapping.StateEnabled))
+	kafkatest.WaitFor(t, 20*time.Second, stateIs(st, "off", mapping.StateDisabled))
 
 	if _, err := st.UpdateMapping(ctx, "on", func(m *mapping.EventSourceMapping) error {
 		m.State, m.Revision = mapping.StateDeleting, m.Revision+1
@@ -146,7 +132,7 @@ func TestReconcilerSettlesStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.Notify("on")
-	waitFor(t, func() error {
+	kafkatest.WaitFor(t, 20*time.Second, func() error {
 		if _, err := st.GetMapping(ctx, "on"); !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("mapping not removed: %v", err)
 		}
@@ -171,7 +157,7 @@ func TestReconcilerLeavesNewerRevisionAlone(t *testing.T) {
 	}
 	rec.Notify("m")
 	// While the Creating revision is still starting, the user updates the mapping.
-	waitFor(t, func() error {
+	kafkatest.WaitFor(t, 20*time.Second, func() error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if len(r.applied) == 0 {
@@ -191,7 +177,7 @@ func TestReconcilerLeavesNewerRevisionAlone(t *testing.T) {
 	r.set(func(r *fakeRunner) { r.gate = nil })
 	close(gate)
 	rec.Notify("m")
-	waitFor(t, stateIs(st, "m", mapping.StateEnabled))
+	kafkatest.WaitFor(t, 20*time.Second, stateIs(st, "m", mapping.StateEnabled))
 	m, _ := st.GetMapping(ctx, "m")
 	if m.BatchSize != 7 || m.Revision != 2 {
 		t.Fatalf("user update lost: %+v", m)
@@ -208,7 +194,7 @@ func TestReconcilerRetriesOnResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.Notify("m")
-	waitFor(t, func() error {
+	kafkatest.WaitFor(t, 20*time.Second, func() error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if r.fail == nil {
@@ -221,7 +207,7 @@ func TestReconcilerRetriesOnResync(t *testing.T) {
 		r.fail = nil // the next resync succeeds
 		return errors.New("retrying")
 	})
-	waitFor(t, stateIs(st, "m", mapping.StateEnabled))
+	kafkatest.WaitFor(t, 20*time.Second, stateIs(st, "m", mapping.StateEnabled))
 }
 
 // TestReconcilerWaitsForRunnerAndNeverBlocks: a mapping stays Creating until the Runner says it
@@ -238,8 +224,8 @@ func TestReconcilerWaitsForRunnerAndNeverBlocks(t *testing.T) {
 		}
 		rec.Notify(id)
 	}
-	waitFor(t, stateIs(st, "a", mapping.StateEnabled))
-	waitFor(t, stateIs(st, "b", mapping.StateEnabled))
+	kafkatest.WaitFor(t, 20*time.Second, stateIs(st, "a", mapping.StateEnabled))
+	kafkatest.WaitFor(t, 20*time.Second, stateIs(st, "b", mapping.StateEnabled))
 	// Deleting b while stuck still has not started.
 	if _, err := st.UpdateMapping(ctx, "b", func(m *mapping.EventSourceMapping) error {
 		m.State, m.Revision = mapping.StateDeleting, m.Revision+1
@@ -248,7 +234,7 @@ func TestReconcilerWaitsForRunnerAndNeverBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.Notify("b")
-	waitFor(t, func() error {
+	kafkatest.WaitFor(t, 20*time.Second, func() error {
 		if _, err := st.GetMapping(ctx, "b"); !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("b not removed: %v", err)
 		}
