@@ -21,6 +21,14 @@ import (
 // runs test/e2e/awscli/esm_lifecycle.sh against it. It skips when the aws CLI is missing,
 // unless CI=true (CI installs it: pip install awscli).
 func TestAWSCLILifecycle(t *testing.T) {
+	t.Logf("%s", runAWSCLIScript(t, "esm_lifecycle.sh", "OK: AWS CLI life cycle passed"))
+}
+
+// runAWSCLIScript starts the kafkaesm binary and runs test/e2e/awscli/NAME against it, with
+// ENDPOINT, CREDENTIALS and env set; the script must succeed and print ok. Its output is
+// returned. It skips when the aws CLI is missing, unless CI=true (CI installs it).
+func runAWSCLIScript(t *testing.T, name, ok string, env ...string) []byte {
+	t.Helper()
 	if _, err := exec.LookPath("aws"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("aws CLI not installed (pip install awscli)")
@@ -28,26 +36,22 @@ func TestAWSCLILifecycle(t *testing.T) {
 		t.Skip("aws CLI not installed")
 	}
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Fatal("python3 is required by the CLI script")
+		t.Fatal("python3 is required by the CLI scripts")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, endpoint, dataDir := startBinary(t, ctx)
-
-	script, err := filepath.Abs("awscli/esm_lifecycle.sh")
+	script, err := filepath.Abs(filepath.Join("awscli", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, "bash", script)
-	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint, "CREDENTIALS="+filepath.Join(dataDir, "credentials"))
+	cmd.Env = append(append(os.Environ(), "ENDPOINT="+endpoint, "CREDENTIALS="+filepath.Join(dataDir, "credentials")), env...)
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("esm_lifecycle.sh: %v\n%s", err, out)
+	if err != nil || !strings.Contains(string(out), ok) {
+		t.Fatalf("%s: %v\n%s", name, err, out)
 	}
-	if !strings.Contains(string(out), "OK: AWS CLI life cycle passed") {
-		t.Fatalf("unexpected output:\n%s", out)
-	}
-	t.Logf("%s", out)
+	return out
 }
 
 var (
@@ -126,46 +130,17 @@ func startBinary(t *testing.T, ctx context.Context) (bin, endpoint, dataDir stri
 // TestAWSCLIVersions runs test/e2e/awscli/versions.sh: publish → alias → mapping on the alias →
 // update the alias → roll back, with the AWS CLI, invoking the Go test handler at each step.
 func TestAWSCLIVersions(t *testing.T) {
-	if _, err := exec.LookPath("aws"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("aws CLI not installed (pip install awscli)")
-		}
-		t.Skip("aws CLI not installed")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	_, endpoint, dataDir := startBinary(t, ctx)
 	zip := filepath.Join(t.TempDir(), "fn.zip")
 	if err := os.WriteFile(zip, zipBootstrap(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "bash", "awscli/versions.sh")
-	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint, "CREDENTIALS="+filepath.Join(dataDir, "credentials"), "HANDLER_ZIP="+zip)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "OK: AWS CLI versions and aliases passed") {
-		t.Fatalf("versions.sh: %v\n%s", err, out)
-	}
-	t.Logf("%s", out)
+	t.Logf("%s", runAWSCLIScript(t, "versions.sh", "OK: AWS CLI versions and aliases passed", "HANDLER_ZIP="+zip))
 }
 
 // TestAWSCLISecrets stores Kafka credentials the way a user does: `aws secretsmanager` against
 // the node's one endpoint.
 func TestAWSCLISecrets(t *testing.T) {
-	if _, err := exec.LookPath("aws"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("aws CLI not installed (pip install awscli)")
-		}
-		t.Skip("aws CLI not installed")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	_, endpoint, dataDir := startBinary(t, ctx)
-	cmd := exec.CommandContext(ctx, "bash", "awscli/secrets.sh")
-	cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint, "CREDENTIALS="+filepath.Join(dataDir, "credentials"))
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "OK: AWS CLI secrets passed") {
-		t.Fatalf("secrets.sh: %v\n%s", err, out)
-	}
+	runAWSCLIScript(t, "secrets.sh", "OK: AWS CLI secrets passed")
 }
 
 // TestBinary proves the binary itself: `version`, and `serve` answering /healthz and stopping
