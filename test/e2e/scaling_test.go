@@ -55,16 +55,9 @@ func TestScalingAndMetricsOnANode(t *testing.T) {
 	}))
 	defer fn.Close()
 
-	addr, stop := runServer(t, server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Pollers: true, Resync: time.Second,
-		ScaleInterval: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, 60*time.Second)
+	n, esm, stop := scalingNode(t, kt, fn.URL, "slow", topic, 1)
 	defer stop() // before fn closes
-	n := &node{addr: addr}
-	if code, _, body := rawRequest(t, "POST", n.url()+"/2015-03-31/functions",
-		`{"FunctionName":"slow","Role":"arn:aws:iam::000000000000:role/r","KafkaesmHttpTarget":{"Url":"`+fn.URL+`"},"Timeout":10}`); code != 201 {
-		t.Fatalf("create function: %d %s", code, body)
-	}
 	ctx := testCtx(t)
-	esm := createPlaintextMapping(t, ctx, n.client(), kt, "slow", topic, 1)
 	uuid := aws.ToString(esm.UUID)
 
 	scrape := func() map[string]float64 {
@@ -155,6 +148,22 @@ func TestScalingAndMetricsOnANode(t *testing.T) {
 }
 
 // parseSeries reads Prometheus text: "name{labels} value" per line, comments skipped.
+// scalingNode runs a node with pollers that scales every second, an HTTP-target function name
+// that calls fnURL, and a mapping of it on topic with batch size batch. stop stops the node:
+// call it before fnURL's server closes.
+func scalingNode(t *testing.T, kt *kafkatest.Cluster, fnURL, name, topic string, batch int32) (*node, *lambda.CreateEventSourceMappingOutput, func()) {
+	t.Helper()
+	addr, stop := runServer(t, server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Pollers: true, Resync: time.Second,
+		ScaleInterval: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, 60*time.Second)
+	n := &node{addr: addr}
+	if code, _, body := rawRequest(t, "POST", n.url()+"/2015-03-31/functions",
+		`{"FunctionName":"`+name+`","Role":"arn:aws:iam::000000000000:role/r","KafkaesmHttpTarget":{"Url":"`+fnURL+`"},"Timeout":10}`); code != 201 {
+		stop()
+		t.Fatalf("create function: %d %s", code, body)
+	}
+	return n, createPlaintextMapping(t, testCtx(t), n.client(), kt, name, topic, batch), stop
+}
+
 func parseSeries(t *testing.T, r io.Reader) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
@@ -216,16 +225,8 @@ func TestHTTPTarget429IsAThrottle(t *testing.T) {
 	}))
 	defer fn.Close()
 
-	addr, stop := runServer(t, server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Pollers: true, Resync: time.Second,
-		ScaleInterval: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, 60*time.Second)
+	n, esm, stop := scalingNode(t, kt, fn.URL, "busy", topic, 5)
 	defer stop() // before fn closes
-	n := &node{addr: addr}
-	if code, _, body := rawRequest(t, "POST", n.url()+"/2015-03-31/functions",
-		`{"FunctionName":"busy","Role":"arn:aws:iam::000000000000:role/r","KafkaesmHttpTarget":{"Url":"`+fn.URL+`"},"Timeout":10}`); code != 201 {
-		t.Fatalf("create function: %d %s", code, body)
-	}
-	ctx := testCtx(t)
-	esm := createPlaintextMapping(t, ctx, n.client(), kt, "busy", topic, 5)
 	uuid := aws.ToString(esm.UUID)
 	type view struct {
 		LastProcessingResult        string
