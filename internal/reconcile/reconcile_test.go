@@ -92,6 +92,26 @@ func openStore(t *testing.T) store.Store {
 	return st
 }
 
+// deleteMapping marks mapping id Deleting, as DeleteEventSourceMapping does, tells rec, and
+// waits until rec has removed it.
+func deleteMapping(t *testing.T, st store.Store, rec *Reconciler, id string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := st.UpdateMapping(ctx, id, func(m *mapping.EventSourceMapping) error {
+		m.State, m.Revision = mapping.StateDeleting, m.Revision+1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec.Notify(id)
+	kafkatest.WaitFor(t, 20*time.Second, func() error {
+		if _, err := st.GetMapping(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%s not removed: %v", id, err)
+		}
+		return nil
+	})
+}
+
 func stateIs(st store.Store, id, want string) func() error {
 	return func() error {
 		m, err := st.GetMapping(context.Background(), id)
@@ -125,19 +145,7 @@ func TestReconcilerSettlesStates(t *testing.T) {
 	kafkatest.WaitFor(t, 20*time.Second, stateIs(st, "on", mapping.StateEnabled))
 	kafkatest.WaitFor(t, 20*time.Second, stateIs(st, "off", mapping.StateDisabled))
 
-	if _, err := st.UpdateMapping(ctx, "on", func(m *mapping.EventSourceMapping) error {
-		m.State, m.Revision = mapping.StateDeleting, m.Revision+1
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rec.Notify("on")
-	kafkatest.WaitFor(t, 20*time.Second, func() error {
-		if _, err := st.GetMapping(ctx, "on"); !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("mapping not removed: %v", err)
-		}
-		return nil
-	})
+	deleteMapping(t, st, rec, "on")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.applied) == 0 || len(r.stopped) < 2 {
@@ -227,19 +235,7 @@ func TestReconcilerWaitsForRunnerAndNeverBlocks(t *testing.T) {
 	kafkatest.WaitFor(t, 20*time.Second, stateIs(st, "a", mapping.StateEnabled))
 	kafkatest.WaitFor(t, 20*time.Second, stateIs(st, "b", mapping.StateEnabled))
 	// Deleting b while stuck still has not started.
-	if _, err := st.UpdateMapping(ctx, "b", func(m *mapping.EventSourceMapping) error {
-		m.State, m.Revision = mapping.StateDeleting, m.Revision+1
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rec.Notify("b")
-	kafkatest.WaitFor(t, 20*time.Second, func() error {
-		if _, err := st.GetMapping(ctx, "b"); !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("b not removed: %v", err)
-		}
-		return nil
-	})
+	deleteMapping(t, st, rec, "b")
 	if err := stateIs(st, "stuck", mapping.StateCreating)(); err != nil {
 		t.Fatalf("a mapping the runner has not got running: %v", err)
 	}
