@@ -36,12 +36,7 @@ func TestStartPositionResolvedOnce(t *testing.T) {
 				m.StartingPositionTimestamp = &mapping.EpochTime{Time: time.Now().Add(time.Second)}
 			}
 			apply(t, mg, m)
-			kafkatest.WaitFor(t, 30*time.Second, func() error {
-				if s, _ := mg.Stats(m.UUID); s.Partitions != parts {
-					return fmt.Errorf("%d partitions assigned", s.Partitions)
-				}
-				return nil
-			})
+			waitAssigned(t, mg, m.UUID, parts)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := mg.Stop(ctx, m.UUID); err != nil {
@@ -85,12 +80,7 @@ func TestStartPositionSurvivesRebalance(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.StartingPosition = "LATEST"
 	apply(t, mg, m)
-	kafkatest.WaitFor(t, 30*time.Second, func() error {
-		if s, _ := mg.Stats(m.UUID); s.Partitions != parts {
-			return fmt.Errorf("%d partitions assigned", s.Partitions)
-		}
-		return nil
-	})
+	waitAssigned(t, mg, m.UUID, parts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := mg.SetPollers(ctx, m.UUID, parts); err != nil { // partitions move to new members
@@ -141,12 +131,7 @@ func TestLatestNewPartitionStartsAtItsBeginning(t *testing.T) {
 	m := newMapping(kt.Plaintext, topic)
 	m.StartingPosition = "LATEST"
 	apply(t, mg, m)
-	kafkatest.WaitFor(t, 30*time.Second, func() error {
-		if s, _ := mg.Stats(m.UUID); s.Partitions != 1 {
-			return fmt.Errorf("%d partitions assigned", s.Partitions)
-		}
-		return nil
-	})
+	waitAssigned(t, mg, m.UUID, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := mg.Stop(ctx, m.UUID); err != nil { // Disable
@@ -183,4 +168,15 @@ func TestLatestNewPartitionStartsAtItsBeginning(t *testing.T) {
 			t.Errorf("partition %d: first delivery %q at offset %d, want \"while disabled\" at %d", p, ds[0].value, ds[0].offset, want)
 		}
 	}
+}
+
+// waitAssigned waits until mapping uuid's pollers on mg have n partitions assigned.
+func waitAssigned(t *testing.T, mg *Manager, uuid string, n int) {
+	t.Helper()
+	kafkatest.WaitFor(t, 30*time.Second, func() error {
+		if s, _ := mg.Stats(uuid); s.Partitions != n {
+			return fmt.Errorf("%d partitions assigned", s.Partitions)
+		}
+		return nil
+	})
 }
