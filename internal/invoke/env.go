@@ -661,6 +661,31 @@ func ReadPayload(body io.Reader, length int64, limit int) ([]byte, bool) {
 // error status instead of a reset connection.
 func drain(body io.Reader) { _, _ = io.CopyN(io.Discard, body, 4*function.MaxPayload) }
 
+// outcomeAfterExit is the outcome of an invocation whose runtime has exited, when the runtime
+// answered it first: a Go runtime answers, then exits after a panic; a runtime given a 413 for a
+// response too large exits while tooLarge is still reporting it, so an answered invocation's
+// outcome is waited for (until deadline) rather than only looked for. ok is false when the
+// runtime exited without answering.
+func (v *env) outcomeAfterExit(inv *invocation, deadline <-chan time.Time) (o outcome, ok bool) {
+	select {
+	case o = <-inv.done:
+		return o, true
+	default:
+	}
+	v.mu.Lock()
+	answered := inv.answered
+	v.mu.Unlock()
+	if !answered {
+		return outcome{}, false
+	}
+	select {
+	case o = <-inv.done: // the handler that took the answer always reports it
+		return o, true
+	case <-deadline:
+		return outcome{}, false
+	}
+}
+
 // tooLarge answers an oversized response or error with 413 before reporting it: once
 // reported, the environment is killed and the runtime would see a reset instead.
 func (v *env) tooLarge(w http.ResponseWriter, r *http.Request, inv *invocation) {

@@ -119,9 +119,8 @@ func (e *Engine) run(ctx context.Context, fn *function.Function, v *env, cold bo
 	select {
 	case o = <-inv.done:
 	case <-v.exited:
-		select {
-		case o = <-inv.done: // answered just before exiting, as a Go runtime does after a panic
-		default:
+		var ok bool
+		if o, ok = v.outcomeAfterExit(inv, timer.C); !ok {
 			v.kill()
 			res = Result{Payload: v.exitPayload(inv.id), FunctionError: "Unhandled"}
 			e.report(v, inv, capture, &res, start, initDur, v.maxMemory(), "", "")
