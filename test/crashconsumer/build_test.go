@@ -33,6 +33,19 @@ func buildBinary(t *testing.T) string {
 	return build.bin
 }
 
+// startConsumer starts the crashconsumer bin with args, its stderr the test's; it is killed at
+// the end of the test if still running.
+func startConsumer(t *testing.T, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	return cmd
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if build.bin != "" {

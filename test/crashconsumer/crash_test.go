@@ -51,14 +51,8 @@ func TestKillNineMidStream(t *testing.T) {
 	outFile := filepath.Join(dir, "delivered.txt")
 	id := kafkatest.UniqueName("crash-esm")
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-brokers", brokers, "-topic", topic, "-uuid", id, "-out", outFile,
+		return startConsumer(t, bin, "-brokers", brokers, "-topic", topic, "-uuid", id, "-out", outFile,
 			"-batch-size", "20", "-delay", "5ms", "-session-timeout", "6s", "-node", "crash-node")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-		return cmd
 	}
 	killAt := func(cmd *exec.Cmd, lines int) {
 		kafkatest.WaitFor(t, 60*time.Second, func() error {

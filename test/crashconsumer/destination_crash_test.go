@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -50,13 +49,7 @@ func TestKillNineBetweenDestinationAndCommit(t *testing.T) {
 		if crash {
 			args = append(args, "-crash-after-destination")
 		}
-		cmd := exec.Command(bin, args...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-		return cmd
+		return startConsumer(t, bin, args...)
 	}
 
 	first := run(true)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -40,14 +39,8 @@ func TestKillNineLatestSkipsNothing(t *testing.T) {
 	outFile := filepath.Join(dir, "delivered.txt")
 	id := kafkatest.UniqueName("latest-esm")
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-brokers", kt.Plaintext, "-topic", topic, "-uuid", id, "-out", outFile,
+		return startConsumer(t, bin, "-brokers", kt.Plaintext, "-topic", topic, "-uuid", id, "-out", outFile,
 			"-starting-position", "LATEST", "-session-timeout", "6s", "-node", "latest-node")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-		return cmd
 	}
 	first := start()
 	// Assigned: the group has a member (and, with the fix, committed offsets).

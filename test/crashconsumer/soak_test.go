@@ -89,14 +89,8 @@ func TestSoakKillNine(t *testing.T) {
 	t.Cleanup(func() { stopProducing(); <-prodDone })
 
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-brokers", kt.Plaintext, "-topic", topic, "-uuid", id, "-out", outFile,
+		return startConsumer(t, bin, "-brokers", kt.Plaintext, "-topic", topic, "-uuid", id, "-out", outFile,
 			"-batch-size", strconv.Itoa(batchSize), "-delay", "100ms", "-write-first", "-session-timeout", "6s", "-node", "soak-node")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-		return cmd
 	}
 	// firstDelivery polls the output (every 5 ms) until runFor ends (or, with untilFirst, until
 	// it grew); it returns how long after started the output first grew past from, or -1.
