@@ -61,15 +61,7 @@ func TestReadmeAWSCLIWalkthrough(t *testing.T) {
 		t.Skip("aws CLI not installed")
 	}
 	cmds := readmeAWSCLIWalkthrough(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := t.TempDir()
-	bin := filepath.Join(work, "kafkaesm")
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\nKAFKAESM_TEST_MAIN=1 exec "+shellQuote(exe)+` "$@"`+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	exe, work, bin := kafkaesmShim(t)
 	zip, err := zipFiles(zipEntry{name: "bootstrap", mode: 0o755, data: []byte("#!/bin/sh\nexec " + shellQuote(exe) + " sample-handler\n")})
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,22 @@ func readmeWalkthrough(t *testing.T) (dev string, lines []string) {
 	return dev, lines
 }
 
+// kafkaesmShim writes work/kafkaesm, a script that runs this test binary as the kafkaesm
+// command (KAFKAESM_TEST_MAIN=1), in a new temporary directory work; exe is the test binary.
+func kafkaesmShim(t *testing.T) (exe, work, bin string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work = t.TempDir()
+	bin = filepath.Join(work, "kafkaesm")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nKAFKAESM_TEST_MAIN=1 exec "+shellQuote(exe)+` "$@"`+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return exe, work, bin
+}
+
 // TestReadmeWalkthrough runs the README's first command (`kafkaesm dev`) and then every line of
 // its walkthrough, as a user would in a second terminal, with this test binary standing in for
 // `go run ./cmd/kafkaesm`. Ports are chosen freely (the machine is shared); the CLI finds them
@@ -54,15 +70,7 @@ func readmeWalkthrough(t *testing.T) (dev string, lines []string) {
 // Finally it sends SIGINT, as Ctrl-C does, and expects a clean exit.
 func TestReadmeWalkthrough(t *testing.T) {
 	devLine, lines := readmeWalkthrough(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := t.TempDir()
-	bin := filepath.Join(work, "kafkaesm")
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\nKAFKAESM_TEST_MAIN=1 exec "+shellQuote(exe)+` "$@"`+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	_, work, bin := kafkaesmShim(t)
 	expand := func(line string) string { return strings.ReplaceAll(line, goRun, shellQuote(bin)) }
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
