@@ -95,13 +95,7 @@ func (s *Server) loadPrincipals(create bool) ([]*iam.Principal, error) {
 // CredentialsFile is <DataDir>/credentials.
 func (s *Server) CredentialsFile() string { return filepath.Join(s.cfg.DataDir, CredentialsFileName) }
 
-func (s *Server) endpointHint() string {
-	scheme := "http"
-	if s.cfg.TLSCertFile != "" {
-		scheme = "https"
-	}
-	return scheme + "://" + s.cfg.Listen
-}
+func (s *Server) endpointHint() string { return s.scheme() + "://" + s.cfg.Listen }
 
 func (s *Server) scheme() string {
 	if s.cfg.TLSCertFile != "" {
