@@ -13,6 +13,7 @@ import (
 
 	"github.com/kafkaesm/kafkaesm/internal/api"
 	"github.com/kafkaesm/kafkaesm/internal/arn"
+	"github.com/kafkaesm/kafkaesm/internal/function"
 	"github.com/kafkaesm/kafkaesm/internal/secrets"
 	"github.com/kafkaesm/kafkaesm/internal/server"
 )
@@ -64,7 +65,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9001", "API listen address")
 	f.StringVar(&cfg.DataDir, "data-dir", "./kafkaesm-data", "directory for state, function code and logs (created 0700; one others can read is refused)")
 	f.StringVar(&cfg.FunctionUIDs, "function-uids", "", `uids functions run under, one per function, "FIRST-LAST" or "off" (default 61000-61999 when run as root, else off)`)
-	f.Int64Var(&cfg.CodeStorageQuota, "code-storage-quota", 75<<30, "bytes of function code (zips and unpacked) this node keeps; beyond it uploads fail with CodeStorageExceededException")
+	f.Int64Var(&cfg.CodeStorageQuota, "code-storage-quota", function.DefaultCodeQuota, "bytes of function code (zips and unpacked) this node keeps; beyond it uploads fail with CodeStorageExceededException")
 	f.StringVar(&cfg.SecretKeyFile, "secret-key-file", "", "the key file sealing secrets and function environment variables when KAFKAESM_SECRET_KEY is unset (default <data-dir>/secret.key; created 0600; one others can read is refused)")
 	f.StringVar(&cfg.Region, "region", arn.DefaultRegion, "AWS region used in ARNs")
 	f.StringVar(&cfg.AccountID, "account-id", arn.DefaultAccountID, "AWS account id used in ARNs")
