@@ -91,7 +91,7 @@ func (s *Server) lambdaResource(r *http.Request) string {
 		return s.functionResource(ref, q)
 	}
 	if u := r.PathValue("UUID"); u != "" {
-		return prefix + "event-source-mapping:" + u
+		return s.mappingArn(u)
 	}
 	if a := r.PathValue("ARN"); a != "" {
 		if un, err := url.PathUnescape(a); err == nil {
@@ -124,11 +124,7 @@ func (s *Server) functionResource(ref function.Ref, q string) string {
 	if ref.Account != "" {
 		account = ref.Account
 	}
-	res := "arn:aws:lambda:" + region + ":" + account + ":function:" + ref.Name
-	if q != "" {
-		res += ":" + q
-	}
-	return res
+	return function.QualifiedArn(function.Arn(region, account, ref.Name), q)
 }
 
 // call is what the audit log records of one request; handlers that learn the resource only
