@@ -85,9 +85,6 @@ func (t *target) pick() *function.Function {
 	if t.alias == nil {
 		return t.only
 	}
-	if t.alias.RoutingConfig == nil || len(t.alias.RoutingConfig.AdditionalVersionWeights) == 0 {
-		return t.versions[t.alias.FunctionVersion]
-	}
 	return t.versions[t.alias.Pick(rand.Float64())]
 }
 
