@@ -299,6 +299,27 @@ func NewCachedFunctions(src Source, isNotFound func(error) bool) *CachedFunction
 
 // Resolve implements Functions.
 func (c *CachedFunctions) Resolve(ctx context.Context, nameOrArn, qualifier string) (*function.Function, error) {
+	t, err := c.target(ctx, nameOrArn, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	return t.pick(), nil
+}
+
+// LongestTimeout is the longest function timeout an invocation of nameOrArn (a name or ARN,
+// qualified or not) can run with now: both versions of an alias with a routing
+// configuration. A poller draining a batch waits this long.
+func (c *CachedFunctions) LongestTimeout(ctx context.Context, nameOrArn string) (time.Duration, error) {
+	t, err := c.target(ctx, nameOrArn, "")
+	if err != nil {
+		return 0, err
+	}
+	return t.longest(), nil
+}
+
+// target is what nameOrArn and qualifier resolve to, from the cache or else read through
+// src and cached.
+func (c *CachedFunctions) target(ctx context.Context, nameOrArn, qualifier string) (*target, error) {
 	name, q, err := Qualify(nameOrArn, qualifier)
 	if err != nil {
 		return nil, err
@@ -311,7 +332,7 @@ func (c *CachedFunctions) Resolve(ctx context.Context, nameOrArn, qualifier stri
 	gen := c.gen
 	c.mu.Unlock()
 	if ok {
-		return t.pick(), nil
+		return t, nil
 	}
 	t, err = load(ctx, c.src, c.notFound, name, q)
 	if err != nil {
@@ -325,29 +346,7 @@ func (c *CachedFunctions) Resolve(ctx context.Context, nameOrArn, qualifier stri
 		c.m[name][q] = t
 	}
 	c.mu.Unlock()
-	return t.pick(), nil
-}
-
-// LongestTimeout is the longest function timeout an invocation of nameOrArn (a name or ARN,
-// qualified or not) can run with now: both versions of an alias with a routing
-// configuration. A poller draining a batch waits this long.
-func (c *CachedFunctions) LongestTimeout(ctx context.Context, nameOrArn string) (time.Duration, error) {
-	name, q, err := Qualify(nameOrArn, "")
-	if err != nil {
-		return 0, err
-	}
-	if q == function.Latest {
-		q = ""
-	}
-	c.mu.Lock()
-	t, ok := c.m[name][q]
-	c.mu.Unlock()
-	if !ok {
-		if t, err = load(ctx, c.src, c.notFound, name, q); err != nil {
-			return 0, err
-		}
-	}
-	return t.longest(), nil
+	return t, nil
 }
 
 // Invalidate forgets everything cached about a function after it, a version or an alias of
