@@ -191,13 +191,24 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 	//     "/" private in it first), bind-mounts the environment's directory on /tmp, and execs
 	//     the runtime through setpriv under the function's uid, without groups.
 	var gateR, gateW *os.File
+	// undo releases what startEnv took when the runtime does not start.
+	undo := func() {
+		if gateR != nil {
+			gateR.Close()
+			gateW.Close()
+		}
+		if v.cg != nil {
+			v.cg.remove()
+		}
+		cleanTmp()
+		ln.Close()
+		pr.Close()
+		pw.Close()
+	}
 	v.privateTmp = uid >= 0 && e.ident.privateTmp()
 	if e.cg != nil || v.privateTmp {
 		fail := func(err error) (*env, error) {
-			cleanTmp()
-			ln.Close()
-			pr.Close()
-			pw.Close()
+			undo()
 			return nil, errStart{err}
 		}
 		if err := checkExecutable(argv[0]); err != nil {
@@ -213,7 +224,6 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 				return fail(fmt.Errorf("creating the environment's cgroup: %w", err))
 			}
 			if gateR, gateW, err = os.Pipe(); err != nil {
-				v.cg.remove()
 				return fail(err)
 			}
 			script += `read -r _ <&3 || exit 111; exec 3<&-; `
@@ -231,13 +241,6 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 		}
 		argv = append(append([]string{"/bin/sh", "-c", script}, args...), argv...)
 	}
-	closeGate := func() {
-		if gateR != nil {
-			gateR.Close()
-			gateW.Close()
-		}
-	}
-
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = codeDir
 	cmd.Env = append(v.environ(ln.Addr().String(), codeDir), extra...)
@@ -254,26 +257,12 @@ func (e *Engine) startEnv(fn *function.Function, rev string) (*env, error) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		closeGate()
-		if v.cg != nil {
-			v.cg.remove()
-		}
-		cleanTmp()
-		ln.Close()
-		pr.Close()
-		pw.Close()
+		undo()
 		return nil, ErrClosed
 	}
 	if err := cmd.Start(); err != nil {
 		e.mu.Unlock()
-		closeGate()
-		if v.cg != nil {
-			v.cg.remove()
-		}
-		cleanTmp()
-		ln.Close()
-		pr.Close()
-		pw.Close()
+		undo()
 		return nil, errStart{err}
 	}
 	e.envs[v] = struct{}{}
