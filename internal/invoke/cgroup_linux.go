@@ -33,11 +33,10 @@ var cgroupSeq atomic.Int64
 
 // cgroups is the engine's parent cgroups, one per hierarchy used.
 type cgroups struct {
-	v2         bool
-	mem, pids  string // v1: the parents in the memory and pids hierarchies (pids may be "")
-	unified    string // v2: the parent
-	pidsLimit  bool
-	memLimited bool
+	v2        bool
+	mem, pids string // v1: the parents in the memory and pids hierarchies (pids may be "")
+	unified   string // v2: the parent
+	pidsLimit bool
 }
 
 // envCgroup is one environment's cgroups.
@@ -71,7 +70,7 @@ func openCgroups() (*cgroups, string) {
 		return filepath.Join(parent, name)
 	}
 	if mem := dirOf("memory"); mem != "" {
-		c := &cgroups{mem: mem, memLimited: true}
+		c := &cgroups{mem: mem}
 		if err := os.Mkdir(mem, 0o755); err != nil {
 			return nil, "creating a memory cgroup: " + err.Error()
 		}
@@ -110,7 +109,7 @@ func openCgroups() (*cgroups, string) {
 				" (run the server in a cgroup of its own, e.g. systemd-run --scope, or with Delegate=yes)"
 		}
 	}
-	return &cgroups{v2: true, unified: dir, memLimited: true, pidsLimit: strings.Contains(want, "pids")}, ""
+	return &cgroups{v2: true, unified: dir, pidsLimit: strings.Contains(want, "pids")}, ""
 }
 
 // newEnv makes the cgroups of one environment.

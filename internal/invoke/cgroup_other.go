@@ -4,7 +4,7 @@ package invoke
 
 const PidsLimit = 1024
 
-type cgroups struct{ v2, memLimited, pidsLimit bool }
+type cgroups struct{ v2, pidsLimit bool }
 
 type envCgroup struct{}
 
