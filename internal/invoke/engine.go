@@ -510,7 +510,7 @@ func (e *Engine) Retire(name string, versions ...string) {
 	}
 }
 
-// functionUID returns the uid name's environments run under. Called with e.mu held.
+// functionUIDLocked returns the uid name's environments run under. Called with e.mu held.
 func (e *Engine) functionUIDLocked(name string) (int, error) {
 	return e.ident.uidLocked(name, func(n string) bool {
 		for k := range e.pools {

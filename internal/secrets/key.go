@@ -30,8 +30,7 @@ const (
 // KAFKAESM_SECRET_KEY; pass os.Getenv(EnvKey)) when non-empty, otherwise from the key file at
 // path (by default <data-dir>/secret.key), which is created with mode 0600 on first start. A
 // key file readable or writable by group or others, or of another user, is refused, with the
-// command that fixes it:
-// the key protects every stored credential.
+// command that fixes it: the key protects every stored credential.
 func LoadKey(env, path string) ([]byte, KeySource, error) {
 	if env != "" {
 		k, err := decodeKey(env)
