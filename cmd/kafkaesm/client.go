@@ -76,16 +76,12 @@ func (g *globals) client() (*apiClient, error) {
 		return nil, err
 	}
 	rec := &recorder{next: &http.Client{Timeout: 5 * time.Minute}}
-	region := firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
-	if region == "" {
-		region = arn.DefaultRegion
-	}
 	key, secret, err := g.signingKey()
 	if err != nil {
 		return nil, err
 	}
 	c := lambda.New(lambda.Options{
-		Region:           region,
+		Region:           signingRegion(),
 		BaseEndpoint:     aws.String(strings.TrimRight(g.endpoint, "/")),
 		Credentials:      credentials.NewStaticCredentialsProvider(key, secret, os.Getenv("AWS_SESSION_TOKEN")),
 		HTTPClient:       rec,
@@ -129,6 +125,15 @@ func (g *globals) signingKey() (key, secret string, err error) {
 		return key, secret, nil
 	}
 	return "kafkaesm", "kafkaesm", nil
+}
+
+// signingRegion is the region the CLI signs with: AWS_REGION, AWS_DEFAULT_REGION, else
+// arn.DefaultRegion.
+func signingRegion() string {
+	if region := firstEnv("AWS_REGION", "AWS_DEFAULT_REGION"); region != "" {
+		return region
+	}
+	return arn.DefaultRegion
 }
 
 func firstEnv(names ...string) string {

@@ -12,8 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-
-	"github.com/kafkaesm/kafkaesm/internal/arn"
 )
 
 // emptySHA256 is the SigV4 payload hash of a request without a body.
@@ -56,12 +54,8 @@ func signedGet(ctx context.Context, g *globals, path string) (*http.Response, er
 	if err != nil {
 		return nil, err
 	}
-	region := firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
-	if region == "" {
-		region = arn.DefaultRegion
-	}
 	creds := aws.Credentials{AccessKeyID: key, SecretAccessKey: secret, SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, emptySHA256, "lambda", region, time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, emptySHA256, "lambda", signingRegion(), time.Now()); err != nil {
 		return nil, err
 	}
 	return http.DefaultClient.Do(req)
