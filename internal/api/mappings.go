@@ -162,11 +162,10 @@ func (s *Server) getMapping(w http.ResponseWriter, r *http.Request) {
 // withCounts fills in the extension members KafkaesmCounts and KafkaesmPollers of a mapping
 // being answered.
 func (s *Server) withCounts(m *mapping.EventSourceMapping) {
-	if s.cfg.MappingCounts == nil {
-		return
-	}
-	if c, ok := s.cfg.MappingCounts(m.UUID); ok {
-		m.KafkaesmCounts = c
+	if s.cfg.MappingCounts != nil {
+		if c, ok := s.cfg.MappingCounts(m.UUID); ok {
+			m.KafkaesmCounts = c
+		}
 	}
 	if s.cfg.MappingPollers != nil {
 		if p, ok := s.cfg.MappingPollers(m.UUID); ok {
