@@ -14,7 +14,7 @@ func testModel() Model {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	return cfg.model()
+	return cfg.Model
 }
 
 // parts returns k partitions with the given lag each, nothing queued: the pollers hold the

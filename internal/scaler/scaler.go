@@ -53,22 +53,10 @@ type Config struct {
 	Target Target
 	// Interval between evaluations. Default 60 s, as Lambda; at least 1 s.
 	Interval time.Duration
-	// DrainIntervals: scale out while the lag would take the current pollers more than this
-	// many intervals to drain. Default 3 (Lambda: scaling completes within three minutes).
-	DrainIntervals int
-	// QuietLag is the lag (records) at or below which a mapping never scales out. Default 100.
-	QuietLag int64
-	// UnderEvaluations is how many evaluations in a row must find the pollers under-used
-	// before some are removed. Default 3.
-	UnderEvaluations int
-	// Headroom: scale-in keeps enough pollers to deliver the current rate at this fraction of
-	// their measured capacity. Default 0.7.
-	Headroom float64
-	// ThrottleCooldown is how many evaluations after a throttle may not scale out. Default 3.
-	ThrottleCooldown int
-	// BlockedAfter: a partition whose invocation has run this long is blocked on the function
-	// and drives no scale-out. Default Interval.
-	BlockedAfter time.Duration
+	// Model holds the decision's constants (DrainIntervals, QuietLag, UnderEvaluations,
+	// Headroom, ThrottleCooldown, BlockedAfter); zero values take Model's defaults, BlockedAfter's
+	// being Interval.
+	Model
 	// OnChange, when set, is called after each change of a mapping's poller count. Called
 	// from the scaler's goroutine; it must be quick. Optional.
 	OnChange func(Change)
@@ -115,11 +103,6 @@ func (c *Config) Validate() error {
 		c.Logger = slog.Default()
 	}
 	return nil
-}
-
-func (c *Config) model() Model {
-	return Model{DrainIntervals: c.DrainIntervals, QuietLag: c.QuietLag, UnderEvaluations: c.UnderEvaluations,
-		Headroom: c.Headroom, ThrottleCooldown: c.ThrottleCooldown, BlockedAfter: c.BlockedAfter}
 }
 
 // setPollersTimeout bounds one SetPollers call (poller.Config.DrainTimeout is 30 s by default,
@@ -236,7 +219,7 @@ func (s *Scaler) tick(ctx context.Context, now time.Time) {
 			st.next = now.Add(s.cfg.Interval)
 			snap = s.refreshed(ctx, snap)
 			in := inputOf(snap, st, time.Now(), s.cfg.Interval)
-			d = Decide(s.cfg.model(), in, &st.model)
+			d = Decide(s.cfg.Model, in, &st.model)
 			s.evaluations.Add(1)
 			if s.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
 				var lag, queued int64
