@@ -8,6 +8,7 @@ package outcome
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 
@@ -122,7 +123,7 @@ func ParseItemFailures(resp []byte, topicPartition string, offsets []int64) Item
 	if err := json.Unmarshal(resp, &r); err != nil {
 		return fail("batchItemFailures is not a list: " + err.Error())
 	}
-	lowest := int64(-1)
+	lowest := -1 // index into offsets of the lowest failed offset
 	for _, raw := range r.BatchItemFailures {
 		var item struct {
 			ItemIdentifier json.RawMessage `json:"itemIdentifier"`
@@ -142,22 +143,18 @@ func ParseItemFailures(resp []byte, topicPartition string, offsets []int64) Item
 		if !ok {
 			return fail("an itemIdentifier's offset is not an integer: " + string(id["offset"]))
 		}
-		if !contains(offsets, off) {
+		i, found := slices.BinarySearch(offsets, off)
+		if !found {
 			return fail("an itemIdentifier names offset " + strconv.FormatInt(off, 10) + ", which is not in the batch")
 		}
-		if lowest < 0 || off < lowest {
-			lowest = off
+		if lowest < 0 || i < lowest {
+			lowest = i
 		}
 	}
 	if lowest < 0 {
 		return all
 	}
-	for i, o := range offsets {
-		if o == lowest {
-			return ItemFailures{FailedAt: i}
-		}
-	}
-	return all // unreachable: contains checked it
+	return ItemFailures{FailedAt: lowest}
 }
 
 func parseOffset(raw json.RawMessage) (int64, bool) {
@@ -172,20 +169,4 @@ func parseOffset(raw json.RawMessage) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil && n >= 0
-}
-
-func contains(offsets []int64, o int64) bool {
-	lo, hi := 0, len(offsets)
-	for lo < hi {
-		m := (lo + hi) / 2
-		switch {
-		case offsets[m] == o:
-			return true
-		case offsets[m] < o:
-			lo = m + 1
-		default:
-			hi = m
-		}
-	}
-	return false
 }
