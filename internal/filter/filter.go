@@ -91,7 +91,7 @@ func (m *Matcher) Match(r *Record) bool {
 		}
 	}
 	for _, p := range m.patterns {
-		if p.match(ev, true) {
+		if p.match(ev) {
 			return true
 		}
 	}
@@ -148,8 +148,8 @@ func (n *node) uses(name string) bool {
 	return false
 }
 
-// match matches an event object (nil when absent). top is true for the record itself.
-func (n *node) match(obj map[string]any, top bool) bool {
+// match matches an event object (nil when absent).
+func (n *node) match(obj map[string]any) bool {
 	for _, f := range n.fields {
 		v, present := obj[f.name]
 		if !f.matches(v, present) {
@@ -159,7 +159,7 @@ func (n *node) match(obj map[string]any, top bool) bool {
 	for _, alts := range n.ors {
 		ok := false
 		for _, a := range alts {
-			if a.match(obj, top) {
+			if a.match(obj) {
 				ok = true
 				break
 			}
@@ -175,17 +175,17 @@ func (f *field) matches(v any, present bool) bool {
 	if f.sub != nil {
 		switch x := v.(type) {
 		case map[string]any:
-			return f.sub.match(x, false)
+			return f.sub.match(x)
 		case []any: // an array of objects: any element may match
 			for _, e := range x {
-				if o, ok := e.(map[string]any); ok && f.sub.match(o, false) {
+				if o, ok := e.(map[string]any); ok && f.sub.match(o) {
 					return true
 				}
 			}
 			return false
 		default:
 			// Absent (or not an object): only "exists": false inside can match.
-			return f.sub.match(nil, false)
+			return f.sub.match(nil)
 		}
 	}
 	if !present {
