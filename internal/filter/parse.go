@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,7 +43,7 @@ func parseObject(obj map[string]any, path string) (*node, error) {
 		return nil, invalidf("empty object at %q", pathOr(path))
 	}
 	n := &node{}
-	for _, k := range sortedKeys(obj) {
+	for _, k := range slices.Sorted(maps.Keys(obj)) { // deterministic errors for the same pattern
 		v := obj[k]
 		p := join(path, k)
 		if k == "$or" {
@@ -304,20 +306,6 @@ func parseAnythingBut(v any, p string) (matcher, error) {
 		}
 	}
 	return nil, invalidf("%q: anything-but takes a string, a number, a list or an operator", p)
-}
-
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	// Deterministic errors for the same pattern.
-	for i := 1; i < len(ks); i++ {
-		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
-			ks[j], ks[j-1] = ks[j-1], ks[j]
-		}
-	}
-	return ks
 }
 
 func join(path, k string) string {
