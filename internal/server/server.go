@@ -254,10 +254,15 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	built := false // until New returns the node, a failure closes what it opened
+	defer func() {
+		if !built {
+			_ = fr.Close()
+			_ = st.Close()
+		}
+	}()
 	sec, err := openSecrets(cfg, st)
 	if err != nil {
-		_ = fr.Close()
-		_ = st.Close()
 		return nil, err
 	}
 	var (
@@ -266,8 +271,6 @@ func New(cfg Config) (*Server, error) {
 	)
 	if cfg.Runner == nil && cfg.Pollers {
 		if pollers, manager, err = newPollers(cfg, st, sec, fr.Engine, fr.Functions, met); err != nil {
-			_ = fr.Close()
-			_ = st.Close()
 			return nil, err
 		}
 		cfg.Runner = pollers
@@ -278,8 +281,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	rec, err := reconcile.New(reconcile.Config{Store: st, Runner: runner, Resync: cfg.Resync, Logger: cfg.Logger})
 	if err != nil {
-		_ = fr.Close()
-		_ = st.Close()
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: st, secrets: sec, rec: rec, fr: fr, pollers: pollers, manager: manager, metrics: met}
@@ -287,8 +288,6 @@ func New(cfg Config) (*Server, error) {
 	if manager != nil {
 		met.SetMappings(manager)
 		if s.scaler, err = newScaler(cfg, manager, pollers, met); err != nil {
-			_ = fr.Close()
-			_ = st.Close()
 			return nil, err
 		}
 	}
@@ -310,7 +309,6 @@ func New(cfg Config) (*Server, error) {
 	smAPI, err := secrets.NewAPI(secrets.APIConfig{Repo: sec, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger,
 		Changed: secretChanged})
 	if err != nil {
-		_ = st.Close()
 		return nil, err
 	}
 	s.api.HandleSecretsManager(smAPI) // Secrets Manager (awsJson1.1, X-Amz-Target) on the same endpoint
@@ -318,10 +316,9 @@ func New(cfg Config) (*Server, error) {
 		s.api.Handle("GET /metrics", met.Handler()) // behind authentication, as the API
 	}
 	if err := s.setupAuth(); err != nil {
-		_ = fr.Close()
-		_ = st.Close()
 		return nil, err
 	}
+	built = true
 	return s, nil
 }
 
