@@ -380,9 +380,7 @@ func (s *SQLite) CreateFunction(ctx context.Context, f *function.Function) error
 	return err
 }
 
-func (s *SQLite) getFunction(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, name string) (*function.Function, error) {
+func (s *SQLite) getFunction(ctx context.Context, q rowQuerier, name string) (*function.Function, error) {
 	var doc, dir string
 	var reserved sql.NullInt64
 	err := q.QueryRowContext(ctx, `SELECT doc, reserved_concurrency, code_dir FROM functions WHERE name = ?`, name).Scan(&doc, &reserved, &dir)
