@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -38,63 +39,50 @@ func (s *SQLite) SealFunctions(ctx context.Context, sealer DocSealer) (int, erro
 		return 0, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, `SELECT name, doc FROM functions WHERE doc NOT LIKE ?`, sealedDocPrefix+"%")
+	n, err := s.sealPlainDocs(ctx, tx, "functions", "0", func(name string, _ int64) string { return name })
 	if err != nil {
 		return 0, err
-	}
-	plain := map[string]string{}
-	for rows.Next() {
-		var name, doc string
-		if err := rows.Scan(&name, &doc); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		plain[name] = doc
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return 0, err
-	}
-	for name, doc := range plain {
-		sealed, err := s.sealDoc(name, []byte(doc))
-		if err != nil {
-			return 0, err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE functions SET doc = ? WHERE name = ?`, sealed, name); err != nil {
-			return 0, err
-		}
 	}
 	// Published versions hold the same variables.
-	type ver struct {
-		name    string
-		version int64
-	}
-	plainVersions := map[ver]string{}
-	rows, err = tx.QueryContext(ctx, `SELECT name, version, doc FROM function_versions WHERE doc NOT LIKE ?`, sealedDocPrefix+"%")
+	k, err := s.sealPlainDocs(ctx, tx, "function_versions", "version", versionDocName)
 	if err != nil {
 		return 0, err
 	}
+	return n + k, tx.Commit()
+}
+
+// sealPlainDocs seals, inside tx, the documents of table still stored in plain text and
+// returns how many. version is the SQL of a row's version number ("0" for a table without);
+// docName names a row's document for sealing from its name and version.
+func (s *SQLite) sealPlainDocs(ctx context.Context, tx *sql.Tx, table, version string, docName func(name string, version int64) string) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, name, `+version+`, doc FROM `+table+` WHERE doc NOT LIKE ?`, sealedDocPrefix+"%")
+	if err != nil {
+		return 0, err
+	}
+	type plainDoc struct{ name, doc string }
+	plain := map[int64]plainDoc{}
 	for rows.Next() {
-		var v ver
-		var doc string
-		if err := rows.Scan(&v.name, &v.version, &doc); err != nil {
+		var id, v int64
+		var name, doc string
+		if err := rows.Scan(&id, &name, &v, &doc); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		plainVersions[v] = doc
+		plain[id] = plainDoc{docName(name, v), doc}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, err
 	}
-	for v, doc := range plainVersions {
-		sealed, err := s.sealDoc(versionDocName(v.name, v.version), []byte(doc))
+	for id, d := range plain {
+		sealed, err := s.sealDoc(d.name, []byte(d.doc))
 		if err != nil {
 			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE function_versions SET doc = ? WHERE name = ? AND version = ?`, sealed, v.name, v.version); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET doc = ? WHERE rowid = ?`, sealed, id); err != nil {
 			return 0, err
 		}
 	}
-	return len(plain) + len(plainVersions), tx.Commit()
+	return len(plain), nil
 }
 
 // functionDoc is f's stored document: its JSON, sealed when the store has a sealer.
