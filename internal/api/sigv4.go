@@ -442,14 +442,20 @@ func (c *SigV4Config) signatureOK(r *http.Request, a authInfo, p *iam.Principal,
 		strings.Join(a.signedHeaders, ";"),
 		payloadHash,
 	}, "\n")
-	scope := strings.Join([]string{a.date, a.region, a.service, "aws4_request"}, "/")
-	toSign := strings.Join([]string{sigV4Algorithm, amzDate, scope, hexSHA256([]byte(canonical))}, "\n")
-	key := hmacSHA256([]byte("AWS4"+p.SecretAccessKey), a.date)
-	key = hmacSHA256(key, a.region)
-	key = hmacSHA256(key, a.service)
-	key = hmacSHA256(key, "aws4_request")
-	want := hex.EncodeToString(hmacSHA256(key, toSign))
+	want := sign(p.SecretAccessKey, a.date, a.region, a.service, amzDate, canonical)
 	return hmac.Equal([]byte(want), []byte(a.signature))
+}
+
+// sign is the SigV4 signature of a canonical request, with the key derived from secret for
+// the credential scope date/region/service.
+func sign(secret, date, region, service, amzDate, canonical string) string {
+	scope := strings.Join([]string{date, region, service, "aws4_request"}, "/")
+	toSign := strings.Join([]string{sigV4Algorithm, amzDate, scope, hexSHA256([]byte(canonical))}, "\n")
+	key := hmacSHA256([]byte("AWS4"+secret), date)
+	key = hmacSHA256(key, region)
+	key = hmacSHA256(key, service)
+	key = hmacSHA256(key, "aws4_request")
+	return hex.EncodeToString(hmacSHA256(key, toSign))
 }
 
 // memBodyMax is how much of an unverified body is held in memory; the rest is spooled.
@@ -672,10 +678,5 @@ func presignGET(p *iam.Principal, region, rawURL string, now time.Time, expires 
 	q.Set("X-Amz-SignedHeaders", "host")
 	u.RawQuery = q.Encode()
 	canonical := strings.Join([]string{"GET", canonicalURI(u), canonicalQuery(u.RawQuery), "host:" + u.Host + "\n", "host", unsignedPayload}, "\n")
-	toSign := strings.Join([]string{sigV4Algorithm, amzDate, scope, hexSHA256([]byte(canonical))}, "\n")
-	key := hmacSHA256([]byte("AWS4"+p.SecretAccessKey), amzDate[:8])
-	key = hmacSHA256(key, region)
-	key = hmacSHA256(key, "lambda")
-	key = hmacSHA256(key, "aws4_request")
-	return u.String() + "&X-Amz-Signature=" + hex.EncodeToString(hmacSHA256(key, toSign)), nil
+	return u.String() + "&X-Amz-Signature=" + sign(p.SecretAccessKey, amzDate[:8], region, "lambda", amzDate, canonical), nil
 }
