@@ -151,15 +151,7 @@ func SameSnapshot(a, b *Function) bool {
 	if a == nil || b == nil {
 		return false
 	}
-	x, y := a.Clone(), b.Clone()
-	for _, f := range []*Function{x, y} {
-		f.FunctionArn, f.Version, f.RevisionId, f.LastModified, f.Description = "", "", "", "", ""
-		f.ReservedConcurrentExecutions, f.Tags, f.State, f.LastUpdateStatus = nil, nil, "", ""
-		if f.Environment != nil && len(f.Environment.Variables) == 0 {
-			f.Environment = nil
-		}
-	}
-	return x.CodeSha256 == y.CodeSha256 && x.CodeDir == y.CodeDir && sameConfig(x, y)
+	return a.CodeSha256 == b.CodeSha256 && a.CodeDir == b.CodeDir && sameConfig(a, b)
 }
 
 func sameConfig(a, b *Function) bool {
@@ -169,11 +161,16 @@ func sameConfig(a, b *Function) bool {
 		sameTarget(a.HTTPTarget, b.HTTPTarget)
 }
 
+// sameEnv: no Environment and one without variables are the same.
 func sameEnv(a, b *Environment) bool {
-	if a == nil || b == nil {
-		return a == b
+	var x, y map[string]string
+	if a != nil {
+		x = a.Variables
 	}
-	return maps.Equal(a.Variables, b.Variables)
+	if b != nil {
+		y = b.Variables
+	}
+	return maps.Equal(x, y)
 }
 
 func sameTarget(a, b *HTTPTarget) bool {
