@@ -123,11 +123,9 @@ type fileInvoker struct {
 }
 
 func (fi fileInvoker) Invoke(ctx context.Context, req invoke.Request) (invoke.Result, error) {
-	if fi.delay > 0 && !writeFirst {
-		select {
-		case <-time.After(fi.delay):
-		case <-ctx.Done():
-			return invoke.Result{}, ctx.Err()
+	if !writeFirst {
+		if err := fi.wait(ctx); err != nil {
+			return invoke.Result{}, err
 		}
 	}
 	var ev events.KafkaEvent
@@ -135,9 +133,10 @@ func (fi fileInvoker) Invoke(ctx context.Context, req invoke.Request) (invoke.Re
 		return invoke.Result{}, err
 	}
 	var buf []byte
+	poison := base64.StdEncoding.EncodeToString([]byte(fi.poison)) // record values are base64
 	for _, rs := range ev.Records {
 		for _, r := range rs {
-			if fi.poison != "" && r.Value == base64.StdEncoding.EncodeToString([]byte(fi.poison)) {
+			if fi.poison != "" && r.Value == poison {
 				return invoke.Result{FunctionError: "Unhandled", Payload: []byte(`{"errorMessage":"poison"}`)}, nil
 			}
 		}
@@ -155,14 +154,25 @@ func (fi fileInvoker) Invoke(ctx context.Context, req invoke.Request) (invoke.Re
 	if _, err := fi.f.Write(buf); err != nil {
 		return invoke.Result{}, err
 	}
-	if fi.delay > 0 && writeFirst {
-		select {
-		case <-time.After(fi.delay):
-		case <-ctx.Done():
-			return invoke.Result{}, ctx.Err()
+	if writeFirst {
+		if err := fi.wait(ctx); err != nil {
+			return invoke.Result{}, err
 		}
 	}
 	return invoke.Result{Payload: []byte("null")}, nil
+}
+
+// wait takes the invocation's delay, or returns ctx's error when ctx ends first.
+func (fi fileInvoker) wait(ctx context.Context) error {
+	if fi.delay <= 0 {
+		return nil
+	}
+	select {
+	case <-time.After(fi.delay):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // startingPosition is the mapping's StartingPosition.
