@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -178,14 +177,10 @@ func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, Errorf(InvalidParameterValue, "kafkaesm does not list versions in ListFunctions (FunctionVersion=ALL): use ListVersionsByFunction for each function."))
 		return
 	}
-	limit := maxListFunctions
-	if v := q.Get("MaxItems"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10000 {
-			s.fail(w, r, Errorf(Validation, "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000", v))
-			return
-		}
-		limit = min(n, maxListFunctions)
+	limit, err := maxItems(q.Get("MaxItems"), maxListFunctions)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	fs, next, err := s.cfg.Store.ListFunctions(r.Context(), store.Page{Marker: q.Get("Marker"), Limit: limit})
 	if err != nil {
