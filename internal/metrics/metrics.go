@@ -135,12 +135,14 @@ func (m *Metrics) OnBatch(uuid, function string, records, bytes int) {
 	m.batchBytes.WithLabelValues(uuid, fn).Observe(float64(bytes))
 }
 
-// ForgetMapping drops the pushed series of a deleted mapping (BatchSize, BatchPayloadBytes).
+// ForgetMapping drops the pushed series of a deleted mapping (BatchSize, BatchPayloadBytes,
+// PollerChanges).
 // The pulled ones vanish by themselves once its pollers are gone; without this, a deleted
 // mapping's histograms would stay in /metrics until the node restarts.
 func (m *Metrics) ForgetMapping(uuid string) {
 	m.batchSize.DeletePartialMatch(prometheus.Labels{LabelUUID: uuid})
 	m.batchBytes.DeletePartialMatch(prometheus.Labels{LabelUUID: uuid})
+	m.pollerChanges.DeletePartialMatch(prometheus.Labels{LabelUUID: uuid})
 }
 
 // Invoked implements invoke.Observer.

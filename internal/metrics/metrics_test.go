@@ -114,8 +114,10 @@ func TestForgetMapping(t *testing.T) {
 	m.OnBatch("gone", "fn", 10, 2048)
 	m.OnBatch("gone", "fn2", 1, 10) // retargeted to another function meanwhile
 	m.OnBatch("kept", "fn", 5, 100)
+	m.PollersChanged("gone", "fn", "scale-out")
+	m.PollersChanged("kept", "fn", "scale-out")
 	m.ForgetMapping("gone")
-	for _, h := range []prometheus.Collector{m.batchSize, m.batchBytes} {
+	for _, h := range []prometheus.Collector{m.batchSize, m.batchBytes, m.pollerChanges} {
 		if n := testutil.CollectAndCount(h); n != 1 {
 			t.Errorf("%d series left, want the kept mapping's only", n)
 		}
