@@ -3,7 +3,6 @@ package poller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -148,8 +147,7 @@ type supervisor struct {
 
 	mu        sync.Mutex
 	m         *mapping.EventSourceMapping
-	key       string // configKey(m)
-	reprobe   bool   // probe even though the consumer runs (a secret changed)
+	reprobe   bool // probe even though the consumer runs (a secret changed)
 	secretIDs []string
 	dones     []func() // Apply's done callbacks not yet called
 	pollers   int      // the poller count SetPollers asked for, 0 for none yet
@@ -212,13 +210,6 @@ func (s *supervisor) askStopLocked(done func()) {
 	}
 }
 
-// configKey covers everything Apply passes on to the inner runner (the probe depends on the
-// spec identity part).
-func configKey(sp spec) string {
-	st := sp.settings
-	return fmt.Sprintf("%s\x00%d\x00%s\x00%s", sp.identity, st.batchSize, st.window, st.function)
-}
-
 // secretTypes are the SourceAccessConfiguration types whose URI names a secret.
 var secretTypes = map[string]bool{
 	"BASIC_AUTH": true, "SASL_SCRAM_256_AUTH": true, "SASL_SCRAM_512_AUTH": true,
@@ -267,12 +258,10 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 		g.Remove(m.UUID, done)
 		return nil
 	}
-	sp, err := newSpec(m)
-	if err != nil {
+	if _, err := newSpec(m); err != nil {
 		return err
 	}
 	m = m.Clone()
-	key := configKey(sp)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -283,7 +272,7 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 		if s.stop {
 			s.stop, s.stopDones = false, nil
 		}
-		s.m, s.key, s.secretIDs = m, key, secretIDs(m)
+		s.m, s.secretIDs = m, secretIDs(m)
 		if done != nil {
 			s.dones = append(s.dones, done)
 		}
@@ -294,7 +283,7 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 	}
 	s := &supervisor{uuid: m.UUID, done: make(chan struct{}),
 		kick: make(chan struct{}, 1), status: g.board.watch(m.UUID), resize: make(chan struct{}, 1),
-		m: m, key: key, secretIDs: secretIDs(m)}
+		m: m, secretIDs: secretIDs(m)}
 	if done != nil {
 		s.dones = []func(){done}
 	}
