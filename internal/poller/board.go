@@ -100,14 +100,3 @@ func (b *Board) take(uuid string) taken {
 	e.pending, e.trouble, e.okSeen = false, false, false
 	return t
 }
-
-// uuids lists the watched mappings.
-func (b *Board) uuids() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := make([]string, 0, len(b.m))
-	for u := range b.m {
-		out = append(out, u)
-	}
-	return out
-}
