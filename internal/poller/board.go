@@ -22,12 +22,8 @@ type Board struct {
 }
 
 type boardEntry struct {
-	wake     chan struct{} // cap 1
-	rep      boardReport
-	pending  bool   // rep not yet taken
-	trouble  bool   // a report with a reason arrived since the last take
-	okSeen   bool   // an OK result arrived since the last take
-	lastGood string // the last OK or Function call failed result, "" when none yet
+	wake chan struct{} // cap 1
+	taken
 }
 
 type boardReport struct{ state, reason, result, cause string }
@@ -79,13 +75,13 @@ func (b *Board) forget(uuid string) {
 	delete(b.m, uuid)
 }
 
-// taken is what take hands the owner.
+// taken is a mapping's reports since the last take: what take hands the owner.
 type taken struct {
 	rep      boardReport
-	pending  bool
-	trouble  bool
-	okSeen   bool
-	lastGood string
+	pending  bool   // rep not yet taken
+	trouble  bool   // a report with a reason arrived since the last take
+	okSeen   bool   // an OK result arrived since the last take
+	lastGood string // the last OK or Function call failed result, "" when none yet
 }
 
 // take returns what arrived since the last take and clears it (lastGood stays).
@@ -96,7 +92,7 @@ func (b *Board) take(uuid string) taken {
 	if e == nil {
 		return taken{}
 	}
-	t := taken{e.rep, e.pending, e.trouble, e.okSeen, e.lastGood}
+	t := e.taken
 	e.pending, e.trouble, e.okSeen = false, false, false
 	return t
 }
