@@ -366,7 +366,7 @@ func (c *consumer) assigned(ctx context.Context, cl *kgo.Client, assigned map[st
 	c.joinedOnce.Do(func() { close(c.joined) })
 }
 
-// revoked waits (bounded by DrainTimeout) for the in-flight batches of the revoked partitions,
+// revoked waits (bounded by drainBound) for the in-flight batches of the revoked partitions,
 // commits what was delivered, and resumes the partitions (pause state survives rebalances in
 // franz-go, and a paused partition given back to us later would silently never fetch).
 func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {

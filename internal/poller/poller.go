@@ -444,9 +444,9 @@ func (mg *Manager) Apply(ctx context.Context, m *mapping.EventSourceMapping) err
 	return nil
 }
 
-// Stop stops the mapping's consumer: in-flight batches finish (bounded by Config.DrainTimeout
-// and ctx), delivered offsets are committed, the consumer leaves its group. Unknown uuids are
-// not an error.
+// Stop stops the mapping's consumer: in-flight batches finish (bounded by the function's
+// timeout, or Config.DrainTimeout when it is not known, and ctx), delivered offsets are
+// committed, the consumer leaves its group. Unknown uuids are not an error.
 func (mg *Manager) Stop(ctx context.Context, uuid string) error {
 	mg.mu.Lock()
 	e := mg.entries[uuid]
