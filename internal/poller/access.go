@@ -147,7 +147,8 @@ type supervisor struct {
 
 	mu        sync.Mutex
 	m         *mapping.EventSourceMapping
-	reprobe   bool // probe even though the consumer runs (a secret changed)
+	identity  string // m's spec identity: what the probe checks
+	reprobe   bool   // probe even though the consumer runs (a secret changed)
 	secretIDs []string
 	dones     []func() // Apply's done callbacks not yet called
 	pollers   int      // the poller count SetPollers asked for, 0 for none yet
@@ -178,16 +179,16 @@ func (s *supervisor) signal(ch chan struct{}) {
 	}
 }
 
-// snapshot returns the latest wish: the mapping, whether to probe again (the flag is cleared),
-// and whether to stop, with the Removes' done callbacks so far (taken).
-func (s *supervisor) snapshot() (m *mapping.EventSourceMapping, reprobe, stop bool, stopDones []func()) {
+// snapshot returns the latest wish: the mapping and its spec identity, whether to probe again
+// (the flag is cleared), and whether to stop, with the Removes' done callbacks so far (taken).
+func (s *supervisor) snapshot() (m *mapping.EventSourceMapping, identity string, reprobe, stop bool, stopDones []func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	reprobe, s.reprobe = s.reprobe, false
 	if s.stop {
 		stopDones, s.stopDones = s.stopDones, nil
 	}
-	return s.m, reprobe, s.stop, stopDones
+	return s.m, s.identity, reprobe, s.stop, stopDones
 }
 
 // stopAsked reports whether a stop is wished.
@@ -258,7 +259,8 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 		g.Remove(m.UUID, done)
 		return nil
 	}
-	if _, err := newSpec(m); err != nil {
+	sp, err := newSpec(m)
+	if err != nil {
 		return err
 	}
 	m = m.Clone()
@@ -272,7 +274,7 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 		if s.stop {
 			s.stop, s.stopDones = false, nil
 		}
-		s.m, s.secretIDs = m, secretIDs(m)
+		s.m, s.identity, s.secretIDs = m, sp.identity, secretIDs(m)
 		if done != nil {
 			s.dones = append(s.dones, done)
 		}
@@ -283,7 +285,7 @@ func (g *AccessGate) Apply(m *mapping.EventSourceMapping, done func()) error {
 	}
 	s := &supervisor{uuid: m.UUID, done: make(chan struct{}),
 		kick: make(chan struct{}, 1), status: g.board.watch(m.UUID), resize: make(chan struct{}, 1),
-		m: m, secretIDs: secretIDs(m)}
+		m: m, identity: sp.identity, secretIDs: secretIDs(m)}
 	if done != nil {
 		s.dones = []func(){done}
 	}
@@ -429,20 +431,14 @@ func (g *AccessGate) supervise(s *supervisor) {
 		}
 	}
 	for {
-		m, reprobe, stop, stopDones := s.snapshot()
+		m, identity, reprobe, stop, stopDones := s.snapshot()
 		if stop {
 			if g.stopOwned(s, stopInner, stopDones) {
 				return
 			}
 			continue // enabled again while draining
 		}
-		sp, err := newSpec(m)
-		if err != nil { // Apply checked it; cannot happen
-			log.Error("mapping cannot run", "err", err)
-			backoff()
-			continue
-		}
-		if !running || reprobe || sp.identity != probedKey {
+		if !running || reprobe || identity != probedKey {
 			err := g.probe(s, m)
 			if s.stopAsked() {
 				continue
@@ -461,7 +457,7 @@ func (g *AccessGate) supervise(s *supervisor) {
 				backoff()
 				continue
 			}
-			probedKey = sp.identity
+			probedKey = identity
 			if s.failing.Swap(false) {
 				log.Info("kafka access check passed; the mapping resumes")
 				g.report(s.uuid, "", mapping.ReasonUserInitiated, s.lastGood, "")
