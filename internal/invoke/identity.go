@@ -222,8 +222,9 @@ func secureDir(dir string) (string, error) {
 	}
 }
 
-// claimLocked takes uid for this server unless it names a user or group of the machine: its flock (false when another server holds it),
-// then, the first time, the removal of whatever an earlier holder left (clearUID). Called
+// claimLocked takes uid for this server, and reports false when it cannot: never an id that
+// names a user or group of the machine (machineID); its flock, unless another server holds
+// it; then, the first time, the removal of whatever an earlier holder left (clearUID). Called
 // with Engine.mu.
 func (d *identities) claimLocked(uid int) bool {
 	if d.locks[uid] != nil {
