@@ -300,8 +300,8 @@ func (d *identities) uidLocked(name string, live func(name string) bool) (int, e
 				clearUID(uid) // anything a function left behind must not meet the next owner
 				_ = os.RemoveAll(filepath.Join(d.root, strconv.Itoa(uid)))
 				d.mu.Lock()
-				for k := range d.staged {
-					if strings.HasPrefix(k, strconv.Itoa(uid)+"/") {
+				for k, sc := range d.staged {
+					if sc.uid == uid {
 						delete(d.staged, k)
 					}
 				}
